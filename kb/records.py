@@ -1,0 +1,49 @@
+"""The records the knowledge base holds: cases (tickets) and articles (known fixes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+KINDS = ("case", "article")
+
+
+@dataclass
+class Record:
+    """One case or article.
+
+    `text` is the fault description (case) or the symptoms (article); `fix` is the
+    resolution.  `labels` maps a label field (category, component, ...) to its value;
+    `extra` keeps every other column of an imported row so nothing is lost.
+    """
+
+    kind: str
+    id: str
+    title: str = ""
+    text: str = ""
+    fix: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    severity: str | None = None
+    state: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The id the search index uses: 'case:ID' or 'article:ID'."""
+        return f"{self.kind}:{self.id}"
+
+    @property
+    def description(self) -> str:
+        """Title and description: what a new fault description is compared with."""
+        return "\n".join(p for p in (self.title.strip(), self.text.strip()) if p)
+
+    @property
+    def search_text(self) -> str:
+        """Everything searchable by words and codes, the fix included."""
+        return "\n".join(p for p in (self.description, self.fix.strip()) if p)
+
+
+def split_key(key: str) -> tuple[str, str]:
+    kind, _, rid = key.partition(":")
+    return kind, rid

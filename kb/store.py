@@ -1,0 +1,276 @@
+"""KnowledgeBase: cases, articles, labels, links and the append-only event log in SQLite.
+
+Every write bumps a global sequence number stored on the changed row (or, for a
+deletion, in `removed`), so an index can catch up with `changes_since(seq)` and can
+always be rebuilt from the database alone.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlite_utils
+
+from errors import BadInput, NotFound, UnknownLabel
+from kb.records import KINDS, Record
+
+SCHEMA_VERSION = 1
+_DOC_COLUMNS = {
+    "id": str, "title": str, "text": str, "fix": str, "severity": str, "state": str,
+    "extra": str, "created_at": str, "updated_at": str, "seq": int,
+}
+_TABLE = {"case": "cases", "article": "articles"}
+RELATIONS = ("suggested", "used", "created-from", "not-helpful", "duplicate-of", "recurrence-of")
+
+
+def now_utc() -> str:
+    """The current time as UTC ISO-8601 with a Z, to the second."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class KnowledgeBase:
+    """The knowledge base in one SQLite file (WAL mode, busy timeout)."""
+
+    def __init__(self, path: str | Path, levels: list[str] | None = None) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False,
+                               isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        self.db = sqlite_utils.Database(conn)
+        self.levels = list(levels or [])
+        self._create_schema()
+
+    # -- schema -------------------------------------------------------------------
+    def _create_schema(self) -> None:
+        db = self.db
+        for table in _TABLE.values():
+            if not db[table].exists():
+                db[table].create(_DOC_COLUMNS, pk="id")
+                db[table].create_index(["seq"])
+        if not db["labels"].exists():
+            db["labels"].create({"kind": str, "doc_id": str, "field": str, "value": str},
+                                pk=("kind", "doc_id", "field"))
+            db["labels"].create_index(["field", "value"])
+        if not db["links"].exists():
+            db["links"].create({"id": int, "case_id": str, "target": str, "relation": str,
+                                "at": str, "actor": str}, pk="id")
+            db["links"].create_index(["case_id"])
+            db["links"].create_index(["target"])
+        if not db["removed"].exists():
+            db["removed"].create({"key": str, "seq": int}, pk="key")
+        if not db["meta"].exists():
+            db["meta"].create({"key": str, "value": str}, pk="key")
+            db["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
+        if not db["events"].exists():
+            db["events"].create({"id": int, "at": str, "actor": str, "action": str,
+                                 "target": str, "detail": str}, pk="id")
+            db["events"].create_index(["target"])
+            for op in ("UPDATE", "DELETE"):
+                db.execute(
+                    f"CREATE TRIGGER IF NOT EXISTS events_no_{op.lower()} BEFORE {op} ON events "
+                    "BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END"
+                )
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic write: everything inside lands, or nothing does."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- meta and sequence ------------------------------------------------------------
+    def _meta(self, key: str, default: str = "0") -> str:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else default
+
+    def _bump(self, key: str) -> int:
+        value = int(self._meta(key)) + 1
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, str(value)])
+        return value
+
+    @property
+    def seq(self) -> int:
+        """The sequence number of the latest change to any case or article."""
+        return int(self._meta("seq"))
+
+    @property
+    def label_version(self) -> int:
+        """Changes whenever a label or severity that classifiers learn from changes."""
+        return int(self._meta("label_version"))
+
+    # -- writing records --------------------------------------------------------------
+    def check_severity(self, value: str | None) -> None:
+        if value and self.levels and value not in self.levels:
+            raise UnknownLabel(
+                f"unknown severity {value!r} (levels: {', '.join(self.levels)})")
+
+    def upsert(self, records: Iterable[Record], actor: str = "system") -> int:
+        """Insert or replace records (by kind and id), labels included, atomically."""
+        count = 0
+        with self.transaction():
+            for rec in records:
+                self._upsert_one(rec, actor)
+                count += 1
+            if count:
+                self._bump("label_version")
+        return count
+
+    def _upsert_one(self, rec: Record, actor: str) -> None:
+        if rec.kind not in KINDS:
+            raise BadInput(f"unknown kind {rec.kind!r} (use case or article)")
+        if not rec.id.strip():
+            raise BadInput("a record needs an id")
+        self.check_severity(rec.severity)
+        table = _TABLE[rec.kind]
+        old = self.db.execute(f"SELECT created_at FROM {table} WHERE id = ?", [rec.id]).fetchone()
+        stamp = now_utc()
+        seq = self._bump("seq")
+        self.db[table].upsert({
+            "id": rec.id, "title": rec.title, "text": rec.text, "fix": rec.fix,
+            "severity": rec.severity or None, "state": rec.state,
+            "extra": json.dumps(rec.extra, ensure_ascii=False),
+            "created_at": rec.created_at or (old[0] if old else stamp),
+            "updated_at": stamp, "seq": seq,
+        }, pk="id")
+        self.db.execute("DELETE FROM labels WHERE kind = ? AND doc_id = ?", [rec.kind, rec.id])
+        self.db.execute("DELETE FROM removed WHERE key = ?", [rec.key])
+        rows = [{"kind": rec.kind, "doc_id": rec.id, "field": f, "value": v}
+                for f, v in rec.labels.items() if v]
+        if rows:
+            self.db["labels"].insert_all(rows)
+        self.log(actor, "updated" if old else "created", rec.key)
+
+    def delete(self, kind: str, rid: str, actor: str = "system") -> bool:
+        """Remove a record; returns whether it existed. The index drops it on its next sync."""
+        table = _TABLE.get(kind)
+        if table is None:
+            raise BadInput(f"unknown kind {kind!r}")
+        with self.transaction():
+            gone = self.db.execute(f"DELETE FROM {table} WHERE id = ?", [rid]).rowcount > 0
+            if gone:
+                self.db.execute("DELETE FROM labels WHERE kind = ? AND doc_id = ?", [kind, rid])
+                self.db["removed"].upsert({"key": f"{kind}:{rid}", "seq": self._bump("seq")},
+                                          pk="key")
+                self._bump("label_version")
+                self.log(actor, "deleted", f"{kind}:{rid}")
+        return gone
+
+    # -- links and events ---------------------------------------------------------------
+    def link(self, case_id: str, target: str, relation: str, actor: str = "system") -> None:
+        """Record that `target` ('article:ID' or 'case:ID') relates to a case."""
+        if relation not in RELATIONS:
+            raise BadInput(f"unknown link relation {relation!r}")
+        with self.transaction():
+            self.db["links"].insert({"case_id": case_id, "target": target, "relation": relation,
+                                     "at": now_utc(), "actor": actor})
+            self.log(actor, f"link:{relation}", f"case:{case_id}", {"target": target})
+
+    def links(self, case_id: str | None = None, target: str | None = None) -> list[dict]:
+        sql, args = "SELECT * FROM links WHERE 1=1", []
+        if case_id:
+            sql, args = sql + " AND case_id = ?", [*args, case_id]
+        if target:
+            sql, args = sql + " AND target = ?", [*args, target]
+        return list(self.db.query(sql + " ORDER BY id", args))
+
+    def log(self, actor: str, action: str, target: str, detail: dict | None = None) -> None:
+        """Append one event to the log. The log has no update or delete."""
+        self.db["events"].insert({"at": now_utc(), "actor": actor, "action": action,
+                                  "target": target,
+                                  "detail": json.dumps(detail or {}, ensure_ascii=False)})
+
+    def events(self, target: str | None = None, limit: int = 1000) -> list[dict]:
+        if target:
+            return list(self.db.query(
+                "SELECT * FROM events WHERE target = ? ORDER BY id LIMIT ?", [target, limit]))
+        return list(self.db.query("SELECT * FROM events ORDER BY id LIMIT ?", [limit]))
+
+    # -- reading --------------------------------------------------------------------------
+    def _records(self, kind: str, where: str = "1=1", args: list | None = None) -> list[Record]:
+        rows = list(self.db.query(f"SELECT * FROM {_TABLE[kind]} WHERE {where}", args or []))
+        labels: dict[str, dict[str, str]] = {}
+        if rows:
+            ids = [r["id"] for r in rows]
+            for i in range(0, len(ids), 900):
+                chunk = ids[i:i + 900]
+                marks = ",".join("?" * len(chunk))
+                for lab in self.db.query(
+                        f"SELECT doc_id, field, value FROM labels WHERE kind = ? "
+                        f"AND doc_id IN ({marks})", [kind, *chunk]):
+                    labels.setdefault(lab["doc_id"], {})[lab["field"]] = lab["value"]
+        return [Record(kind=kind, id=r["id"], title=r["title"] or "", text=r["text"] or "",
+                       fix=r["fix"] or "", labels=labels.get(r["id"], {}),
+                       severity=r["severity"], state=r["state"],
+                       extra=json.loads(r["extra"] or "{}"), created_at=r["created_at"],
+                       updated_at=r["updated_at"]) for r in rows]
+
+    def get(self, kind: str, rid: str) -> Record:
+        if kind not in _TABLE:
+            raise BadInput(f"unknown kind {kind!r}")
+        found = self._records(kind, "id = ?", [rid])
+        if not found:
+            raise NotFound(f"no {kind} with id {rid!r}")
+        return found[0]
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Record]:
+        """Records by index key ('case:ID'); missing keys are left out."""
+        by_kind: dict[str, list[str]] = {}
+        for key in keys:
+            kind, _, rid = key.partition(":")
+            by_kind.setdefault(kind, []).append(rid)
+        out: dict[str, Record] = {}
+        for kind, ids in by_kind.items():
+            marks = ",".join("?" * len(ids))
+            for rec in self._records(kind, f"id IN ({marks})", ids):
+                out[rec.key] = rec
+        return out
+
+    def records(self, kind: str | None = None) -> list[Record]:
+        kinds = [kind] if kind else list(KINDS)
+        return [rec for k in kinds for rec in self._records(k)]
+
+    def changes_since(self, seq: int) -> tuple[list[Record], list[str]]:
+        """Records written and keys removed after sequence number `seq`."""
+        changed = [rec for k in KINDS for rec in self._records(k, "seq > ?", [seq])]
+        removed = [r["key"] for r in self.db.query("SELECT key FROM removed WHERE seq > ?", [seq])]
+        return changed, removed
+
+    def label_fields(self) -> list[str]:
+        return [r["field"] for r in self.db.query("SELECT DISTINCT field FROM labels ORDER BY 1")]
+
+    def label_values(self, field: str) -> list[str]:
+        if field not in self.label_fields():
+            raise UnknownLabel(f"unknown label field {field!r} "
+                               f"(known: {', '.join(self.label_fields()) or 'none'})")
+        return [r["value"] for r in self.db.query(
+            "SELECT DISTINCT value FROM labels WHERE field = ? ORDER BY 1", [field])]
+
+    def counts(self) -> dict[str, int]:
+        out = {kind: self.db[_TABLE[kind]].count for kind in KINDS}
+        out["labelled"] = self.db.execute(
+            "SELECT COUNT(DISTINCT kind || ':' || doc_id) FROM labels").fetchone()[0]
+        out["with_fix"] = sum(self.db.execute(
+            f"SELECT COUNT(*) FROM {t} WHERE fix != ''").fetchone()[0] for t in _TABLE.values())
+        out["links"] = self.db["links"].count
+        out["events"] = self.db["events"].count
+        return out
+
+    def close(self) -> None:
+        self.db.conn.close()

@@ -1,0 +1,306 @@
+"""The `knownfix` command line: a thin edge over the service layer.
+
+Errors the user can fix are printed as one line on stderr with exit code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from errors import KnownFixError
+from kb.importer import ColumnMapping, parse_label_options, write_rejects
+from settings import SETTINGS, SettingsError, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="KnownFix: turn a support team's history into answers.")
+_state: dict = {}
+
+DataDir = Annotated[str | None, typer.Option("--data-dir", help="Data folder (default: "
+                                             "$KNOWNFIX_DATA_DIR or ./data).")]
+
+
+def fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+@contextmanager
+def engine_for(data_dir: str | None, fresh_index: bool = False):
+    """Open the engine for a command, turning our own errors into one line."""
+    from service.engine import Engine
+
+    try:
+        engine = Engine(load_settings(data_dir), fresh_index=fresh_index)
+    except (KnownFixError, SettingsError) as exc:
+        fail(str(exc))
+    try:
+        yield engine
+    except (KnownFixError, SettingsError) as exc:
+        fail(str(exc))
+    finally:
+        engine.close()
+
+
+def _bar(total: int | None, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="rows", file=sys.stderr, leave=False,
+                disable=not sys.stderr.isatty() and total is None)
+
+
+def _mapping(text, title, fix, label, severity, id_col, kind) -> ColumnMapping:
+    return ColumnMapping(text=list(text or []), title=title, fix=fix,
+                         labels=parse_label_options(label or []), severity=severity,
+                         id=id_col, kind=kind)
+
+
+TextOpt = Annotated[list[str] | None, typer.Option("--text", help="Description column "
+                                                   "(repeatable; joined).")]
+TitleOpt = Annotated[str | None, typer.Option("--title", help="Title column.")]
+FixOpt = Annotated[str | None, typer.Option("--fix", help="Resolution / solution column.")]
+LabelOpt = Annotated[list[str] | None, typer.Option("--label", help="Label field NAME=COL "
+                                                    "(repeatable).")]
+SevOpt = Annotated[str | None, typer.Option("--severity", help="Severity column.")]
+
+
+@app.command("import")
+def import_cmd(
+    file: Annotated[Path, typer.Argument(help="CSV, Excel (.xlsx) or JSON Lines file.")],
+    text: TextOpt = None, title: TitleOpt = None, fix: FixOpt = None, label: LabelOpt = None,
+    severity: SevOpt = None,
+    id_col: Annotated[str | None, typer.Option("--id", help="Id column (upsert key).")] = None,
+    kind: Annotated[str, typer.Option("--kind", help="case or article.")] = "case",
+    encoding: Annotated[str | None, typer.Option(help="Force a text encoding.")] = None,
+    rejects: Annotated[Path | None, typer.Option(help="Write rejected rows here (CSV).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Import cases or articles from a file.
+
+    Example: knownfix import history.csv --text 故障描述 --fix 处理记录
+    --label category=类别 --severity 严重程度 --id 工单号
+    """
+    mapping = _mapping(text, title, fix, label, severity, id_col, kind)
+    with engine_for(data_dir) as engine:
+        bar = _bar(None, "import")
+        ibar = _bar(None, "index")
+        try:
+            report = engine.import_file(file, mapping, encoding,
+                                        progress=lambda n: bar.update(n - bar.n),
+                                        index_progress=lambda n: ibar.update(n - ibar.n))
+        finally:
+            bar.close()
+            ibar.close()
+        for rej in report.rejected:
+            typer.echo(f"row {rej.row}: {rej.reason}", err=True)
+        if rejects and report.rejected:
+            write_rejects(report, rejects)
+        typer.echo(f"imported {report.taken} {kind}s, rejected {len(report.rejected)} rows "
+                   f"({report.rows_per_s:.0f} rows/s, encoding {report.encoding or 'xlsx'})")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Words, a fault description or a code.")],
+    k: Annotated[int, typer.Option("-k", help="How many results.")] = 5,
+    kind: Annotated[str | None, typer.Option(help="Only case or article.")] = None,
+    label: LabelOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Search the knowledge base.
+
+    Example: knownfix search "NVR 硬盘错误 E-1043" --label category=storage
+    """
+    with engine_for(data_dir) as engine:
+        results = engine.search(query, k, kind, parse_label_options(label or []))
+        rows = [{"key": r.hit.key, "score": round(r.hit.score, 4), "title": r.record.title,
+                 "matched": r.hit.matched, "fix": r.record.fix, "labels": r.record.labels}
+                for r in results]
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        typer.echo("no matches")
+    for n, r in enumerate(rows, 1):
+        typer.echo(f"{n}. [{r['score']:.2f}] {r['key']}  {r['title']}")
+        typer.echo(f"   matched: {', '.join(r['matched']) or '(meaning only)'}")
+        if r["fix"]:
+            typer.echo(f"   fix: {r['fix'][:200]}")
+
+
+@app.command()
+def triage(
+    text: Annotated[str, typer.Argument(help="The fault description.")],
+    field: Annotated[list[str] | None, typer.Option("--field", help="Context or known "
+                     "label NAME=VALUE, e.g. product=NVR-4216 (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Classify a fault, rate its severity, find known fixes, advise on escalation.
+
+    Example: knownfix triage "全部摄像机离线，NVR无法访问" --json
+    """
+    fields = parse_label_options(field or [])
+    with engine_for(data_dir) as engine:
+        result = engine.triage(text, **fields)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        return
+    for name, pred in result.labels.items():
+        typer.echo(f"{name}: {pred.value} ({pred.confidence:.0%})")
+    typer.echo(f"severity: {result.severity} — {result.severity_reason}")
+    for n, m in enumerate(result.matches, 1):
+        typer.echo(f"{n}. [{m.score:.2f}] {m.key}  {m.title}")
+        if m.matched:
+            typer.echo(f"   matched: {', '.join(m.matched)}")
+    esc = result.escalation
+    typer.echo("escalate: " + ("yes — " + "; ".join(esc.reasons) if esc.escalate else "no"))
+
+
+@app.command()
+def reindex(data_dir: DataDir = None) -> None:
+    """Rebuild the search index from the database (after a model change, or to repair).
+
+    Example: knownfix reindex
+    """
+    with engine_for(data_dir, fresh_index=True) as engine:
+        bar = _bar(engine.kb.counts()["case"] + engine.kb.counts()["article"], "reindex")
+        try:
+            n = engine.reindex(lambda done: bar.update(done - bar.n))
+        finally:
+            bar.close()
+        typer.echo(f"indexed {n} records with {engine.encoder.name}")
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Argument(help="CSV file to write.")],
+    kind: Annotated[str | None, typer.Option(help="Only case or article.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Write the knowledge base to CSV (formula-safe; re-importable).
+
+    Example: knownfix export kb.csv --kind article
+    """
+    with engine_for(data_dir) as engine:
+        n = engine.export(out, kind)
+    typer.echo(f"wrote {n} records to {out}")
+
+
+@app.command()
+def stats(as_json: Annotated[bool, typer.Option("--json")] = False,
+          data_dir: DataDir = None) -> None:
+    """Counts of records, labels and the index.
+
+    Example: knownfix stats
+    """
+    with engine_for(data_dir) as engine:
+        data = engine.stats()
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=None if as_json else 2))
+
+
+@app.command()
+def demo(data_dir: DataDir = None,
+         force: Annotated[bool, typer.Option(help="Load even if the KB has records.")] = False
+         ) -> None:
+    """Load the bundled demo knowledge base into an empty KB.
+
+    Example: knownfix demo
+    """
+    from service.demo import load_demo
+
+    with engine_for(data_dir) as engine:
+        reports = load_demo(engine, only_if_empty=not force)
+    if not reports:
+        typer.echo("the knowledge base is not empty; demo not loaded")
+    for r in reports:
+        typer.echo(f"loaded {r.taken} records")
+
+
+@app.command()
+def evaluate(
+    train: Annotated[Path, typer.Option(help="Training file (history).")],
+    test: Annotated[Path, typer.Option(help="Test file (new faults).")],
+    text: TextOpt = None, title: TitleOpt = None, fix: FixOpt = None, label: LabelOpt = None,
+    severity: SevOpt = None,
+    severity_levels: Annotated[str | None, typer.Option(help="Scale, least severe first: "
+                                                        "a,b,c.")] = None,
+    relevant_by: Annotated[str | None, typer.Option(help="A match is relevant when this "
+                                                    "column equals the test row's.")] = None,
+    id_col: Annotated[str | None, typer.Option("--id", help="Id column.")] = None,
+    encoding: Annotated[str | None, typer.Option(help="Force a text encoding.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Measure triage and retrieval on your own history.
+
+    Example: knownfix evaluate --train old.csv --test new.csv --text problem
+    --label fault=fault_type --relevant-by fault_type --json
+    """
+    from service.evaluate import EvalSpec
+    from service.evaluate import evaluate as run_eval
+
+    try:
+        settings = load_settings(data_dir, severity_levels=severity_levels)
+        spec = EvalSpec(str(train), str(test),
+                        _mapping(text, title, fix, label, severity, id_col, "case"),
+                        relevant_by, encoding)
+        result = run_eval(spec, settings)
+    except (KnownFixError, SettingsError) as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+        return
+    _print_eval(result)
+
+
+def _pct(v) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
+def _print_eval(r: dict) -> None:
+    for name, s in r["labels"].items():
+        typer.echo(f"label {name}: accuracy {_pct(s['accuracy'])}  macro-F1 "
+                   f"{_pct(s['macro_f1'])}  (n={s['n']}, skipped {s['skipped']})")
+    if r["severity"]:
+        s = r["severity"]
+        typer.echo(f"severity: accuracy {_pct(s['accuracy'])}  macro-F1 {_pct(s['macro_f1'])}"
+                   f"  top-level recall {_pct(s['top_recall'])}  (n={s['n']})")
+    if r["retrieval"]:
+        s = r["retrieval"]
+        typer.echo(f"retrieval: hit@1 {_pct(s['hit@1'])}  hit@5 {_pct(s['hit@5'])}  "
+                   f"MRR@10 {_pct(s['mrr@10'])}  (n={s['n']}, skipped {s['skipped']})")
+    lat = r["latency_ms"]
+    typer.echo(f"triage latency: p50 {lat['p50']:.1f} ms  p95 {lat['p95']:.1f} ms  "
+               f"(raw encode p50 {lat['encode_p50']:.1f} ms, ratio "
+               f"{lat['ratio_to_encode']:.2f})")
+    typer.echo(f"import: {r['import_rows_per_s']:.0f} rows/s ({r['train']['rows']} rows)")
+
+
+@app.command("settings")
+def settings_cmd(data_dir: DataDir = None) -> None:
+    """List every setting with its current value and help.
+
+    Example: KNOWNFIX_TOP_K=10 knownfix settings
+    """
+    try:
+        current = load_settings(data_dir)
+    except SettingsError as exc:
+        fail(str(exc))
+    for s in SETTINGS:
+        value = getattr(current, s.name)
+        typer.echo(f"{s.name} = {json.dumps(value, ensure_ascii=False)}\n    {s.help}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The service layer: what the CLI and the app call."""

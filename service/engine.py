@@ -1,0 +1,137 @@
+"""Engine: the knowledge base, the index and the triager wired together from settings.
+
+The CLI and the app call these methods; they hold no business rule of their own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from errors import BadInput, IndexCorrupt, UnknownLabel
+from indexer.encoder import Encoder, make_encoder
+from indexer.index import Hit, Index
+from kb.exporter import export_csv
+from kb.importer import ColumnMapping, ImportReport, import_file
+from kb.records import Record
+from kb.store import KnowledgeBase
+from settings import Settings
+from triage.result import TriageResult
+from triage.triager import Triager
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class SearchResult:
+    hit: Hit
+    record: Record
+
+
+class Engine:
+    """One knowledge base with its index and triager."""
+
+    def __init__(self, settings: Settings, encoder: Encoder | None = None,
+                 fresh_index: bool = False) -> None:
+        """`fresh_index` skips loading the saved index (for `reindex`, which replaces it
+        even when it was built by another model or is unreadable)."""
+        self.settings = settings
+        self.encoder = encoder or make_encoder(settings.model)
+        self.kb = KnowledgeBase(settings.db_path, settings.levels)
+        self.index = self._new_index() if fresh_index else Index.open(
+            settings.index_dir, self.encoder, settings.vector_backend,
+            settings.fusion_weight, settings.encode_batch_size)
+        self.triager = Triager(self.kb, self.index, settings)
+
+    def _new_index(self) -> Index:
+        s = self.settings
+        return Index(s.index_dir, self.encoder, s.vector_backend, s.fusion_weight,
+                     s.encode_batch_size)
+
+    # -- keeping the index current ----------------------------------------------------------
+    def refresh(self, progress: Progress | None = None) -> int:
+        """Bring the index up to date with the KB and save it if anything changed."""
+        changed = self.index.sync(self.kb, progress)
+        if changed:
+            self.index.save()
+        return changed
+
+    def reindex(self, progress: Progress | None = None) -> int:
+        """Rebuild the whole index from the database (also after a model change)."""
+        self.index = self._new_index()
+        try:
+            old = self.index.read_manifest()
+        except IndexCorrupt:
+            old = None
+        self.index.generation = old.get("generation", 0) if old else 0
+        n = self.index.rebuild(self.kb, progress)
+        self.index.save()
+        self.triager = Triager(self.kb, self.index, self.settings)
+        return n
+
+    # -- knowledge base -----------------------------------------------------------------------
+    def import_file(self, path: str | Path, mapping: ColumnMapping, encoding: str | None = None,
+                    progress: Progress | None = None,
+                    index_progress: Progress | None = None) -> ImportReport:
+        """Import rows into the KB, then index them. The report's time covers both."""
+        start = time.perf_counter()
+        report = import_file(self.kb, path, mapping, encoding=encoding, progress=progress)
+        self.refresh(index_progress)
+        report.seconds = time.perf_counter() - start
+        return report
+
+    def upsert(self, records: list[Record], actor: str = "system") -> None:
+        """Write records and make them searchable at once."""
+        self.kb.upsert(records, actor)
+        self.refresh()
+
+    def export(self, out, kind: str | None = None) -> int:
+        return export_csv(self.kb, out, kind)
+
+    # -- lookup -------------------------------------------------------------------------------
+    def triage(self, text: str, **fields: str) -> TriageResult:
+        before = self.index.seq
+        result = self.triager.run(text, **fields)
+        if self.index.seq != before:
+            self.index.save()
+        return result
+
+    def search(self, query: str, k: int | None = None, kind: str | None = None,
+               labels: dict[str, str] | None = None) -> list[SearchResult]:
+        """Known fixes for a query, optionally only one kind or with given label values."""
+        if not query.strip():
+            raise BadInput("the search query is empty")
+        known = set(self.kb.label_fields())
+        for name in labels or {}:
+            if name not in known:
+                raise UnknownLabel(f"unknown label field {name!r} "
+                                   f"(known: {', '.join(sorted(known)) or 'none'})")
+        self.index.sync(self.kb)
+        k = k or self.settings.top_k
+        filtered = bool(kind or labels)
+        hits = self.index.search(query, k * 20 if filtered else k * 2)
+        records = self.kb.get_many(h.key for h in hits)
+        out = []
+        for h in hits:
+            rec = records.get(h.key)
+            if rec is None or rec.state == "archived" or (kind and rec.kind != kind):
+                continue
+            if labels and any(rec.labels.get(f) != v for f, v in labels.items()):
+                continue
+            out.append(SearchResult(h, rec))
+        return out[:k]
+
+    def stats(self) -> dict:
+        counts = self.kb.counts()
+        fields = {f: len(self.kb.label_values(f)) for f in self.kb.label_fields()}
+        manifest = self.index.read_manifest() or {}
+        return {"records": counts, "label_fields": fields, "severity_levels": self.settings.levels,
+                "index": {"count": len(self.index), "model": self.encoder.name,
+                          "dim": self.encoder.dim, "backend": self.index.backend,
+                          "up_to_date": self.index.seq == self.kb.seq,
+                          "saved_at": manifest.get("saved_at")}}
+
+    def close(self) -> None:
+        self.kb.close()

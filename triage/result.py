@@ -1,0 +1,51 @@
+"""What triage returns."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class LabelPrediction:
+    value: str | None
+    confidence: float
+    alternatives: list[tuple[str, float]] = field(default_factory=list)
+    given: bool = False
+
+
+@dataclass
+class Match:
+    """A known fix: an article or a past case, with why it matched."""
+
+    key: str
+    kind: str
+    id: str
+    title: str
+    fix: str
+    score: float
+    dense: float
+    lexical: float
+    matched: list[str]
+    labels: dict[str, str]
+    severity: str | None
+
+
+@dataclass
+class Escalation:
+    escalate: bool
+    reasons: list[str]
+
+
+@dataclass
+class TriageResult:
+    text: str
+    labels: dict[str, LabelPrediction]
+    severity: str | None
+    severity_confidence: float
+    severity_reason: str
+    matches: list[Match]
+    escalation: Escalation
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
