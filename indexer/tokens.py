@@ -15,8 +15,9 @@ import unicodedata
 from functools import lru_cache
 
 _CODE = r"[a-z0-9]+(?:[-_./:#][a-z0-9]+)+|0x[0-9a-f]+|[a-z]+\d[a-z0-9]*|\d+[a-z]+[a-z0-9]*"
-_CJK = r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+"
-_WORD = r"[^\W_]+"
+_CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK = f"[{_CJK_CHARS}]+"
+_WORD = f"[^\\W_{_CJK_CHARS}]+"
 _TOKEN = re.compile(f"(?P<code>{_CODE})|(?P<cjk>{_CJK})|(?P<word>{_WORD})")
 _HAS_DIGIT = re.compile(r"\d")
 
