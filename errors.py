@@ -32,3 +32,11 @@ class ModelMismatch(KnownFixError):
 
 class IndexCorrupt(KnownFixError):
     """The index folder cannot be read or disagrees with the database."""
+
+
+class PermissionDenied(KnownFixError):
+    """The actor's role does not allow this action."""
+
+
+class InvalidTransition(KnownFixError):
+    """A case or article cannot move from its state to the one asked for."""

@@ -83,11 +83,31 @@ SETTINGS: list[Setting] = [
     ),
     Setting(
         "sync_retrain_max",
-        20000,
+        5000,
         "Classifiers retrain inside the request when the KB changed and has at most this "
         "many labelled records; above it they retrain in the background.",
     ),
     Setting("encode_batch_size", 64, "Texts per batch when embedding."),
+    Setting("project_code", "KF", "Project code at the start of case numbers "
+            "(PROJECT-YYYYMMDD-N)."),
+    Setting(
+        "deadlines",
+        {"critical": [1, 8], "high": [4, 24], "medium": [8, 72], "low": [24, 168]},
+        "Response and resolution deadlines in hours per severity level: "
+        "{level: [response, resolution]}.",
+    ),
+    Setting("at_risk_share", 0.25, "A case is at risk when less than this share of its "
+            "deadline window is left."),
+    Setting("recurrence_days", 30, "A new case on the same asset with a similar fault within "
+            "this many days is a recurrence."),
+    Setting("similar_fault", 0.55, "Hybrid score at which two fault descriptions count as "
+            "the same fault (recurrence)."),
+    Setting("duplicate_threshold", 0.75, "Hybrid score at which a new case is flagged as a "
+            "duplicate of an open case."),
+    Setting("feedback_weight", 0.1, "How far 'used' links lift, and 'not helpful' marks "
+            "sink, a fix for the same kind of fault."),
+    Setting("article_duplicate", 0.85, "Dense similarity at which a saved article is "
+            "flagged as a near-duplicate of another."),
 ]
 
 _DEFAULTS = {s.name: s.default for s in SETTINGS}
@@ -108,6 +128,14 @@ class Settings:
     label_boost: float = _DEFAULTS["label_boost"]
     sync_retrain_max: int = _DEFAULTS["sync_retrain_max"]
     encode_batch_size: int = _DEFAULTS["encode_batch_size"]
+    project_code: str = _DEFAULTS["project_code"]
+    deadlines: dict = field(default_factory=lambda: dict(_DEFAULTS["deadlines"]))
+    at_risk_share: float = _DEFAULTS["at_risk_share"]
+    recurrence_days: int = _DEFAULTS["recurrence_days"]
+    similar_fault: float = _DEFAULTS["similar_fault"]
+    duplicate_threshold: float = _DEFAULTS["duplicate_threshold"]
+    feedback_weight: float = _DEFAULTS["feedback_weight"]
+    article_duplicate: float = _DEFAULTS["article_duplicate"]
 
     @property
     def levels(self) -> list[str]:
@@ -132,6 +160,13 @@ class Settings:
         for name, phrases in self.severity_rules.items():
             out.setdefault(self.level_named(name), []).extend(phrases)
         return out
+
+    def deadline_hours(self, level: str | None) -> tuple[float, float] | None:
+        """(response, resolution) hours for a level, from `deadlines`."""
+        for name, hours in self.deadlines.items():
+            if level and self.level_named(name) == level:
+                return float(hours[0]), float(hours[1])
+        return None
 
     @property
     def escalate_level(self) -> str | None:

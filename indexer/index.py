@@ -115,20 +115,27 @@ class Index:
                 "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
     def save(self) -> None:
-        """Write a new generation of files, then switch the manifest to it atomically."""
+        """Write a new generation of files, then switch the manifest to it atomically.
+        A lock keeps two processes from writing the same generation; whichever saves
+        last wins, which is safe because each saved index records the KB sequence
+        number it reflects and catches up from there when opened."""
+        from filelock import FileLock
+
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.generation += 1
-        gen = self.generation
-        self.vectors.save(self._file("vectors", gen))
-        self.lexical.save(self._file("lexical", gen))
-        self._file("ids", gen).write_text(json.dumps(self.key_to_id), encoding="utf-8")
-        tmp = self.folder / "manifest.json.tmp"
-        tmp.write_text(json.dumps(self.manifest(), indent=2), encoding="utf-8")
-        os.replace(tmp, self.folder / "manifest.json")
-        for part in ("vectors", "lexical", "ids"):
-            for stale in self.folder.glob(f"{part}-*"):
-                if stale.stem.rsplit("-", 1)[-1] != str(gen):
-                    stale.unlink(missing_ok=True)
+        with FileLock(str(self.folder / "save.lock"), timeout=120):
+            on_disk = self.read_manifest()
+            gen = max(self.generation, on_disk["generation"] if on_disk else 0) + 1
+            self.generation = gen
+            self.vectors.save(self._file("vectors", gen))
+            self.lexical.save(self._file("lexical", gen))
+            self._file("ids", gen).write_text(json.dumps(self.key_to_id), encoding="utf-8")
+            tmp = self.folder / "manifest.json.tmp"
+            tmp.write_text(json.dumps(self.manifest(), indent=2), encoding="utf-8")
+            os.replace(tmp, self.folder / "manifest.json")
+            for part in ("vectors", "lexical", "ids"):
+                for stale in self.folder.glob(f"{part}-*"):
+                    if stale.stem.rsplit("-", 1)[-1] != str(gen):
+                        stale.unlink(missing_ok=True)
 
     # -- writing ---------------------------------------------------------------------------
     def upsert(self, records: list[Record], progress: Callable[[int], None] | None = None) -> int:

@@ -9,6 +9,8 @@ from typing import TextIO
 from kb.store import KnowledgeBase
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FIELDS = ("kind", "id", "title", "text", "fix", "severity", "state")
+_STAMPS = ("created_at", "updated_at")
 
 
 def safe_cell(value: str) -> str:
@@ -19,10 +21,9 @@ def safe_cell(value: str) -> str:
 def export_csv(kb: KnowledgeBase, out: str | Path | TextIO, kind: str | None = None) -> int:
     """Write every record (or every record of one kind); returns the number of rows."""
     records = kb.records(kind)
-    label_cols = sorted({f for r in records for f in r.labels})
-    extra_cols = sorted({c for r in records for c in r.extra})
-    header = ["kind", "id", "title", "text", "fix", "severity", "state", *label_cols,
-              *(c for c in extra_cols if c not in label_cols), "created_at", "updated_at"]
+    label_cols = sorted({_label_col(f) for r in records for f in r.labels})
+    extra_cols = sorted({_extra_col(c, r.labels) for r in records for c in r.extra})
+    header = [*_FIELDS, *label_cols, *extra_cols, *_STAMPS]
     if not isinstance(out, str | Path):
         _write(out, header, records)
     else:
@@ -31,12 +32,24 @@ def export_csv(kb: KnowledgeBase, out: str | Path | TextIO, kind: str | None = N
     return len(records)
 
 
+def _label_col(name: str) -> str:
+    """A label's column; prefixed when it would clash with a record field."""
+    return f"label:{name}" if name in _FIELDS or name in _STAMPS else name
+
+
+def _extra_col(name: str, labels: dict[str, str]) -> str:
+    """An extra column's name; prefixed when it would clash with a field or a label."""
+    clash = name in _FIELDS or name in _STAMPS or name in labels or _label_col(name) != name
+    return f"extra:{name}" if clash else name
+
+
 def _write(fh: TextIO, header: list[str], records: list) -> None:
     w = csv.writer(fh)
     w.writerow(header)
     for r in records:
-        base = {"kind": r.kind, "id": r.id, "title": r.title, "text": r.text, "fix": r.fix,
+        base = {**{_extra_col(c, r.labels): v for c, v in r.extra.items()},
+                **{_label_col(f): v for f, v in r.labels.items()},
+                "kind": r.kind, "id": r.id, "title": r.title, "text": r.text, "fix": r.fix,
                 "severity": r.severity or "", "state": r.state or "",
-                "created_at": r.created_at or "", "updated_at": r.updated_at or "",
-                **r.extra, **r.labels}
+                "created_at": r.created_at or "", "updated_at": r.updated_at or ""}
         w.writerow([safe_cell(str(base.get(c, ""))) for c in header])

@@ -5,6 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 KINDS = ("case", "article")
+# Case states whose labels and fix count as settled knowledge (None: imported history).
+SETTLED_CASE_STATES = frozenset({"resolved", "confirmed", "closed", None})
+# Article states shown as known fixes.
+LIVE_ARTICLE_STATES = frozenset({"validated", "not_validated", None})
+
+
+def is_known_fix(kind: str, state: str | None) -> bool:
+    """Whether a record may be offered as a known fix (and taught to classifiers)."""
+    return state in (SETTLED_CASE_STATES if kind == "case" else LIVE_ARTICLE_STATES)
 
 
 @dataclass

@@ -17,13 +17,25 @@ from pathlib import Path
 import sqlite_utils
 
 from errors import BadInput, NotFound, UnknownLabel
-from kb.records import KINDS, Record
+from kb.records import KINDS, Record, is_known_fix
 
 SCHEMA_VERSION = 1
 _DOC_COLUMNS = {
     "id": str, "title": str, "text": str, "fix": str, "severity": str, "state": str,
     "extra": str, "created_at": str, "updated_at": str, "seq": int,
 }
+# Columns only cases have: intake, workflow and follow-up (JSON where noted).
+CASE_COLUMNS = {
+    "project": str, "channel": str, "customer": str, "contact": str, "asset_model": str,
+    "asset_serial": str, "product": str, "received_at": str, "last_service_at": str,
+    "priority": str, "assignee": str, "team": str, "first_response_at": str,
+    "resolved_at": str, "confirmed_at": str, "closed_at": str, "due_response": str,
+    "due_resolution": str, "triage": str, "escalation": str, "delay": str, "dispatch": str,
+    "service_record": str, "satisfaction": int, "satisfaction_comment": str,
+    "follow_up": str, "recurrence_of": str, "duplicate_of": str, "resolved_with": str,
+    "first_contact": int,
+}
+ARTICLE_COLUMNS = {"version": int, "source_case": str, "reviewed_at": str, "author": str}
 _TABLE = {"case": "cases", "article": "articles"}
 RELATIONS = ("suggested", "used", "created-from", "not-helpful", "duplicate-of", "recurrence-of")
 
@@ -52,10 +64,12 @@ class KnowledgeBase:
     # -- schema -------------------------------------------------------------------
     def _create_schema(self) -> None:
         db = self.db
-        for table in _TABLE.values():
+        for kind, table in _TABLE.items():
+            extra = CASE_COLUMNS if kind == "case" else ARTICLE_COLUMNS
             if not db[table].exists():
-                db[table].create(_DOC_COLUMNS, pk="id")
+                db[table].create({**_DOC_COLUMNS, **extra}, pk="id")
                 db[table].create_index(["seq"])
+                db[table].create_index(["state"])
         if not db["labels"].exists():
             db["labels"].create({"kind": str, "doc_id": str, "field": str, "value": str},
                                 pk=("kind", "doc_id", "field"))
@@ -123,12 +137,13 @@ class KnowledgeBase:
 
     def upsert(self, records: Iterable[Record], actor: str = "system") -> int:
         """Insert or replace records (by kind and id), labels included, atomically."""
-        count = 0
+        count, teaches = 0, False
         with self.transaction():
             for rec in records:
                 self._upsert_one(rec, actor)
                 count += 1
-            if count:
+                teaches = teaches or is_known_fix(rec.kind, rec.state)
+            if teaches:
                 self._bump("label_version")
         return count
 
@@ -171,6 +186,38 @@ class KnowledgeBase:
                 self._bump("label_version")
                 self.log(actor, "deleted", f"{kind}:{rid}")
         return gone
+
+    def update(self, kind: str, rid: str, changes: dict, actor: str, action: str,
+               detail: dict | None = None, labels: dict[str, str] | None = None) -> None:
+        """Change columns of one record (and optionally its labels) and log the event,
+        atomically. The record's sequence number moves so the index picks it up."""
+        table = _TABLE[kind]
+        with self.transaction():
+            old = self.db.execute(f"SELECT state FROM {table} WHERE id = ?", [rid]).fetchone()
+            if old is None:
+                raise NotFound(f"no {kind} with id {rid!r}")
+            if "severity" in changes:
+                self.check_severity(changes["severity"])
+            row = {**changes, "updated_at": now_utc(), "seq": self._bump("seq")}
+            self.db[table].update(rid, row)
+            if labels is not None:
+                self.db.execute("DELETE FROM labels WHERE kind = ? AND doc_id = ?", [kind, rid])
+                self.db["labels"].insert_all([{"kind": kind, "doc_id": rid, "field": f,
+                                               "value": v} for f, v in labels.items() if v])
+            new_state = changes.get("state", old[0])
+            touched = labels is not None or "severity" in changes or new_state != old[0]
+            if touched and (is_known_fix(kind, old[0]) or is_known_fix(kind, new_state)):
+                self._bump("label_version")  # what classifiers learn from has changed
+            self.log(actor, action, f"{kind}:{rid}", detail)
+
+    def row(self, kind: str, rid: str) -> dict:
+        """The raw database row of a record, every column."""
+        row = self.db.execute(f"SELECT * FROM {_TABLE[kind]} WHERE id = ?", [rid])
+        cols = [d[0] for d in row.description]
+        found = row.fetchone()
+        if found is None:
+            raise NotFound(f"no {kind} with id {rid!r}")
+        return dict(zip(cols, found, strict=True))
 
     # -- links and events ---------------------------------------------------------------
     def link(self, case_id: str, target: str, relation: str, actor: str = "system") -> None:

@@ -15,13 +15,15 @@ from indexer.encoder import Encoder, make_encoder
 from indexer.index import Hit, Index
 from kb.exporter import export_csv
 from kb.importer import ColumnMapping, ImportReport, import_file
-from kb.records import Record
+from kb.records import Record, is_known_fix
 from kb.store import KnowledgeBase
 from settings import Settings
 from triage.result import TriageResult
 from triage.triager import Triager
 
 Progress = Callable[[int], None]
+SAVE_EVERY_CHANGES = 200
+SAVE_EVERY_SECONDS = 60.0
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Engine:
             settings.index_dir, self.encoder, settings.vector_backend,
             settings.fusion_weight, settings.encode_batch_size)
         self.triager = Triager(self.kb, self.index, settings)
+        self._unsaved, self._saved_at = 0, time.monotonic()
 
     def _new_index(self) -> Index:
         s = self.settings
@@ -51,12 +54,20 @@ class Engine:
                      s.encode_batch_size)
 
     # -- keeping the index current ----------------------------------------------------------
-    def refresh(self, progress: Progress | None = None) -> int:
-        """Bring the index up to date with the KB and save it if anything changed."""
+    def refresh(self, progress: Progress | None = None, save: bool = False) -> int:
+        """Bring the index up to date with the KB. It is saved when asked, after many
+        changes, or a while after the last save; an unsaved index loses nothing, since
+        it catches up from the database's sequence numbers when next opened."""
         changed = self.index.sync(self.kb, progress)
-        if changed:
-            self.index.save()
+        self._unsaved += changed
+        if self._unsaved and (save or self._unsaved >= SAVE_EVERY_CHANGES
+                              or time.monotonic() - self._saved_at > SAVE_EVERY_SECONDS):
+            self.save()
         return changed
+
+    def save(self) -> None:
+        self.index.save()
+        self._unsaved, self._saved_at = 0, time.monotonic()
 
     def reindex(self, progress: Progress | None = None) -> int:
         """Rebuild the whole index from the database (also after a model change)."""
@@ -67,7 +78,7 @@ class Engine:
             old = None
         self.index.generation = old.get("generation", 0) if old else 0
         n = self.index.rebuild(self.kb, progress)
-        self.index.save()
+        self.save()
         self.triager = Triager(self.kb, self.index, self.settings)
         return n
 
@@ -78,7 +89,7 @@ class Engine:
         """Import rows into the KB, then index them. The report's time covers both."""
         start = time.perf_counter()
         report = import_file(self.kb, path, mapping, encoding=encoding, progress=progress)
-        self.refresh(index_progress)
+        self.refresh(index_progress, save=True)
         report.seconds = time.perf_counter() - start
         return report
 
@@ -92,11 +103,7 @@ class Engine:
 
     # -- lookup -------------------------------------------------------------------------------
     def triage(self, text: str, **fields: str) -> TriageResult:
-        before = self.index.seq
-        result = self.triager.run(text, **fields)
-        if self.index.seq != before:
-            self.index.save()
-        return result
+        return self.triager.run(text, **fields)
 
     def search(self, query: str, k: int | None = None, kind: str | None = None,
                labels: dict[str, str] | None = None) -> list[SearchResult]:
@@ -116,7 +123,7 @@ class Engine:
         out = []
         for h in hits:
             rec = records.get(h.key)
-            if rec is None or rec.state == "archived" or (kind and rec.kind != kind):
+            if rec is None or not is_known_fix(rec.kind, rec.state) or (kind and rec.kind != kind):
                 continue
             if labels and any(rec.labels.get(f) != v for f, v in labels.items()):
                 continue
@@ -134,4 +141,8 @@ class Engine:
                           "saved_at": manifest.get("saved_at")}}
 
     def close(self) -> None:
+        """Save what the index has not saved yet and close the database."""
+        self.refresh()
+        if self._unsaved:
+            self.save()
         self.kb.close()

@@ -13,6 +13,7 @@ import threading
 import numpy as np
 
 from indexer.index import Index
+from kb.records import is_known_fix
 from kb.store import KnowledgeBase
 from triage.classifier import LabelClassifier, TextFeatures
 
@@ -40,8 +41,8 @@ class Models:
 def train(kb: KnowledgeBase, index: Index) -> Models:
     """Fit features and classifiers on every labelled record in the KB."""
     version = kb.label_version
-    records = [r for r in kb.records() if r.labels or r.severity]
-    records = [r for r in records if r.key in index]
+    records = [r for r in kb.records() if (r.labels or r.severity) and r.key in index
+               and is_known_fix(r.kind, r.state)]
     if not records:
         return Models(version, None, {}, {})
     ids, vecs = index.vectors.all()

@@ -9,7 +9,7 @@ import time
 
 from errors import BadInput, UnknownLabel
 from indexer.index import Index
-from kb.records import Record
+from kb.records import Record, is_known_fix
 from kb.store import KnowledgeBase
 from settings import Settings
 from triage.learner import SEVERITY, Learner
@@ -49,7 +49,7 @@ class Triager:
         hits = self.index.search(query, POOL, qvec=qvec)
         records = self.kb.get_many(h.key for h in hits)
         hits = [h for h in hits if h.key in records and h.key != exclude
-                and records[h.key].state != "archived"]
+                and is_known_fix(records[h.key].kind, records[h.key].state)]
         learned = models.predict(query, qvec)
         votes = self._votes(hits, records)
         labels = self._labels(learned, votes, given)

@@ -1,0 +1,1 @@
+"""The `knownfix` command line: thin edges over the service layer."""

@@ -1,0 +1,467 @@
+"""The service loop for cases, from intake to close (seed: 业务受理 → 结案).
+
+Every action checks the actor's role, enforces the state machine, writes one atomic
+change with its event, and keeps the index current.  The app, the CLI and the mail
+gateway all call these methods.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from errors import BadInput, InvalidTransition, UnknownLabel
+from kb.records import Record
+from kb.store import now_utc
+from service.auth import User, require
+from service.engine import Engine
+
+STATES = ("new", "triaged", "in_progress", "escalated", "resolved", "confirmed", "closed")
+OPEN_STATES = frozenset({"new", "triaged", "in_progress", "escalated"})
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "new": frozenset({"triaged"}),
+    "triaged": frozenset({"triaged", "in_progress", "escalated", "resolved"}),
+    "in_progress": frozenset({"triaged", "escalated", "resolved"}),
+    "escalated": frozenset({"in_progress", "escalated", "resolved"}),
+    "resolved": frozenset({"confirmed", "closed", "in_progress"}),
+    "confirmed": frozenset({"closed", "in_progress"}),
+    "closed": frozenset({"in_progress"}),
+}
+CHANNELS = ("phone", "email", "web", "onsite")
+DELAY_REASONS = {
+    "A": "technician took the case but has not served it",
+    "B": "staff or materials short",
+    "C": "customer's own reasons",
+    "D": "other",
+}
+INTAKE_FIELDS = ("channel", "customer", "contact", "asset_model", "asset_serial", "product",
+                 "received_at", "last_service_at", "team")
+JSON_COLUMNS = ("triage", "escalation", "delay", "dispatch", "service_record", "follow_up")
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise BadInput(f"not an ISO-8601 time: {value!r}") from exc
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def iso(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Case:
+    """Everything about one case, as stored."""
+
+    id: str
+    state: str
+    title: str
+    description: str
+    fix: str
+    labels: dict[str, str]
+    severity: str | None
+    priority: str | None
+    fields: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"case:{self.id}"
+
+
+class Cases:
+    """Intake, triage, escalation, dispatch, resolution, confirmation, follow-up, close."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.kb = engine.kb
+        self.s = engine.settings
+        self.on_close: list[Callable[[User, Case], object]] = []  # e.g. draft an article
+
+    # -- reading -----------------------------------------------------------------------------
+    def get(self, case_id: str) -> Case:
+        row = self.kb.row("case", case_id)
+        rec = self.kb.get("case", case_id)
+        fields = {k: v for k, v in row.items()
+                  if k not in ("id", "state", "title", "text", "fix", "severity", "priority")}
+        for col in JSON_COLUMNS:
+            fields[col] = json.loads(fields[col]) if fields.get(col) else None
+        return Case(id=rec.id, state=rec.state or "closed", title=rec.title,
+                    description=rec.text, fix=rec.fix, labels=rec.labels,
+                    severity=rec.severity, priority=row.get("priority"), fields=fields)
+
+    def list(self, states: set[str] | None = None, assignee: str | None = None,
+             team: str | None = None, limit: int = 500) -> list[Case]:
+        sql, args = "SELECT id FROM cases WHERE 1=1", []
+        if states:
+            sql += f" AND state IN ({','.join('?' * len(states))})"
+            args += sorted(states)
+        if assignee:
+            sql, args = sql + " AND assignee = ?", [*args, assignee]
+        if team:
+            sql, args = sql + " AND team = ?", [*args, team]
+        sql += " ORDER BY COALESCE(received_at, created_at) DESC LIMIT ?"
+        return [self.get(r[0]) for r in self.kb.db.execute(sql, [*args, limit])]
+
+    # -- intake ------------------------------------------------------------------------------
+    def open(self, actor: User, description: str, title: str = "",
+             labels: dict[str, str] | None = None, project: str | None = None,
+             **intake: str) -> Case:
+        """Record a new request, number it, triage it and check for recurrence/duplicates."""
+        require(actor, "case.open")
+        if not description.strip():
+            raise BadInput("the fault description is empty")
+        unknown = set(intake) - set(INTAKE_FIELDS)
+        if unknown:
+            raise BadInput(f"unknown intake field(s): {', '.join(sorted(unknown))}")
+        if intake.get("channel") and intake["channel"] not in CHANNELS:
+            raise BadInput(f"unknown channel {intake['channel']!r} ({', '.join(CHANNELS)})")
+        self._check_labels(labels or {})
+        received = parse_time(intake.get("received_at")) or datetime.now(UTC)
+        parse_time(intake.get("last_service_at"))
+        project = (project or self.s.project_code).strip().upper()
+        with self.kb.transaction():
+            case_id = self._next_number(project, received)
+            self.kb.upsert([Record(kind="case", id=case_id, title=title.strip(),
+                                   text=description.strip(), labels=labels or {},
+                                   state="new")], actor.username)
+            self.kb.update("case", case_id, {
+                "project": project, **{k: v for k, v in intake.items() if v},
+                "received_at": iso(received)}, actor.username, "intake",
+                {"channel": intake.get("channel")})
+        return self._triage(actor, case_id, first=True)
+
+    def _next_number(self, project: str, day: datetime) -> str:
+        """PROJECT-YYYYMMDD-N, N counting that project's cases that day. Called inside a
+        write transaction, so two writers can never get the same number."""
+        prefix = f"{project}-{day.astimezone(UTC):%Y%m%d}-"
+        rows = self.kb.db.execute("SELECT id FROM cases WHERE id LIKE ?", [prefix + "%"])
+        used = [int(r[0][len(prefix):]) for r in rows if r[0][len(prefix):].isdigit()]
+        return f"{prefix}{max(used, default=0) + 1}"
+
+    def _check_labels(self, labels: dict[str, str]) -> None:
+        known = set(self.kb.label_fields())
+        bad = [f for f in labels if known and f not in known]
+        if bad:
+            raise UnknownLabel(f"unknown label field(s): {', '.join(bad)} "
+                               f"(known: {', '.join(sorted(known))})")
+
+    def update(self, actor: User, case_id: str, description: str | None = None,
+               title: str | None = None, labels: dict[str, str] | None = None,
+               **intake: str) -> Case:
+        """Change intake fields; a changed description is triaged again."""
+        require(actor, "case.update")
+        case = self.get(case_id)
+        if case.state == "closed":
+            raise InvalidTransition(f"{case_id} is closed; reopen it first")
+        unknown = set(intake) - set(INTAKE_FIELDS)
+        if unknown:
+            raise BadInput(f"unknown intake field(s): {', '.join(sorted(unknown))}")
+        changes: dict = {k: v for k, v in intake.items() if v is not None}
+        if description is not None:
+            if not description.strip():
+                raise BadInput("the fault description is empty")
+            changes["text"] = description.strip()
+        if title is not None:
+            changes["title"] = title.strip()
+        if labels is not None:
+            self._check_labels(labels)
+        self.kb.update("case", case_id, changes, actor.username, "update",
+                       {"fields": sorted(changes)}, labels=labels)
+        if ("text" in changes and changes["text"] != case.description) or "title" in changes:
+            return self._triage(actor, case_id)
+        return self.get(case_id)
+
+    # -- triage ------------------------------------------------------------------------------
+    def _triage(self, actor: User, case_id: str, first: bool = False) -> Case:
+        """Triage the case, store the result and the suggestions, set priority and
+        deadlines, and flag recurrence and duplicates."""
+        case = self.get(case_id)
+        self.engine.refresh()
+        result = self.engine.triager.run(case.description, exclude=case.key, title=case.title,
+                                          product=case.fields.get("product") or "",
+                                          **case.labels)
+        priority, reasons = result.severity, list(result.escalation.reasons)
+        recurrence = self._recurrence(case)
+        if recurrence:
+            priority = self._raise(priority)
+            reasons.append(f"recurrence of {recurrence}")
+        duplicate = self._duplicate_of(case)
+        stored = {
+            "at": now_utc(),
+            "labels": {n: {"value": p.value, "confidence": p.confidence, "given": p.given}
+                       for n, p in result.labels.items()},
+            "severity": result.severity, "severity_confidence": result.severity_confidence,
+            "severity_reason": result.severity_reason,
+            "matches": [{"key": m.key, "title": m.title, "score": m.score, "matched": m.matched}
+                        for m in result.matches],
+            "best_score": max((m.score for m in result.matches), default=0.0),
+            "escalate": bool(reasons), "reasons": reasons,
+        }
+        changes = {"triage": json.dumps(stored, ensure_ascii=False), "priority": priority,
+                   "state": "triaged" if case.state in ("new", "triaged") else case.state}
+        changes.update(self._deadlines(case, priority))
+        if recurrence:
+            changes["recurrence_of"] = recurrence
+        if duplicate:
+            changes["duplicate_of"] = duplicate
+        with self.kb.transaction():
+            self.kb.update("case", case_id, changes, actor.username,
+                           "triage" if first else "retriage",
+                           {"priority": priority, "escalate": bool(reasons)})
+            already = {lk["target"] for lk in self.kb.links(case_id, None)
+                       if lk["relation"] == "suggested"}
+            for m in result.matches:
+                if m.key not in already:
+                    self.kb.link(case_id, m.key, "suggested", actor.username)
+            if recurrence:
+                self.kb.link(case_id, f"case:{recurrence}", "recurrence-of", actor.username)
+            if duplicate:
+                self.kb.link(case_id, f"case:{duplicate}", "duplicate-of", actor.username)
+        self.engine.refresh()
+        return self.get(case_id)
+
+    def _raise(self, level: str | None) -> str | None:
+        levels = self.s.levels
+        if level is None:
+            return levels[len(levels) // 2]
+        return levels[min(levels.index(level) + 1, len(levels) - 1)]
+
+    def _deadlines(self, case: Case, priority: str | None) -> dict:
+        hours = self.s.deadline_hours(priority)
+        received = parse_time(case.fields.get("received_at"))
+        if not hours or not received:
+            return {}
+        return {"due_response": iso(received + timedelta(hours=hours[0])),
+                "due_resolution": iso(received + timedelta(hours=hours[1]))}
+
+    def _similar(self, case: Case, threshold: float, pool: int = 50):
+        """Other cases whose description scores at least `threshold` against this one."""
+        hits = self.engine.index.search(case.description, pool)
+        hits = [h for h in hits if h.key.startswith("case:") and h.key != case.key
+                and h.score >= threshold]
+        records = self.kb.get_many(h.key for h in hits)
+        return [(h, records[h.key]) for h in hits if h.key in records]
+
+    def _recurrence(self, case: Case) -> str | None:
+        serial = (case.fields.get("asset_serial") or "").strip()
+        received = parse_time(case.fields.get("received_at"))
+        if not serial or not received:
+            return None
+        since = received - timedelta(days=self.s.recurrence_days)
+        for _hit, rec in self._similar(case, self.s.similar_fault):
+            row = self.kb.row("case", rec.id)
+            when = parse_time(row.get("received_at") or row.get("created_at"))
+            if row.get("asset_serial") == serial and when and since <= when <= received:
+                return rec.id
+        return None
+
+    def _duplicate_of(self, case: Case) -> str | None:
+        for _hit, rec in self._similar(case, self.s.duplicate_threshold):
+            if rec.state in OPEN_STATES:
+                return rec.id
+        return None
+
+    # -- moving through the loop ---------------------------------------------------------------
+    def _move(self, actor: User, case_id: str, to: str, action: str, changes: dict,
+              detail: dict | None = None, labels: dict[str, str] | None = None) -> Case:
+        case = self.get(case_id)
+        if to not in TRANSITIONS.get(case.state, frozenset()):
+            raise InvalidTransition(f"{case_id} is {case.state}; it cannot go to {to}")
+        self.kb.update("case", case_id, {**changes, "state": to}, actor.username, action,
+                       {"from": case.state, "to": to, **(detail or {})}, labels=labels)
+        self.engine.refresh()
+        return self.get(case_id)
+
+    def start(self, actor: User, case_id: str) -> Case:
+        """Take the case: in progress, first response recorded."""
+        require(actor, "case.update")
+        case = self.get(case_id)
+        changes = {"assignee": case.fields.get("assignee") or actor.username}
+        if not case.fields.get("first_response_at"):
+            changes["first_response_at"] = now_utc()
+        return self._move(actor, case_id, "in_progress", "start", changes)
+
+    def escalate(self, actor: User, case_id: str, to: str, reason: str,
+                 tried: list[dict] | None = None) -> Case:
+        """Hand the case on (engineer, second line, R&D) with the triage packet."""
+        require(actor, "case.escalate")
+        if not to.strip() or not reason.strip():
+            raise BadInput("escalation needs a target (engineer or group) and a reason")
+        case = self.get(case_id)
+        packet = {"to": to, "reason": reason, "at": now_utc(), "by": actor.username,
+                  "description": case.description, "triage": case.fields.get("triage"),
+                  "tried": tried or self._tried(case_id)}
+        changes = {"escalation": json.dumps(packet, ensure_ascii=False), "assignee": to}
+        if not case.fields.get("first_response_at"):
+            changes["first_response_at"] = now_utc()
+        return self._move(actor, case_id, "escalated", "escalate", changes,
+                          {"to": to, "reason": reason})
+
+    def _tried(self, case_id: str) -> list[dict]:
+        return [{"fix": lk["target"], "outcome": lk["relation"]}
+                for lk in self.kb.links(case_id) if lk["relation"] in ("used", "not-helpful")]
+
+    def set_delay(self, actor: User, case_id: str, code: str, note: str = "") -> Case:
+        """Record why the case is delayed (A–D; D needs a note)."""
+        require(actor, "case.delay")
+        code = code.strip().upper()
+        if code not in DELAY_REASONS:
+            raise BadInput(f"delay reason must be one of {', '.join(DELAY_REASONS)}")
+        if code == "D" and not note.strip():
+            raise BadInput("delay reason D (other) needs a note")
+        delay = {"code": code, "reason": DELAY_REASONS[code], "note": note, "at": now_utc()}
+        self.kb.update("case", case_id, {"delay": json.dumps(delay, ensure_ascii=False)},
+                       actor.username, "delay", {"code": code})
+        return self.get(case_id)
+
+    def dispatch(self, actor: User, case_id: str, assignee: str, planned_at: str,
+                 place: str, tools: list[str] | None = None,
+                 parts: list[str] | None = None) -> Case:
+        """Send someone on site (派工): who, when, where, with which tools and spare parts."""
+        require(actor, "case.dispatch")
+        parse_time(planned_at)
+        case = self.get(case_id)
+        if case.state not in OPEN_STATES:
+            raise InvalidTransition(f"{case_id} is {case.state}; only open cases are dispatched")
+        plan = {"assignee": assignee, "planned_at": planned_at, "place": place,
+                "tools": tools or [], "parts": parts or [], "at": now_utc()}
+        self.kb.update("case", case_id, {"dispatch": json.dumps(plan, ensure_ascii=False),
+                                         "assignee": assignee}, actor.username, "dispatch",
+                       {"assignee": assignee})
+        return self.get(case_id)
+
+    def record_service(self, actor: User, case_id: str, cause: str, steps: str,
+                       parts_used: list[str] | None = None, result: str = "") -> Case:
+        """The on-site service record (设备服务记录单): cause, steps, parts, result."""
+        require(actor, "case.service_record")
+        record = {"cause": cause, "steps": steps, "parts_used": parts_used or [],
+                  "result": result, "by": actor.username, "at": now_utc()}
+        self.kb.update("case", case_id,
+                       {"service_record": json.dumps(record, ensure_ascii=False)},
+                       actor.username, "service_record")
+        return self.get(case_id)
+
+    def link_fix(self, actor: User, case_id: str, target: str, helpful: bool = True) -> None:
+        """Mark a suggested article or past case as used, or as not helpful."""
+        require(actor, "case.link")
+        self.get(case_id)
+        kind, _, rid = target.partition(":")
+        self.kb.get(kind, rid)
+        self.kb.link(case_id, target, "used" if helpful else "not-helpful", actor.username)
+
+    def resolve(self, actor: User, case_id: str, fix: str, cause: str = "",
+                used: str | None = None, labels: dict[str, str] | None = None,
+                severity: str | None = None) -> Case:
+        """Record the resolution; confirmed labels and severity make it training data.
+        Open duplicates of this case are offered its fix."""
+        require(actor, "case.resolve")
+        if not fix.strip():
+            raise BadInput("a resolution needs the fix (what was done)")
+        case = self.get(case_id)
+        if used:
+            self.link_fix(actor, case_id, used)
+        final_labels = dict(case.labels)
+        triage = case.fields.get("triage") or {}
+        for name, pred in (triage.get("labels") or {}).items():
+            final_labels.setdefault(name, pred.get("value") or "")
+        final_labels.update(labels or {})
+        self._check_labels({k: v for k, v in final_labels.items() if v})
+        escalated = bool(case.fields.get("escalation"))
+        used_links = [lk for lk in self.kb.links(case_id) if lk["relation"] == "used"]
+        changes = {"fix": fix.strip(), "resolved_at": now_utc(),
+                   "severity": severity or case.severity or case.priority,
+                   "resolved_with": used or (used_links[-1]["target"] if used_links else None),
+                   "first_contact": int(bool(used_links) and not escalated)}
+        if cause:
+            record = case.fields.get("service_record") or {}
+            record.setdefault("cause", cause)
+            changes["service_record"] = json.dumps(record, ensure_ascii=False)
+        if not case.fields.get("first_response_at"):
+            changes["first_response_at"] = changes["resolved_at"]
+        resolved = self._move(actor, case_id, "resolved", "resolve", changes,
+                              labels={k: v for k, v in final_labels.items() if v})
+        self._offer_to_duplicates(actor, case_id)
+        return resolved
+
+    def _offer_to_duplicates(self, actor: User, case_id: str) -> list[str]:
+        offered = []
+        for lk in self.kb.links(target=f"case:{case_id}"):
+            dup = lk["case_id"]
+            if lk["relation"] == "duplicate-of" and self.get(dup).state in OPEN_STATES:
+                self.kb.link(dup, f"case:{case_id}", "suggested", actor.username)
+                self.kb.log(actor.username, "fix-offered", f"case:{dup}", {"from": case_id})
+                offered.append(dup)
+        return offered
+
+    def confirm(self, actor: User, case_id: str, satisfaction: int, comment: str = "") -> Case:
+        """The customer confirms the fix (客户确认) and rates the service 1–5."""
+        require(actor, "case.confirm")
+        if not 1 <= int(satisfaction) <= 5:
+            raise BadInput("satisfaction is 1 to 5")
+        return self._move(actor, case_id, "confirmed", "confirm",
+                          {"satisfaction": int(satisfaction), "satisfaction_comment": comment,
+                           "confirmed_at": now_utc()}, {"satisfaction": int(satisfaction)})
+
+    def close(self, actor: User, case_id: str) -> Case:
+        """Close a resolved (or confirmed) case; the knowledge service drafts an article."""
+        require(actor, "case.close")
+        case = self._move(actor, case_id, "closed", "close", {"closed_at": now_utc()})
+        for hook in self.on_close:
+            hook(actor, case)
+        return case
+
+    def reopen(self, actor: User, case_id: str, reason: str) -> Case:
+        require(actor, "case.reopen")
+        if not reason.strip():
+            raise BadInput("reopening needs a reason")
+        return self._move(actor, case_id, "in_progress", "reopen",
+                          {"closed_at": None, "resolved_at": None}, {"reason": reason})
+
+    def follow_up(self, actor: User, case_id: str, came_back: bool, note: str = "") -> Case:
+        """The follow-up call (客服回访): did the problem come back?"""
+        require(actor, "case.follow_up")
+        case = self.get(case_id)
+        if case.state in OPEN_STATES:
+            raise InvalidTransition(f"{case_id} is still open; follow up after resolving it")
+        record = {"came_back": bool(came_back), "note": note, "at": now_utc(),
+                  "by": actor.username}
+        self.kb.update("case", case_id, {"follow_up": json.dumps(record, ensure_ascii=False)},
+                       actor.username, "follow_up", {"came_back": bool(came_back)})
+        if came_back:
+            return self.reopen(actor, case_id, f"problem came back: {note}".strip())
+        return self.get(case_id)
+
+    # -- deadlines ------------------------------------------------------------------------------
+    def deadline_status(self, case: Case, now: datetime | None = None) -> str:
+        """'overdue', 'at_risk' or 'ok' against the response or resolution deadline."""
+        now = now or datetime.now(UTC)
+        if case.state not in OPEN_STATES:
+            return "ok"
+        received = parse_time(case.fields.get("received_at"))
+        due = "due_resolution" if case.fields.get("first_response_at") else "due_response"
+        deadline = parse_time(case.fields.get(due))
+        if not received or not deadline:
+            return "ok"
+        if now > deadline:
+            return "overdue"
+        if (deadline - now) < (deadline - received) * self.s.at_risk_share:
+            return "at_risk"
+        return "ok"
+
+    def attention(self, now: datetime | None = None) -> dict[str, list[Case]]:
+        """Open cases that are overdue or at risk, most urgent first."""
+        out: dict[str, list[Case]] = {"overdue": [], "at_risk": []}
+        for case in self.list(set(OPEN_STATES)):
+            status = self.deadline_status(case, now)
+            if status in out:
+                out[status].append(case)
+        for cases in out.values():
+            cases.sort(key=lambda c: c.fields.get("due_resolution") or "")
+        return out
+

@@ -1,0 +1,75 @@
+"""Shared fixtures.
+
+Fast tests use the hashing encoder ("hash:256") and the NumPy vector backend; tests
+marked `model` share one engine with the real bundled model and the demo KB, built once
+per session.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from indexer.encoder import BUNDLED
+from service.engine import Engine
+from settings import Settings, load_settings
+from tests.helpers import ZH_LEVELS, small_kb_records
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's own KNOWNFIX_* variables must not change what the tests see."""
+    for name in list(os.environ):
+        if name.startswith("KNOWNFIX_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    return load_settings(str(data_dir), model="hash:256", vector_backend="numpy")
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    eng = Engine(settings)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture
+def small_engine(engine: Engine) -> Engine:
+    """The fast engine holding small_kb_records()."""
+    engine.upsert(small_kb_records())
+    return engine
+
+
+@pytest.fixture
+def zh_settings(data_dir: Path) -> Settings:
+    """Fast settings on the Chinese severity scale of fixtures/cases_zh.csv."""
+    return load_settings(str(data_dir), model="hash:256", vector_backend="numpy",
+                         severity_levels=ZH_LEVELS)
+
+
+@pytest.fixture(scope="session")
+def demo_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """The real bundled model, FAISS and the demo KB; loaded once per session."""
+    from service.demo import load_demo
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if name.startswith("KNOWNFIX_"):
+                mp.delenv(name)
+        s = load_settings(str(tmp_path_factory.mktemp("demo")), model=BUNDLED,
+                          vector_backend="faiss")
+    eng = Engine(s)
+    load_demo(eng)
+    yield eng
+    eng.close()
