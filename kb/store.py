@@ -79,6 +79,12 @@ class KnowledgeBase:
                                 "at": str, "actor": str}, pk="id")
             db["links"].create_index(["case_id"])
             db["links"].create_index(["target"])
+        if not db["article_versions"].exists():
+            # One row per write to an article (create, edit, state change): its history.
+            db["article_versions"].create({
+                "article_id": str, "version": int, "action": str, "title": str, "text": str,
+                "fix": str, "state": str, "severity": str, "labels": str, "extra": str,
+                "at": str, "actor": str}, pk=("article_id", "version"))
         if not db["removed"].exists():
             db["removed"].create({"key": str, "seq": int}, pk="key")
         if not db["meta"].exists():

@@ -4,6 +4,7 @@ whether to escalate.  Pure logic over the knowledge base and the index.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -57,7 +58,7 @@ class Triager:
         sev_probs = self._blend(learned.get(SEVERITY, {}), votes.get(SEVERITY, {}))
         severity = rate(self.levels, self.rules, query, sev_probs,
                         models.sizes.get(SEVERITY, 0))
-        matches = self._rank(hits, records, probs)
+        matches = self._rank(hits, records, probs, exclude)
         t3 = time.perf_counter()
         return TriageResult(
             text=query, labels=labels, severity=severity.level,
@@ -123,24 +124,65 @@ class Triager:
                                         [(v, round(p, 4)) for v, p in ranked[:5]])
         return out
 
-    def _rank(self, hits, records, probs: dict[str, dict[str, float]]) -> list[Match]:
+    def _rank(self, hits, records, probs: dict[str, dict[str, float]],
+              exclude: str | None = None) -> list[Match]:
         """Pick the top k greedily: hybrid score, lifted for a match whose labels agree with
         the predicted ones; the lift halves for each match already picked with the same
-        labels, so when the prediction is unsure the list covers the likely kinds of fault."""
+        labels, so when the prediction is unsure the list covers the likely kinds of fault.
+        Past `used` / `not-helpful` marks on a match from the same kind of fault lift or
+        sink it (see `_feedback`).  Only the ranking moves: a match shows its hybrid score."""
         chosen, seen, pool = [], {}, list(hits)
+        feedback = self._feedback([h.key for h in hits], probs, exclude)
         while pool and len(chosen) < self.s.top_k:
             def gain(h) -> float:
                 labels = records[h.key].labels
                 agree = [probs[f].get(labels.get(f, ""), 0.0) for f in probs]
                 lift = sum(agree) / len(agree) if agree else 0.0
                 sig = tuple(labels.get(f, "") for f in probs)
-                return h.score + self.s.label_boost * lift * DECAY ** seen.get(sig, 0)
+                return (h.score + self.s.label_boost * lift * DECAY ** seen.get(sig, 0)
+                        + feedback.get(h.key, 0.0))
             best = max(pool, key=gain)
             pool.remove(best)
             chosen.append(best)
             sig = tuple(records[best.key].labels.get(f, "") for f in probs)
             seen[sig] = seen.get(sig, 0) + 1
         return [self._match(h, records[h.key]) for h in chosen]
+
+    def _feedback(self, keys: list[str], probs: dict[str, dict[str, float]],
+                  exclude: str | None = None) -> dict[str, float]:
+        """Per candidate key: feedback_weight * tanh(sum / 2), where the sum runs over the
+        cases that marked it `used` (+1) or `not-helpful` (-1), each weighted by how well
+        that case's labels (its own, else its triage's predicted ones) agree with the
+        predicted label probabilities `probs`.  One query for the whole pool."""
+        weight = self.s.feedback_weight
+        if not keys or not probs or not weight:
+            return {}
+        marks = ",".join("?" * len(keys))
+        rows = self.kb.db.execute(
+            "WITH l AS (SELECT DISTINCT target, relation, case_id FROM links "
+            f"WHERE target IN ({marks}) AND relation IN ('used', 'not-helpful')), "
+            "o AS (SELECT doc_id, json_group_object(field, value) AS labels FROM labels "
+            "WHERE kind = 'case' AND doc_id IN (SELECT case_id FROM l) GROUP BY doc_id) "
+            "SELECT l.target, l.relation, l.case_id, o.labels, c.triage FROM l "
+            "LEFT JOIN o ON o.doc_id = l.case_id "
+            "LEFT JOIN cases c ON c.id = l.case_id AND o.labels IS NULL", keys).fetchall()
+        skip = exclude.partition(":")[2] if exclude and exclude.startswith("case:") else None
+        agreement: dict[str, float] = {}
+        totals: dict[str, float] = {}
+        for target, relation, case_id, own, triage in rows:
+            if case_id == skip:
+                continue
+            if case_id not in agreement:
+                agreement[case_id] = self._agreement(_case_labels(own, triage), probs)
+            sign = 1.0 if relation == "used" else -1.0
+            totals[target] = totals.get(target, 0.0) + sign * agreement[case_id]
+        return {k: weight * math.tanh(t / 2) for k, t in totals.items()}
+
+    @staticmethod
+    def _agreement(labels: dict[str, str], probs: dict[str, dict[str, float]]) -> float:
+        """Mean predicted probability of a case's label values, over the fields it has."""
+        shared = [f for f in probs if labels.get(f)]
+        return sum(probs[f].get(labels[f], 0.0) for f in shared) / len(shared) if shared else 0.0
 
     @staticmethod
     def _match(h, rec: Record) -> Match:
@@ -163,3 +205,17 @@ class Triager:
                 reasons.append(f"low confidence for {name} ({pred.confidence:.2f} < "
                                f"{s.confidence_threshold:.2f})")
         return Escalation(bool(reasons), reasons)
+
+
+def _case_labels(own: str | None, triage: str | None) -> dict[str, str]:
+    """A case's labels from its labels rows (as a JSON object), else the values its stored
+    triage predicted."""
+    labels = json.loads(own) if own else {}
+    if labels or not triage:
+        return labels
+    try:
+        predicted = json.loads(triage).get("labels") or {}
+    except (ValueError, AttributeError):
+        return {}
+    return {f: p.get("value") for f, p in predicted.items() if isinstance(p, dict)
+            and p.get("value")}

@@ -1,0 +1,420 @@
+"""The knowledge loop (KCS): capture a closed case as an article, review it, keep it.
+
+Article states, as KCS names them::
+
+    wip ──submit──▶ not_validated ──validate──▶ validated
+     ▲                 │   ▲                       │
+     └────reject───────┘   └──edit by a non-reviewer┘        any ──archive/merge──▶ archived
+
+* `wip` (work in progress) drafts are not offered as known fixes; `not_validated` and
+  `validated` articles are, and so are imported ones (state empty, treated as validated).
+  `archived` articles leave search and triage but keep their history.
+* Editing keeps the state, except that an edit of a validated (or imported) article by
+  someone who may not validate sends it back to `not_validated` for review.
+* Every write (create, edit, state change, merge) stores a numbered row in
+  `article_versions`; `version` on the article is the latest number.
+* Closing a resolved case drafts an article from it with personal data removed
+  (kb.redact), unless the case was resolved with an existing article: then that reuse is
+  logged and no draft is made (the `used` link already counts it).
+* Saving an article reports live articles that are near-duplicates (dense similarity at
+  least `article_duplicate`), so a reviewer can merge them; merging archives the source
+  and moves its `used` / `not-helpful` links to the target, so the fix keeps its history
+  in ranking and reports.
+
+The article body: `Record.text` holds the symptoms, `Record.fix` the resolution steps;
+the cause and the environment are kept in the record's `extra` ("cause",
+"environment"; a merged article also has "duplicate_of").
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from errors import BadInput, InvalidTransition, UnknownLabel
+from kb.records import Record, is_known_fix
+from kb.redact import redact
+from kb.store import now_utc
+from service.auth import PERMISSIONS, User, require
+from service.engine import Engine
+
+STATES = ("wip", "not_validated", "validated", "archived")
+TRANSITIONS: dict[str | None, frozenset[str]] = {
+    "wip": frozenset({"not_validated", "archived"}),
+    "not_validated": frozenset({"validated", "wip", "archived"}),
+    "validated": frozenset({"not_validated", "archived"}),
+    None: frozenset({"validated", "not_validated", "archived"}),  # imported
+    "archived": frozenset(),
+}
+ID_PREFIX = "KA-"
+DUPLICATE_POOL = 10
+TITLE_CHARS = 60
+FEEDBACK = ("used", "not-helpful")
+
+
+@dataclass
+class Article:
+    """One article as stored, with its KCS fields."""
+
+    id: str
+    state: str | None
+    title: str
+    symptoms: str
+    resolution: str
+    cause: str = ""
+    environment: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    severity: str | None = None
+    version: int = 0
+    author: str | None = None
+    source_case: str | None = None
+    reviewed_at: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    duplicate_of: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"article:{self.id}"
+
+    @property
+    def live(self) -> bool:
+        """Whether it is offered as a known fix."""
+        return is_known_fix("article", self.state)
+
+
+class Knowledge:
+    """Articles: drafting from cases, writing, review, versions, duplicates, usage."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.kb = engine.kb
+        self.s = engine.settings
+
+    # -- reading -----------------------------------------------------------------------------
+    def get(self, article_id: str) -> Article:
+        """The article, whatever its state (archived ones too)."""
+        return self._article(self.kb.row("article", article_id),
+                             self.kb.get("article", article_id))
+
+    def list(self, state: str | None = None) -> list[Article]:
+        """Every article (or those in one state), most recently changed first."""
+        if state is not None and state not in STATES:
+            raise BadInput(f"unknown article state {state!r} ({', '.join(STATES)})")
+        where, args = ("state = ?", [state]) if state else ("1=1", [])
+        return self._articles(where, args)
+
+    def review_queue(self) -> list[Article]:
+        """Articles waiting for a reviewer (not_validated) and drafts still being written
+        (wip): submitted ones first, the longest waiting first."""
+        queue = self._articles("state IN ('not_validated', 'wip')", [])
+        return sorted(queue, key=lambda a: (a.state != "not_validated", a.updated_at or ""))
+
+    def versions(self, article_id: str) -> list[dict]:
+        """Every stored version, oldest first: version, action, title, text, fix, state,
+        severity, labels, extra, at, actor."""
+        rows = list(self.kb.db.query(
+            "SELECT * FROM article_versions WHERE article_id = ? ORDER BY version",
+            [article_id]))
+        if not rows:
+            self.kb.row("article", article_id)  # NotFound for an unknown id
+        for row in rows:
+            row["labels"] = json.loads(row["labels"] or "{}")
+            row["extra"] = json.loads(row["extra"] or "{}")
+        return rows
+
+    def sources(self, article_id: str) -> list[str]:
+        """Ids of the cases the article was drafted from (links `created-from`)."""
+        return sorted({lk["case_id"] for lk in self.kb.links(target=f"article:{article_id}")
+                       if lk["relation"] == "created-from"})
+
+    def usage(self, article_id: str) -> dict[str, int]:
+        """How many distinct cases used it, marked it not helpful, or were offered it."""
+        rows = self.kb.db.execute(
+            "SELECT relation, COUNT(DISTINCT case_id) FROM links WHERE target = ? "
+            "GROUP BY relation", [f"article:{article_id}"]).fetchall()
+        counts = dict(rows)
+        return {"used": counts.get("used", 0), "not_helpful": counts.get("not-helpful", 0),
+                "suggested": counts.get("suggested", 0)}
+
+    def duplicates(self, article_id: str) -> list[dict]:
+        """Other live articles whose dense similarity to this one reaches
+        `article_duplicate`, most similar first: [{id, title, state, similarity}]."""
+        art = self.get(article_id)
+        query = "\n".join(p for p in (art.title, art.symptoms) if p.strip())
+        self.engine.refresh()
+        hits = [h for h in self.engine.index.search(query, DUPLICATE_POOL)
+                if h.key.startswith("article:") and h.key != art.key
+                and h.dense >= self.s.article_duplicate]
+        records = self.kb.get_many(h.key for h in hits)
+        found = [(h, records[h.key]) for h in hits
+                 if h.key in records and is_known_fix("article", records[h.key].state)]
+        found.sort(key=lambda hr: -hr[0].dense)
+        return [{"id": rec.id, "title": rec.title, "state": rec.state,
+                 "similarity": round(h.dense, 4)} for h, rec in found]
+
+    # -- capture from a case -------------------------------------------------------------------
+    def draft_from_case(self, actor: User, case) -> str | None:
+        """On close: a `wip` article drafted from the case with personal data removed,
+        linked `created-from`; returns its id.  None when the case was resolved with an
+        existing article (the reuse is logged instead) or has no fix; a case that already
+        has a draft keeps it (its id is returned)."""
+        require(actor, "article.draft")
+        used = (case.fields.get("resolved_with") or "").strip()
+        if used.startswith("article:"):
+            self.kb.log(actor.username, "article:reused", used, {"case": case.id})
+            return None
+        drafted = [lk["target"] for lk in self.kb.links(case.id)
+                   if lk["relation"] == "created-from"]
+        if drafted:
+            return drafted[0].partition(":")[2]
+        if not case.fix.strip():
+            return None
+        body = self._from_case(case)
+        with self.kb.transaction():
+            article_id = self._new(actor, **body, labels=dict(case.labels),
+                                   severity=case.severity, source_case=case.id,
+                                   author=case.fields.get("assignee") or actor.username,
+                                   action="draft")
+            self.kb.link(case.id, f"article:{article_id}", "created-from", actor.username)
+        self.engine.refresh()
+        return article_id
+
+    @staticmethod
+    def _from_case(case) -> dict[str, str]:
+        """Title, symptoms, cause, resolution and environment of a case, redacted."""
+        f = case.fields
+        extra = json.loads(f.get("extra") or "{}") if isinstance(f.get("extra"), str) else {}
+        names = [f.get("customer") or "", f.get("contact") or ""]
+        serials = [f.get("asset_serial") or ""]
+
+        def clean(text: str) -> str:
+            return redact((text or "").strip(), names, serials)
+
+        record = f.get("service_record") or {}
+        steps = [case.fix.strip()]
+        if (record.get("steps") or "").strip() and record["steps"].strip() not in steps[0]:
+            steps.append(record["steps"].strip())
+        env = [f.get("product") or extra.get("product") or "",
+               f.get("asset_model") or extra.get("asset_model") or ""]
+        title = case.title.strip() or case.description.strip().splitlines()[0][:TITLE_CHARS]
+        return {"title": clean(title), "symptoms": clean(case.description),
+                "resolution": clean("\n".join(steps)), "cause": clean(record.get("cause", "")),
+                "environment": clean(" / ".join(dict.fromkeys(e for e in env if e)))}
+
+    # -- writing -------------------------------------------------------------------------------
+    def create(self, actor: User, title: str, symptoms: str, resolution: str,
+               labels: dict[str, str] | None = None, severity: str | None = None,
+               cause: str = "", environment: str = "") -> tuple[str, list[dict]]:
+        """A new `wip` article written by `actor`; returns its id and its near-duplicates."""
+        require(actor, "article.draft")
+        with self.kb.transaction():
+            article_id = self._new(actor, title, symptoms, resolution, cause, environment,
+                                   labels=labels or {}, severity=severity,
+                                   author=actor.username, action="create")
+        self.engine.refresh()
+        return article_id, self.duplicates(article_id)
+
+    def edit(self, actor: User, article_id: str, title: str | None = None,
+             symptoms: str | None = None, resolution: str | None = None,
+             labels: dict[str, str] | None = None, severity: str | None = None,
+             cause: str | None = None, environment: str | None = None
+             ) -> tuple[int, list[dict]]:
+        """Change what is given (None: unchanged); returns the new version number and the
+        near-duplicates.  A validated article edited by someone who may not validate goes
+        back to not_validated."""
+        require(actor, "article.draft")
+        art = self.get(article_id)
+        if art.state == "archived":
+            raise InvalidTransition(f"{article_id} is archived; it cannot be edited")
+        changes = self._body_changes(title, symptoms, resolution)
+        old_extra = self.kb.get("article", article_id).extra
+        extra = dict(old_extra)
+        for name, value in (("cause", cause), ("environment", environment)):
+            if value is not None:
+                extra[name] = value.strip()
+                if not extra[name]:
+                    del extra[name]
+        if extra != old_extra:
+            changes["extra"] = json.dumps(extra, ensure_ascii=False)
+        if severity is not None:
+            changes["severity"] = severity or None
+        if labels is not None:
+            self._check_labels(labels)
+            labels = {k: v for k, v in labels.items() if v}
+        current = {**self.kb.row("article", article_id), "labels": art.labels}
+        changes = {k: v for k, v in changes.items() if v != current.get(k)}
+        if labels == art.labels:
+            labels = None
+        if not changes and labels is None:  # nothing differs: no new version
+            return art.version, self.duplicates(article_id)
+        if art.state in ("validated", None) and not self._may_validate(actor):
+            changes["state"] = "not_validated"
+        fields = sorted(changes) + (["labels"] if labels is not None else [])
+        version = self._write(actor, article_id, "edit", changes, {"fields": fields},
+                              labels=labels)
+        return version, self.duplicates(article_id)
+
+    def submit(self, actor: User, article_id: str) -> Article:
+        """wip -> not_validated: the draft is ready for review (and offered as a fix)."""
+        require(actor, "article.submit")
+        return self._move(actor, article_id, "not_validated", "submit", only_from={"wip"})
+
+    def validate(self, actor: User, article_id: str) -> Article:
+        """not_validated (or imported) -> validated; engineers and managers only."""
+        require(actor, "article.validate")
+        return self._move(actor, article_id, "validated", "validate",
+                          {"reviewed_at": now_utc()})
+
+    def reject(self, actor: User, article_id: str, reason: str) -> Article:
+        """not_validated -> wip: sent back to its author with a reason."""
+        require(actor, "article.validate")
+        if not reason.strip():
+            raise BadInput("sending an article back needs a reason")
+        return self._move(actor, article_id, "wip", "reject", detail={"reason": reason})
+
+    def archive(self, actor: User, article_id: str, reason: str = "") -> Article:
+        """Any state -> archived: out of search and triage, history kept."""
+        require(actor, "article.archive")
+        return self._move(actor, article_id, "archived", "archive", detail={"reason": reason})
+
+    def merge(self, actor: User, source_id: str, target_id: str) -> Article:
+        """Fold a duplicate into another article: the source is archived and marked
+        duplicate_of the target, and its used / not-helpful links move to the target.
+        Returns the target."""
+        require(actor, "article.merge")
+        if source_id == target_id:
+            raise BadInput("an article cannot be merged into itself")
+        source, target = self.get(source_id), self.get(target_id)
+        if target.state == "archived":
+            raise InvalidTransition(f"{target_id} is archived; merge into a live article")
+        if "archived" not in TRANSITIONS[source.state]:
+            raise InvalidTransition(f"{source_id} is already archived")
+        extra = {**self.kb.get("article", source_id).extra, "duplicate_of": target_id}
+        with self.kb.transaction():
+            moved = self.kb.db.execute(
+                "UPDATE links SET target = ? WHERE target = ? AND relation IN (?, ?)",
+                [target.key, source.key, *FEEDBACK]).rowcount
+            self._write(actor, source_id, "merge",
+                        {"state": "archived", "extra": json.dumps(extra, ensure_ascii=False)},
+                        {"duplicate_of": target_id, "moved_links": moved,
+                         "from": source.state, "to": "archived"})
+            self.kb.log(actor.username, "merged-into", target.key,
+                        {"from": source_id, "moved_links": moved})
+        self.engine.refresh()
+        return self.get(target_id)
+
+    # -- pieces --------------------------------------------------------------------------------
+    @staticmethod
+    def _may_validate(actor: User) -> bool:
+        return actor.role in PERMISSIONS["article.validate"]
+
+    def _check_labels(self, labels: dict[str, str]) -> None:
+        known = set(self.kb.label_fields())
+        bad = [f for f in labels if known and f not in known]
+        if bad:
+            raise UnknownLabel(f"unknown label field(s): {', '.join(bad)} "
+                               f"(known: {', '.join(sorted(known))})")
+
+    @staticmethod
+    def _body_changes(title, symptoms, resolution) -> dict[str, str]:
+        changes = {}
+        for column, value, name in (("title", title, "title"), ("text", symptoms, "symptoms"),
+                                    ("fix", resolution, "resolution")):
+            if value is not None:
+                if not value.strip():
+                    raise BadInput(f"an article needs a {name}")
+                changes[column] = value.strip()
+        return changes
+
+    def _next_id(self) -> str:
+        """KA-000001, KA-000002 ...; called inside a write transaction."""
+        rows = self.kb.db.execute("SELECT id FROM articles WHERE id LIKE ?", [ID_PREFIX + "%"])
+        used = [int(r[0][len(ID_PREFIX):]) for r in rows if r[0][len(ID_PREFIX):].isdigit()]
+        return f"{ID_PREFIX}{max(used, default=0) + 1:06d}"
+
+    def _new(self, actor: User, title: str, symptoms: str, resolution: str, cause: str,
+             environment: str, labels: dict[str, str], severity: str | None, author: str,
+             action: str, source_case: str | None = None) -> str:
+        """Write a new wip article and its version 1; inside the caller's transaction."""
+        body = self._body_changes(title, symptoms, resolution)
+        self._check_labels(labels)
+        article_id = self._next_id()
+        extra = {k: v.strip() for k, v in (("cause", cause), ("environment", environment))
+                 if v and v.strip()}
+        self.kb.upsert([Record(kind="article", id=article_id, title=body["title"],
+                               text=body["text"], fix=body["fix"],
+                               labels={k: v for k, v in labels.items() if v},
+                               severity=severity or None, state="wip", extra=extra)],
+                       actor.username)
+        self.kb.db["articles"].update(article_id, {"version": 1, "author": author,
+                                                   "source_case": source_case})
+        self.kb.log(actor.username, action, f"article:{article_id}",
+                    {"source_case": source_case} if source_case else None)
+        self._snapshot(article_id, 1, action, actor.username)
+        return article_id
+
+    def _move(self, actor: User, article_id: str, to: str, action: str,
+              changes: dict | None = None, detail: dict | None = None,
+              only_from: set[str] | None = None) -> Article:
+        art = self.get(article_id)
+        allowed = to in TRANSITIONS[art.state] and (only_from is None or art.state in only_from)
+        if not allowed:
+            raise InvalidTransition(
+                f"{article_id} is {art.state or 'imported'}; it cannot go to {to}")
+        self._write(actor, article_id, action, {**(changes or {}), "state": to},
+                    {"from": art.state, "to": to, **(detail or {})})
+        return self.get(article_id)
+
+    def _write(self, actor: User, article_id: str, action: str, changes: dict,
+               detail: dict | None = None, labels: dict[str, str] | None = None) -> int:
+        """Change the article, store the new version, refresh the index; returns the
+        version number."""
+        with self.kb.transaction():
+            version = self._next_version(article_id)
+            self.kb.update("article", article_id, {**changes, "version": version},
+                           actor.username, action, {**(detail or {}), "version": version},
+                           labels=labels)
+            self._snapshot(article_id, version, action, actor.username)
+        if not self.kb.db.conn.in_transaction:  # else the caller refreshes after commit
+            self.engine.refresh()
+        return version
+
+    def _next_version(self, article_id: str) -> int:
+        """The number of the next version.  An article written before versions were kept
+        (imported) first gets its current text stored as version 1."""
+        last = self.kb.db.execute("SELECT MAX(version) FROM article_versions "
+                                  "WHERE article_id = ?", [article_id]).fetchone()[0]
+        if last is None:
+            self._snapshot(article_id, 1, "imported", "system")
+            last = 1
+        return last + 1
+
+    def _snapshot(self, article_id: str, version: int, action: str, actor: str) -> None:
+        rec = self.kb.get("article", article_id)
+        self.kb.db["article_versions"].insert({
+            "article_id": article_id, "version": version, "action": action,
+            "title": rec.title, "text": rec.text, "fix": rec.fix, "state": rec.state,
+            "severity": rec.severity, "labels": json.dumps(rec.labels, ensure_ascii=False),
+            "extra": json.dumps(rec.extra, ensure_ascii=False), "at": now_utc(),
+            "actor": actor})
+
+    def _articles(self, where: str, args: list) -> list[Article]:
+        rows = list(self.kb.db.query(
+            f"SELECT * FROM articles WHERE {where} ORDER BY updated_at DESC, id", args))
+        out = []
+        for i in range(0, len(rows), 500):
+            chunk = rows[i:i + 500]
+            records = self.kb.get_many(f"article:{r['id']}" for r in chunk)
+            out += [self._article(r, records[f"article:{r['id']}"]) for r in chunk]
+        return out
+
+    @staticmethod
+    def _article(row: dict, rec: Record) -> Article:
+        return Article(id=rec.id, state=rec.state, title=rec.title, symptoms=rec.text,
+                       resolution=rec.fix, cause=rec.extra.get("cause", ""),
+                       environment=rec.extra.get("environment", ""), labels=rec.labels,
+                       severity=rec.severity, version=row.get("version") or 0,
+                       author=row.get("author"), source_case=row.get("source_case"),
+                       reviewed_at=row.get("reviewed_at"), created_at=rec.created_at,
+                       updated_at=rec.updated_at, duplicate_of=rec.extra.get("duplicate_of"))
