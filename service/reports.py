@@ -1,0 +1,571 @@
+"""Reports (工作报表 / 统计分析): what a support manager reviews each week.
+
+`Reports(engine).summary(actor, start, end)` returns one dict of sections for the cases
+received in [start, end) (UTC dates; a case's `received_at`, else its `created_at`):
+
+- ``volume``: cases by channel, by each label field, by severity and by state;
+- ``outcomes``: first-contact resolution, escalation rate and reasons, delay reasons A–D;
+- ``timing``: hours to first response and to resolution per severity (median, p90);
+- ``satisfaction``: mean, count and the 1–5 distribution;
+- ``engineers``: each assignee's cases, resolutions, escalations, speed and ratings;
+- ``knowledge``: link rate, reuse per article, unused, not-helpful and stale articles;
+- ``gaps``: recent cases with no confident known fix, clustered by meaning.
+
+`weekly` counts cases opened, resolved and escalated per ISO week; `export` writes the
+summary and the weekly table as CSV (one long table), XLSX (a sheet per section) or JSON.
+Every method requires the ``report.view`` permission.  Nothing here writes to the KB.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from errors import BadInput
+from kb.exporter import safe_cell
+from kb.records import LIVE_ARTICLE_STATES
+from service.auth import User, require
+from service.engine import Engine
+
+FORMATS = ("csv", "xlsx", "json")
+DELAY_CODES = ("A", "B", "C", "D")
+NONE = "(none)"
+IMPORTED = "imported"  # state of cases imported as history (never went through intake)
+GAP_SIMILARITY = 0.6
+MAX_GAP_CASES = 2000
+TOP_NOT_HELPFUL = 10
+_CASE_COLS = ("id", "title", "text", "fix", "channel", "severity", "priority", "state",
+              "received_at", "created_at", "first_response_at", "resolved_at", "closed_at",
+              "escalation", "delay", "satisfaction", "assignee", "first_contact", "triage",
+              "resolved_with")
+_WHEN = "COALESCE(NULLIF(c.received_at, ''), c.created_at)"
+
+
+class Reports:
+    """Manager statistics over one engine's knowledge base (read only)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.kb = engine.kb
+        self.s = engine.settings
+
+    # -- the summary ---------------------------------------------------------------------
+    def summary(self, actor: User, start: str, end: str, stale_days: int = 180,
+                gap_similarity: float = GAP_SIMILARITY,
+                now: datetime | None = None) -> dict:
+        """Every section for the cases received in [start, end). `stale_days`: a validated
+        article not reviewed or updated for this long is stale (counted back from `now`);
+        `gap_similarity`: cosine at which two gap cases describe the same fault."""
+        require(actor, "report.view")
+        lo, hi = _bounds(start, end)
+        cases = self._cases(lo, hi)
+        return {
+            "period": {"start": lo, "end": hi, "cases": len(cases)},
+            "volume": self._volume(cases),
+            "outcomes": _outcomes(cases),
+            "timing": self._timing(cases),
+            "satisfaction": _satisfaction(cases),
+            "engineers": _engineers(cases),
+            "knowledge": self._knowledge(cases, stale_days, now or datetime.now(UTC)),
+            "gaps": self._gaps(cases, gap_similarity),
+        }
+
+    def _cases(self, lo: str, hi: str) -> list[dict]:
+        """The cases received in range, JSON columns parsed, with labels and links."""
+        cols = ", ".join(f"c.{c}" for c in _CASE_COLS)
+        where = f"{_WHEN} >= ? AND {_WHEN} < ?"
+        rows = list(self.kb.db.query(f"SELECT {cols} FROM cases c WHERE {where} "
+                                     f"ORDER BY {_WHEN}, c.id", [lo, hi]))
+        labels: dict[str, dict[str, str]] = defaultdict(dict)
+        for r in self.kb.db.query(f"SELECT l.doc_id, l.field, l.value FROM labels l JOIN cases "
+                                  f"c ON l.kind = 'case' AND l.doc_id = c.id WHERE {where}",
+                                  [lo, hi]):
+            labels[r["doc_id"]][r["field"]] = r["value"]
+        links: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for r in self.kb.db.query(f"SELECT l.case_id, l.relation, l.target FROM links l JOIN "
+                                  f"cases c ON l.case_id = c.id WHERE {where} ORDER BY l.id",
+                                  [lo, hi]):
+            links[r["case_id"]].append((r["relation"], r["target"]))
+        for row in rows:
+            for col in ("escalation", "delay", "triage"):
+                row[col] = _json(row[col])
+            row["labels"], row["links"] = labels[row["id"]], links[row["id"]]
+            row["received"] = _time(row["received_at"] or row["created_at"])
+        return rows
+
+    # -- volume and outcomes ----------------------------------------------------------------
+    def _volume(self, cases: list[dict]) -> dict:
+        fields = sorted(set(self.kb.label_fields()) |
+                        {f for c in cases for f in _case_labels(c)})
+        return {
+            "by_channel": _count(c["channel"] or NONE for c in cases),
+            "by_severity": self._by_level(_count(_severity(c) for c in cases)),
+            "by_state": _count(c["state"] or IMPORTED for c in cases),
+            "by_label": {f: _count(_case_labels(c).get(f) or NONE for c in cases)
+                         for f in fields},
+        }
+
+    def _by_level(self, counts: dict[str, int]) -> dict[str, int]:
+        """Counts ordered by the severity scale, most severe first, then the rest."""
+        order = [lv for lv in reversed(self.s.levels) if lv in counts]
+        return {k: counts[k] for k in order + sorted(set(counts) - set(order))}
+
+    # -- timing -----------------------------------------------------------------------------
+    def _timing(self, cases: list[dict]) -> dict:
+        out = {}
+        for name, col in (("first_response_hours", "first_response_at"),
+                          ("resolution_hours", "resolved_at")):
+            by_sev: dict[str, list[float]] = defaultdict(list)
+            for c in cases:
+                hours = _hours(c["received"], _time(c[col]))
+                if hours is not None:
+                    by_sev[_severity(c)].append(hours)
+            rows = [{"severity": sev, **_spread(by_sev[sev])}
+                    for sev in self._by_level({k: len(v) for k, v in by_sev.items()})]
+            every = [h for v in by_sev.values() for h in v]
+            out[name] = [*rows, {"severity": "(all)", **_spread(every)}] if every else []
+        return out
+
+    # -- knowledge health ---------------------------------------------------------------------
+    def _knowledge(self, cases: list[dict], stale_days: int, now: datetime) -> dict:
+        """Link rate (over cases closed through the loop: imported history has no
+        closed_at), reuse and not-helpful marks over the period's cases; unused and stale
+        articles as the knowledge base stands now."""
+        articles = {f"article:{a['id']}": a for a in self.kb.db.query(
+            "SELECT id, title, state, updated_at, reviewed_at FROM articles")}
+        live = {k: a for k, a in articles.items() if a["state"] in LIVE_ARTICLE_STATES}
+        closed = [c for c in cases if c["state"] == "closed" and c["closed_at"]]
+        linked = [c for c in closed if _linked(c, live)]
+        uses = Counter(t for c in cases for rel, t in c["links"]
+                       if rel == "used" and t in articles)
+        unhelpful = Counter(t for c in cases for rel, t in c["links"]
+                            if rel == "not-helpful" and t in articles)
+        ever_used = {r["target"] for r in self.kb.db.query(
+            "SELECT DISTINCT target FROM links WHERE relation = 'used'")}
+        return {
+            "closed": len(closed), "linked": len(linked),
+            "link_rate": _rate(len(linked), len(closed)),
+            "reuse": [_article(k, articles, uses=n) for k, n in _ranked(uses)],
+            "never_used": [_article(k, live) for k in sorted(live) if k not in ever_used],
+            "not_helpful": [_article(k, articles, count=n)
+                            for k, n in _ranked(unhelpful)[:TOP_NOT_HELPFUL]],
+            "stale_days": stale_days,
+            "stale": _stale(live, stale_days, now),
+        }
+
+    # -- gaps ------------------------------------------------------------------------------
+    def _gaps(self, cases: list[dict], similarity: float) -> dict:
+        """Cases with no confident known fix, grouped into clusters of the same fault."""
+        found = [c for c in cases if _is_gap(c, self.s.match_threshold)]
+        found = sorted(found, key=lambda c: c["received"] or datetime.min.replace(tzinfo=UTC),
+                       reverse=True)[:MAX_GAP_CASES]
+        out = {"match_threshold": self.s.match_threshold, "similarity": similarity,
+               "cases": len(found), "clusters": []}
+        if not found:
+            return out
+        vecs = self._vectors([f"case:{c['id']}" for c in found],
+                             [_description(c) for c in found])
+        for members, medoid in cluster(vecs, similarity):
+            rep = found[medoid]
+            out["clusters"].append({
+                "representative": rep["id"], "description": _description(rep),
+                "count": len(members), "case_ids": sorted(found[i]["id"] for i in members)})
+        out["clusters"].sort(key=lambda g: (-g["count"], g["representative"]))
+        return out
+
+    def _vectors(self, keys: list[str], texts: list[str]) -> np.ndarray:
+        """The index's stored vectors for these keys; any key not indexed is encoded."""
+        self.engine.refresh()
+        index = self.engine.index
+        out = np.zeros((len(keys), self.engine.encoder.dim), dtype=np.float32)
+        have = [i for i, k in enumerate(keys) if k in index.key_to_id]
+        if have:
+            ids = np.array([index.key_to_id[keys[i]] for i in have], dtype=np.int64)
+            out[have] = index.vectors.get(ids)
+        missing = [i for i, k in enumerate(keys) if k not in index.key_to_id]
+        if missing:
+            out[missing] = self.engine.encoder.encode([texts[i] for i in missing])
+        return out
+
+    # -- weekly --------------------------------------------------------------------------------
+    def weekly(self, actor: User, start: str, end: str) -> list[dict]:
+        """Cases opened (received), resolved and escalated per ISO week, every week of
+        [start, end) listed, quiet weeks included."""
+        require(actor, "report.view")
+        lo, hi = _bounds(start, end)
+        sql = {
+            "opened": f"SELECT {_WHEN} FROM cases c WHERE {_WHEN} >= ? AND {_WHEN} < ?",
+            "resolved": "SELECT resolved_at FROM cases WHERE resolved_at >= ? "
+                        "AND resolved_at < ?",
+            "escalated": "SELECT json_extract(escalation, '$.at') AS at FROM cases WHERE "
+                         "escalation IS NOT NULL AND escalation != '' AND "
+                         "json_extract(escalation, '$.at') >= ? AND "
+                         "json_extract(escalation, '$.at') < ?",
+        }
+        weeks = {_week(d): {"week": _week(d), "week_start": d.isoformat(), "opened": 0,
+                            "resolved": 0, "escalated": 0} for d in _mondays(lo, hi)}
+        for name, query in sql.items():
+            for (value,) in self.kb.db.execute(query, [lo, hi]):
+                when = _time(value)
+                if when is not None and _week(when.date()) in weeks:
+                    weeks[_week(when.date())][name] += 1
+        return list(weeks.values())
+
+    def coverage(self, actor: User, start: str, end: str) -> dict:
+        """Knowledge coverage over time and by category, for the cases received in
+        [start, end): per ISO week the closed cases, how many were linked to a known fix
+        (link rate) and how many found no good match; per value of each label field the
+        cases, escalations (rate) and cases without a good match."""
+        require(actor, "report.view")
+        lo, hi = _bounds(start, end)
+        cases = self._cases(lo, hi)
+        live = {f"article:{a['id']}": a for a in self.kb.db.query(
+            "SELECT id, state FROM articles") if a["state"] in LIVE_ARTICLE_STATES}
+        weeks = {_week(d): {"week": _week(d), "cases": 0, "closed": 0, "linked": 0,
+                            "no_match": 0} for d in _mondays(lo, hi)}
+        by_field: dict[str, dict[str, dict]] = defaultdict(dict)
+        for c in cases:
+            row = weeks.get(_week(c["received"].date())) if c["received"] else None
+            gap = _is_gap(c, self.s.match_threshold)
+            if row is not None:
+                row["cases"] += 1
+                row["no_match"] += gap
+                if c["state"] == "closed" and c["closed_at"]:
+                    row["closed"] += 1
+                    row["linked"] += _linked(c, live)
+            for name, value in _case_labels(c).items():
+                cell = by_field[name].setdefault(value, {"value": value, "cases": 0,
+                                                         "escalated": 0, "no_match": 0})
+                cell["cases"] += 1
+                cell["escalated"] += bool(c["escalation"])
+                cell["no_match"] += gap
+        for row in weeks.values():
+            row["link_rate"] = _rate(row["linked"], row["closed"])
+        fields = {name: sorted(({**v, "escalation_rate": _rate(v["escalated"], v["cases"])}
+                                for v in values.values()), key=lambda v: -v["cases"])
+                  for name, values in by_field.items()}
+        return {"weeks": list(weeks.values()), "by_label": fields}
+
+    # -- export -----------------------------------------------------------------------------
+    def export(self, actor: User, start: str, end: str, fmt: str,
+               path: str | Path | TextIO, **options: Any) -> dict:
+        """Write the summary and the weekly table to `path` (a file name, or an open text
+        stream for csv and json) and return what was written. `options` go to summary."""
+        if fmt not in FORMATS:
+            raise BadInput(f"unknown report format {fmt!r} (use {', '.join(FORMATS)})")
+        if fmt == "xlsx" and not isinstance(path, str | Path):
+            raise BadInput("an xlsx report needs a file name")
+        data = {**self.summary(actor, start, end, **options),
+                "weekly": self.weekly(actor, start, end)}
+        if fmt == "xlsx":
+            _write_xlsx(data, Path(path))
+            return data
+        writer = _write_csv if fmt == "csv" else _write_json
+        if isinstance(path, str | Path):
+            with open(path, "w", encoding="utf-8-sig" if fmt == "csv" else "utf-8",
+                      newline="") as fh:
+                writer(data, fh)
+        else:
+            writer(data, path)
+        return data
+
+
+# -- reading cases -------------------------------------------------------------------------
+def _bounds(start: str, end: str) -> tuple[str, str]:
+    """[start, end) as strings that compare correctly with stored UTC ISO-8601 times."""
+    lo, hi = _bound(start, "start"), _bound(end, "end")
+    if hi <= lo:
+        raise BadInput(f"the report period is empty: {start} to {end}")
+    return lo, hi
+
+
+def _bound(value: str, name: str) -> str:
+    text = (value or "").strip()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text).isoformat()
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise BadInput(f"the {name} of the report is not an ISO date (YYYY-MM-DD): "
+                       f"{value!r}") from exc
+    t = t if t.tzinfo else t.replace(tzinfo=UTC)
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _time(value: str | None) -> datetime | None:
+    """A stored time as an aware UTC datetime; None when missing or unreadable."""
+    if not value:
+        return None
+    try:
+        t = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def _json(value: str | None) -> dict:
+    if not value:
+        return {}
+    try:
+        found = json.loads(value)
+    except json.JSONDecodeError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _case_labels(c: dict) -> dict[str, str]:
+    """Confirmed labels, else the values triage predicted."""
+    predicted = {n: (p or {}).get("value") or "" for n, p in
+                 (c["triage"].get("labels") or {}).items()}
+    return {**{k: v for k, v in predicted.items() if v}, **c["labels"]}
+
+
+def _severity(c: dict) -> str:
+    return c["severity"] or c["priority"] or NONE
+
+
+def _description(c: dict) -> str:
+    return "\n".join(p for p in ((c["title"] or "").strip(), (c["text"] or "").strip()) if p)
+
+
+# -- numbers ---------------------------------------------------------------------------------
+def _count(values: Iterable[str]) -> dict[str, int]:
+    """Counts, largest first (ties by name)."""
+    return dict(sorted(Counter(values).items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _ranked(counter: Counter) -> list[tuple[str, int]]:
+    return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _hours(since: datetime | None, until: datetime | None) -> float | None:
+    if since is None or until is None:
+        return None
+    return max((until - since).total_seconds() / 3600.0, 0.0)
+
+
+def _spread(values: list[float]) -> dict:
+    """n, median and 90th percentile (linear interpolation), in hours to 2 places."""
+    if not values:
+        return {"n": 0, "median": None, "p90": None}
+    return {"n": len(values), "median": round(float(statistics.median(values)), 2),
+            "p90": round(float(np.percentile(values, 90)), 2)}
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(statistics.fmean(values), 2) if values else None
+
+
+# -- sections made of cases alone --------------------------------------------------------------
+def _outcomes(cases: list[dict]) -> dict:
+    resolved = [c for c in cases if c["resolved_at"]]
+    first = [c for c in resolved if c["first_contact"] == 1]
+    escalated = [c for c in cases if c["escalation"]]
+    delays = Counter(c["delay"].get("code") for c in cases if c["delay"])
+    return {
+        "cases": len(cases), "resolved": len(resolved), "first_contact_resolved": len(first),
+        "first_contact_rate": _rate(len(first), len(resolved)),
+        "escalated": len(escalated), "escalation_rate": _rate(len(escalated), len(cases)),
+        "escalation_reasons": _count((c["escalation"].get("reason") or NONE).strip()
+                                     for c in escalated),
+        "escalation_targets": _count(c["escalation"].get("to") or NONE for c in escalated),
+        "delayed": sum(delays.values()),
+        "delay_reasons": {code: delays.get(code, 0) for code in DELAY_CODES},
+    }
+
+
+def _satisfaction(cases: list[dict]) -> dict:
+    scores = [int(c["satisfaction"]) for c in cases if c["satisfaction"] is not None]
+    dist = Counter(scores)
+    return {"n": len(scores), "mean": _mean([float(s) for s in scores]),
+            "distribution": {str(k): dist.get(k, 0) for k in range(1, 6)}}
+
+
+def _engineers(cases: list[dict]) -> list[dict]:
+    """Per person: cases now assigned to them, of which resolved; cases they escalated
+    onward (`escalated`) and cases escalated to them (`escalated_to_them`); median hours
+    from receipt to resolution and mean satisfaction of their resolved cases."""
+    names = {c["assignee"] for c in cases if c["assignee"]}
+    names |= {c["escalation"].get("by") for c in cases if c["escalation"].get("by")}
+    out = []
+    for name in sorted(names):
+        mine = [c for c in cases if c["assignee"] == name]
+        done = [c for c in mine if c["resolved_at"]]
+        hours = [h for c in done if (h := _hours(c["received"], _time(c["resolved_at"])))
+                 is not None]
+        rated = [float(c["satisfaction"]) for c in mine if c["satisfaction"] is not None]
+        out.append({
+            "assignee": name, "cases": len(mine), "resolved": len(done),
+            "escalated": sum(1 for c in cases if c["escalation"].get("by") == name),
+            "escalated_to_them": sum(1 for c in mine if c["escalation"].get("to") == name),
+            "median_resolution_hours": round(statistics.median(hours), 2) if hours else None,
+            "mean_satisfaction": _mean(rated),
+        })
+    return out
+
+
+def _linked(c: dict, live: dict[str, dict]) -> bool:
+    """A closed case is linked when a known fix was used, or it became a live article."""
+    return bool(c["resolved_with"]) or any(
+        rel == "used" or (rel == "created-from" and target in live)
+        for rel, target in c["links"])
+
+
+def _is_gap(c: dict, threshold: float) -> bool:
+    """Triaged with no match reaching the threshold; or never triaged (imported history)
+    with no known fix used and no fix of its own."""
+    if c["triage"]:
+        return float(c["triage"].get("best_score") or 0.0) < threshold
+    used = any(rel == "used" for rel, _ in c["links"]) or c["resolved_with"]
+    return not used and not (c["fix"] or "").strip()
+
+
+def _article(key: str, articles: dict[str, dict], **counts: int) -> dict:
+    found = articles.get(key) or {}
+    return {"id": key, "title": found.get("title") or "", **counts}
+
+
+def _stale(live: dict[str, dict], days: int, now: datetime) -> list[dict]:
+    """Validated articles (imported ones count as validated) whose last review or update
+    is more than `days` before `now`, oldest first."""
+    out = []
+    for key, a in live.items():
+        if a["state"] not in ("validated", None):
+            continue
+        last = max((t for t in (_time(a["reviewed_at"]), _time(a["updated_at"])) if t),
+                   default=None)
+        if last is not None and (now - last).days > days:
+            out.append({"id": key, "title": a["title"] or "",
+                        "last_reviewed": last.strftime("%Y-%m-%d"),
+                        "age_days": (now - last).days})
+    return sorted(out, key=lambda a: (-a["age_days"], a["id"]))
+
+
+# -- clustering --------------------------------------------------------------------------------
+def cluster(vecs: np.ndarray, threshold: float) -> list[tuple[list[int], int]]:
+    """Group unit vectors: repeatedly take the unassigned vector with the most unassigned
+    neighbours at cosine >= threshold, and make it and those neighbours a cluster (so no
+    chaining: every member is close to one centre). Returns (member rows, medoid row) per
+    cluster, where the medoid is the member most similar to the rest."""
+    n = len(vecs)
+    if n == 0:
+        return []
+    sims = vecs @ vecs.T
+    near = sims >= threshold
+    np.fill_diagonal(near, True)
+    alive = np.ones(n, dtype=bool)
+    degree = near.sum(axis=1).astype(np.int64)
+    out = []
+    while alive.any():
+        centre = int(np.argmax(np.where(alive, degree, -1)))
+        members = np.flatnonzero(near[centre] & alive)
+        alive[members] = False
+        degree -= near[:, members].sum(axis=1)
+        inner = sims[np.ix_(members, members)].sum(axis=1)
+        out.append(([int(i) for i in members], int(members[int(np.argmax(inner))])))
+    return out
+
+
+# -- weeks ------------------------------------------------------------------------------------
+def _week(d: date) -> str:
+    year, week, _ = d.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _mondays(lo: str, hi: str) -> list[date]:
+    """The Monday of every ISO week that overlaps [lo, hi)."""
+    first = date.fromisoformat(lo[:10])
+    last = (_time(hi) or datetime.now(UTC)) - timedelta(seconds=1)
+    day = first - timedelta(days=first.weekday())
+    out = []
+    while day <= last.date():
+        out.append(day)
+        day += timedelta(days=7)
+    return out
+
+
+# -- writing ------------------------------------------------------------------------------------
+def rows(data: dict) -> list[tuple[str, str, str, Any]]:
+    """The report as one long table: (section, metric, key, value). Nested counts become
+    metric "by_label.category", key "storage"; a list of records becomes one row per field
+    with the record's first field (id, assignee, week, ...) as key."""
+    out: list[tuple[str, str, str, Any]] = []
+    for section, value in data.items():
+        _walk(section, [], value, out)
+    return out
+
+
+def _walk(section: str, path: list[str], value: Any, out: list) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _walk(section, [*path, str(k)], v, out)
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        for item in value:
+            (_, ident), *fields = item.items()
+            for name, v in fields:
+                out.append((section, ".".join([*path, name]), str(ident), _scalar(v)))
+    elif path:
+        out.append((section, ".".join(path[:-1]) or path[0],
+                    path[-1] if len(path) > 1 else "", _scalar(value)))
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    return value
+
+
+def _cell(value: Any) -> Any:
+    return safe_cell(value) if isinstance(value, str) else value
+
+
+def _write_csv(data: dict, fh: TextIO) -> None:
+    w = csv.writer(fh)
+    w.writerow(["section", "metric", "key", "value"])
+    for row in rows(data):
+        w.writerow([_cell("" if v is None else v) for v in row])
+
+
+def _write_json(data: dict, fh: TextIO) -> None:
+    json.dump(data, fh, ensure_ascii=False, indent=2)
+    fh.write("\n")
+
+
+def _write_xlsx(data: dict, path: Path) -> None:
+    """One sheet per section, columns metric, key, value; text made formula-safe."""
+    import xlsxwriter
+
+    by_section: dict[str, list] = defaultdict(list)
+    for section, metric, key, value in rows(data):
+        by_section[section].append((metric, key, value))
+    book = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False,
+                                           "strings_to_urls": False})
+    try:
+        bold = book.add_format({"bold": True})
+        for section in data:
+            sheet = book.add_worksheet(section[:31])
+            sheet.write_row(0, 0, ["metric", "key", "value"], bold)
+            for n, row in enumerate(by_section.get(section, []), start=1):
+                for col, v in enumerate(row):
+                    if v is None or v == "":
+                        continue
+                    if isinstance(v, str):
+                        sheet.write_string(n, col, _cell(v))
+                    else:
+                        sheet.write(n, col, v)
+            sheet.set_column(0, 1, 28)
+            sheet.set_column(2, 2, 60)
+    finally:
+        book.close()
