@@ -1,0 +1,592 @@
+"""`knownfix case ...`, `knownfix user ...` and `knownfix intake-mail`: the case loop
+(intake → triage → escalation → dispatch → resolution → confirmation → follow-up → close)
+from the command line.
+
+Who acts: every command takes `--as USER` (default: $KNOWNFIX_USER). With neither, the
+command acts as the built-in `system` administrator: the command line is an admin tool run
+on the server, by someone who can already read and write the data folder. The acting
+user's role is checked exactly as in the app, and every change is logged under their name.
+
+`commands` is merged into the root app by cli/main.py.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from errors import BadInput, NotFound
+from service.auth import SYSTEM, User, Users
+
+if TYPE_CHECKING:  # service.cases loads the engine; imported lazily to keep --help fast
+    from service.cases import Case, Cases
+
+commands = typer.Typer()
+case_app = typer.Typer(no_args_is_help=True, help="Work on cases: open, show, move them "
+                       "through the loop, list them. Every command takes --as USER.")
+user_app = typer.Typer(no_args_is_help=True, help="Add and list users.")
+commands.add_typer(case_app, name="case")
+commands.add_typer(user_app, name="user")
+
+AsOpt = Annotated[str | None, typer.Option(
+    "--as", envvar="KNOWNFIX_USER", show_envvar=True,
+    help="Act as this user (default $KNOWNFIX_USER; with neither, the built-in 'system' "
+         "administrator).")]
+DataDir = Annotated[str | None, typer.Option("--data-dir", help="Data folder (default: "
+                                             "$KNOWNFIX_DATA_DIR or ./data).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+IdArg = Annotated[str, typer.Argument(help="Case number, e.g. KF-20261127-1.")]
+LabelOpt = Annotated[list[str] | None, typer.Option(
+    "--label", help="Label NAME=VALUE, e.g. category=storage (repeatable).")]
+
+
+def _fail(message: str) -> None:
+    from cli.main import fail
+
+    fail(message)
+
+
+@dataclass
+class Session:
+    """The acting user and the services one command works with."""
+
+    actor: User
+    users: Users
+    cases: Cases
+
+
+def _services(engine) -> tuple[Users, Cases]:
+    """Users and Cases through Desk, so closing a case drafts an article as in the app."""
+    from service.desk import Desk
+
+    desk = Desk(engine)
+    return desk.users, desk.cases
+
+
+@contextmanager
+def session(data_dir: str | None, as_user: str | None) -> Iterator[Session]:
+    """Open the engine and resolve the acting user; our errors become one line."""
+    from cli.main import engine_for
+
+    with engine_for(data_dir) as engine:
+        users, cases = _services(engine)
+        actor = SYSTEM
+        if as_user:
+            try:
+                actor = users.get(as_user)
+            except NotFound:
+                _fail(f"unknown user {as_user!r} (given by --as or KNOWNFIX_USER)")
+        yield Session(actor, users, cases)
+
+
+def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
+    """['a=1', 'b=2'] -> {'a': '1', 'b': '2'}; every item needs NAME=VALUE."""
+    out = {}
+    for item in values or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise BadInput(f"bad {what} {item!r}: use NAME=VALUE")
+        out[name.strip().replace("-", "_") if what == "field" else name.strip()] = value.strip()
+    return out
+
+
+def _target(case: Case, target: str) -> str:
+    """'article:ID', 'case:ID', or N: the Nth suggestion stored with the case's triage."""
+    if target.isdigit():
+        matches = (case.fields.get("triage") or {}).get("matches") or []
+        n = int(target)
+        if not 1 <= n <= len(matches):
+            raise BadInput(f"{case.id} has {len(matches)} suggestion(s); no number {n}")
+        return matches[n - 1]["key"]
+    if target.partition(":")[0] not in ("article", "case"):
+        raise BadInput(f"bad target {target!r}: use article:ID, case:ID or a suggestion number")
+    return target
+
+
+# -- printing ---------------------------------------------------------------------------------
+def case_dict(s: Session, case: Case, full: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": case.id, "state": case.state, "title": case.title,
+                           "description": case.description, "fix": case.fix,
+                           "labels": case.labels, "severity": case.severity,
+                           "priority": case.priority,
+                           "deadline": s.cases.deadline_status(case), "fields": case.fields}
+    if full:
+        kb = s.cases.kb
+        out["links"] = kb.links(case.id)
+        out["events"] = [{**e, "detail": json.loads(e["detail"] or "{}")}
+                         for e in kb.events(case.key)]
+    return out
+
+
+def _echo_json(data) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def _summary(case: Case) -> str:
+    f = case.fields
+    return (f"{case.id}  {case.state}  priority {case.priority or '-'}  "
+            f"assignee {f.get('assignee') or '-'}")
+
+
+def _echo_triage(case: Case) -> None:
+    t = case.fields.get("triage")
+    if not t:
+        return
+    for name, pred in (t.get("labels") or {}).items():
+        given = " (given)" if pred.get("given") else ""
+        typer.echo(f"{name}: {pred.get('value')} ({pred.get('confidence') or 0:.0%}){given}")
+    typer.echo(f"severity: {t.get('severity') or '-'} — {t.get('severity_reason') or ''}")
+    if t.get("matches"):
+        typer.echo("suggested (link one with: knownfix case link ID N):")
+    for n, m in enumerate(t.get("matches") or [], 1):
+        typer.echo(f"  {n}. [{m['score']:.2f}] {m['key']}  {m['title']}")
+    typer.echo("escalate: " + ("yes — " + "; ".join(t["reasons"]) if t.get("escalate")
+                               else "no"))
+    for col, what in (("recurrence_of", "recurrence of"), ("duplicate_of", "duplicate of")):
+        if case.fields.get(col):
+            typer.echo(f"{what}: {case.fields[col]}")
+
+
+_SHOWN = ("project", "channel", "customer", "contact", "asset_model", "asset_serial",
+          "product", "team", "assignee", "received_at", "last_service_at",
+          "first_response_at", "due_response", "due_resolution", "resolved_at",
+          "resolved_with", "confirmed_at", "satisfaction", "satisfaction_comment",
+          "closed_at")
+
+
+def _echo_record(name: str, data: dict | None) -> None:
+    if not data:
+        return
+    parts = [f"{k}={', '.join(v) if isinstance(v, list) else v}" for k, v in data.items()
+             if v not in (None, "", []) and k not in ("description", "triage", "tried")]
+    typer.echo(f"{name}: " + "; ".join(parts))
+
+
+def _echo_case(s: Session, case: Case) -> None:
+    typer.echo(f"{_summary(case)}  severity {case.severity or '-'}  "
+               f"deadline {s.cases.deadline_status(case)}")
+    if case.title:
+        typer.echo(f"title: {case.title}")
+    typer.echo("description:\n    " + case.description.replace("\n", "\n    "))
+    if case.fix:
+        typer.echo("fix:\n    " + case.fix.replace("\n", "\n    "))
+    if case.labels:
+        typer.echo("labels: " + ", ".join(f"{k}={v}" for k, v in sorted(case.labels.items())))
+    for col in _SHOWN:
+        if case.fields.get(col) not in (None, ""):
+            typer.echo(f"{col}: {case.fields[col]}")
+    for col in ("escalation", "delay", "dispatch", "service_record", "follow_up"):
+        _echo_record(col.replace("_", " "), case.fields.get(col))
+    if case.fields.get("triage"):
+        typer.echo(f"-- triage ({case.fields['triage'].get('at')})")
+        _echo_triage(case)
+    links = s.cases.kb.links(case.id)
+    if links:
+        typer.echo("-- links")
+    for lk in links:
+        typer.echo(f"  {lk['relation']:<13} {lk['target']}  ({lk['actor']}, {lk['at']})")
+    typer.echo("-- timeline")
+    for e in s.cases.kb.events(case.key):
+        detail = json.loads(e["detail"] or "{}")
+        text = ", ".join(f"{k}={v}" for k, v in detail.items() if v not in (None, ""))
+        typer.echo(f"  {e['at']}  {e['actor']:<10} {e['action']:<16} {text}".rstrip())
+
+
+def _done(s: Session, case: Case, as_json: bool = False) -> None:
+    if as_json:
+        _echo_json(case_dict(s, case))
+    else:
+        typer.echo(_summary(case))
+
+
+# -- case commands ----------------------------------------------------------------------------
+@case_app.command("open")
+def open_cmd(
+    text: Annotated[str, typer.Option("--text", help="The fault description (故障表述).")],
+    title: Annotated[str, typer.Option(help="A short title.")] = "",
+    channel: Annotated[str | None, typer.Option(help="phone, email, web or onsite.")] = None,
+    customer: Annotated[str | None, typer.Option(help="Customer (客户).")] = None,
+    contact: Annotated[str | None, typer.Option(help="Contact person, phone, e-mail.")] = None,
+    asset_model: Annotated[str | None, typer.Option(help="Equipment model.")] = None,
+    asset_serial: Annotated[str | None, typer.Option(help="Equipment serial number.")] = None,
+    product: Annotated[str | None, typer.Option(help="Product.")] = None,
+    received_at: Annotated[str | None, typer.Option(help="Time received, ISO-8601 "
+                                                    "(default: now).")] = None,
+    last_service_at: Annotated[str | None, typer.Option(help="Last service time, "
+                                                        "ISO-8601.")] = None,
+    team: Annotated[str | None, typer.Option(help="Team that owns the case.")] = None,
+    project: Annotated[str | None, typer.Option(help="Project code of the case number "
+                                                "(default: setting project_code).")] = None,
+    label: LabelOpt = None, as_json: JsonOpt = False, as_user: AsOpt = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Record a new request; it is numbered and triaged at once.
+
+    Example: knownfix case open --text "NVR提示硬盘错误，无法回放" --channel phone
+    --customer 远洋物流 --asset-model NVR-4216 --asset-serial SN123 --as alice
+    """
+    intake = {"channel": channel, "customer": customer, "contact": contact,
+              "asset_model": asset_model, "asset_serial": asset_serial, "product": product,
+              "received_at": received_at, "last_service_at": last_service_at, "team": team}
+    with session(data_dir, as_user) as s:
+        case = s.cases.open(s.actor, text, title=title, labels=_pairs(label, "label"),
+                            project=project, **{k: v for k, v in intake.items() if v})
+        if as_json:
+            _echo_json(case_dict(s, case))
+            return
+        typer.echo(f"opened {_summary(case)}")
+        _echo_triage(case)
+
+
+@case_app.command("show")
+def show_cmd(case_id: IdArg, as_json: JsonOpt = False, as_user: AsOpt = None,
+             data_dir: DataDir = None) -> None:
+    """Everything about a case: fields, stored triage, links and the event timeline.
+
+    Example: knownfix case show KF-20261127-1 --json
+    """
+    from service.auth import require
+
+    with session(data_dir, as_user) as s:
+        require(s.actor, "case.view")
+        case = s.cases.get(case_id)
+        if as_json:
+            _echo_json(case_dict(s, case, full=True))
+        else:
+            _echo_case(s, case)
+
+
+@case_app.command("update")
+def update_cmd(
+    case_id: IdArg,
+    text: Annotated[str | None, typer.Option(help="New fault description (re-triaged).")] = None,
+    title: Annotated[str | None, typer.Option(help="New title.")] = None,
+    field: Annotated[list[str] | None, typer.Option(
+        "--field", help="Intake field NAME=VALUE, e.g. customer=ACME (repeatable).")] = None,
+    label: Annotated[list[str] | None, typer.Option(
+        "--label", help="Set label NAME=VALUE; NAME= removes it (repeatable).")] = None,
+    as_user: AsOpt = None, data_dir: DataDir = None,
+) -> None:
+    """Change a case's description, title, intake fields or labels.
+
+    Example: knownfix case update KF-20261127-1 --field asset_serial=SN999
+    --text "NVR硬盘报错，两路通道无录像"
+    """
+    if text is None and title is None and not field and not label:
+        _fail("nothing to update: give --text, --title, --field or --label")
+    with session(data_dir, as_user) as s:
+        fields, labels = _pairs(field, "field"), None
+        if label:
+            labels = {**s.cases.get(case_id).labels, **_pairs(label, "label")}
+            labels = {k: v for k, v in labels.items() if v}
+        case = s.cases.update(s.actor, case_id, description=text, title=title, labels=labels,
+                              **fields)
+        _done(s, case)
+
+
+@case_app.command("start")
+def start_cmd(case_id: IdArg, as_user: AsOpt = None, data_dir: DataDir = None) -> None:
+    """Take the case: it goes in progress, assigned to you if nobody has it.
+
+    Example: knownfix case start KF-20261127-1 --as alice
+    """
+    with session(data_dir, as_user) as s:
+        _done(s, s.cases.start(s.actor, case_id))
+
+
+@case_app.command("escalate")
+def escalate_cmd(
+    case_id: IdArg,
+    to: Annotated[str, typer.Option("--to", help="Engineer or group (second line, R&D).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it is escalated.")],
+    as_user: AsOpt = None, data_dir: DataDir = None,
+) -> None:
+    """Hand the case on with its triage packet and what was tried.
+
+    Example: knownfix case escalate KF-20261127-1 --to bob --reason "需要上门更换硬盘"
+    """
+    with session(data_dir, as_user) as s:
+        _done(s, s.cases.escalate(s.actor, case_id, to, reason))
+
+
+@case_app.command("delay")
+def delay_cmd(
+    case_id: IdArg,
+    code: Annotated[str, typer.Option("--code", help="A: taken but not served; B: staff or "
+                                      "materials short; C: customer's reasons; D: other.")],
+    note: Annotated[str, typer.Option(help="Details (required for D).")] = "",
+    as_user: AsOpt = None, data_dir: DataDir = None,
+) -> None:
+    """Record why a case is delayed (拖延原因 A–D).
+
+    Example: knownfix case delay KF-20261127-1 --code B --note "备件缺货，预计周五到"
+    """
+    with session(data_dir, as_user) as s:
+        _done(s, s.cases.set_delay(s.actor, case_id, code, note))
+
+
+@case_app.command("dispatch")
+def dispatch_cmd(
+    case_id: IdArg,
+    assignee: Annotated[str, typer.Option(help="Who goes on site.")],
+    at: Annotated[str, typer.Option("--at", help="Planned time, ISO-8601.")],
+    place: Annotated[str, typer.Option(help="Where.")],
+    tool: Annotated[list[str] | None, typer.Option("--tool", help="A tool to bring "
+                                                   "(repeatable).")] = None,
+    part: Annotated[list[str] | None, typer.Option("--part", help="A spare part to bring "
+                                                   "(repeatable).")] = None,
+    as_user: AsOpt = None, data_dir: DataDir = None,
+) -> None:
+    """Send someone on site (派工): who, when, where, tools and spare parts.
+
+    Example: knownfix case dispatch KF-20261127-1 --assignee bob --at 2026-11-28T09:00
+    --place "远洋物流 3号仓库" --tool 万用表 --part "4TB 监控硬盘" --as manager1
+    """
+    with session(data_dir, as_user) as s:
+        _done(s, s.cases.dispatch(s.actor, case_id, assignee, at, place, tool, part))
+
+
+@case_app.command("service-record")
+def service_record_cmd(
+    case_id: IdArg,
+    cause: Annotated[str, typer.Option(help="The cause found.")],
+    steps: Annotated[str, typer.Option(help="What was done, step by step.")],
+    part: Annotated[list[str] | None, typer.Option("--part", help="A part used "
+                                                   "(repeatable).")] = None,
+    result: Annotated[str, typer.Option(help="The outcome.")] = "",
+    as_user: AsOpt = None, data_dir: DataDir = None,
+) -> None:
+    """Write the on-site service record (设备服务记录单).
+
+    Example: knownfix case service-record KF-20261127-1 --cause "硬盘坏道"
+    --steps "更换硬盘并初始化" --part "4TB 监控硬盘" --result 录像恢复 --as bob
+    """
+    with session(data_dir, as_user) as s:
+        _done(s, s.cases.record_service(s.actor, case_id, cause, steps, part, result))
+
+
+@case_app.command("link")
+def link_cmd(
+    case_id: IdArg,
+    target: Annotated[str, typer.Argument(help="article:ID, case:ID, or the number of a "
+                                          "suggestion shown by `case show`.")],
+    not_helpful: Annotated[bool, typer.Option("--not-helpful", help="Mark the suggestion "
+                                              "as not helpful instead of used.")] = False,
+    as_user: AsOpt = None, data_dir: DataDir = None,
+) -> None:
+    """Link the known fix that was used (or mark a suggestion not helpful).
+
+    Example: knownfix case link KF-20261127-1 article:A12   (or: ... KF-20261127-1 1)
+    """
+    with session(data_dir, as_user) as s:
+        key = _target(s.cases.get(case_id), target)
+        s.cases.link_fix(s.actor, case_id, key, helpful=not not_helpful)
+        typer.echo(f"{case_id} {'not-helpful' if not_helpful else 'used'} {key}")
+
+
+@case_app.command("resolve")
+def resolve_cmd(
+    case_id: IdArg,
+    fix: Annotated[str, typer.Option("--fix", help="What was done (处理记录).")],
+    cause: Annotated[str, typer.Option(help="The cause.")] = "",
+    used: Annotated[str | None, typer.Option(help="The known fix used: article:ID, case:ID "
+                                             "or a suggestion number.")] = None,
+    label: LabelOpt = None,
+    severity: Annotated[str | None, typer.Option(help="Confirmed severity level.")] = None,
+    as_user: AsOpt = None, data_dir: DataDir = None,
+) -> None:
+    """Record the resolution; confirmed labels and severity teach triage.
+
+    Example: knownfix case resolve KF-20261127-1 --fix "更换硬盘并初始化" --cause 硬盘坏道
+    --used article:A12 --label category=storage --severity high
+    """
+    with session(data_dir, as_user) as s:
+        key = _target(s.cases.get(case_id), used) if used else None
+        case = s.cases.resolve(s.actor, case_id, fix, cause=cause, used=key,
+                               labels=_pairs(label, "label") or None, severity=severity)
+        _done(s, case)
+
+
+@case_app.command("confirm")
+def confirm_cmd(
+    case_id: IdArg,
+    satisfaction: Annotated[int, typer.Option(help="Customer satisfaction, 1 to 5.")],
+    comment: Annotated[str, typer.Option(help="The customer's comment.")] = "",
+    as_user: AsOpt = None, data_dir: DataDir = None,
+) -> None:
+    """The customer confirms the fix (客户确认) and rates the service.
+
+    Example: knownfix case confirm KF-20261127-1 --satisfaction 5 --comment 很及时
+    """
+    with session(data_dir, as_user) as s:
+        _done(s, s.cases.confirm(s.actor, case_id, satisfaction, comment))
+
+
+@case_app.command("close")
+def close_cmd(case_id: IdArg, as_user: AsOpt = None, data_dir: DataDir = None) -> None:
+    """Close a resolved or confirmed case (结案); a write-up is drafted from it.
+
+    Example: knownfix case close KF-20261127-1
+    """
+    with session(data_dir, as_user) as s:
+        before = {lk["id"] for lk in s.cases.kb.links(case_id)}
+        case = s.cases.close(s.actor, case_id)
+        typer.echo(_summary(case))
+        for lk in s.cases.kb.links(case_id):
+            if lk["id"] not in before and lk["relation"] == "created-from":
+                typer.echo(f"draft: {lk['target']}")
+
+
+@case_app.command("reopen")
+def reopen_cmd(
+    case_id: IdArg,
+    reason: Annotated[str, typer.Option("--reason", help="Why it is reopened.")],
+    as_user: AsOpt = None, data_dir: DataDir = None,
+) -> None:
+    """Reopen a resolved, confirmed or closed case.
+
+    Example: knownfix case reopen KF-20261127-1 --reason "客户反馈问题再次出现"
+    """
+    with session(data_dir, as_user) as s:
+        _done(s, s.cases.reopen(s.actor, case_id, reason))
+
+
+@case_app.command("follow-up")
+def follow_up_cmd(
+    case_id: IdArg,
+    came_back: Annotated[bool | None, typer.Option(
+        "--came-back/--fixed", help="Did the problem come back (reopens the case), or "
+        "is it still fixed?", show_default=False)] = None,
+    note: Annotated[str, typer.Option(help="What the customer said.")] = "",
+    as_user: AsOpt = None, data_dir: DataDir = None,
+) -> None:
+    """Record the follow-up call (客服回访).
+
+    Example: knownfix case follow-up KF-20261127-1 --fixed --note "运行正常"
+    """
+    if came_back is None:
+        _fail("say --came-back or --fixed")
+    with session(data_dir, as_user) as s:
+        _done(s, s.cases.follow_up(s.actor, case_id, bool(came_back), note))
+
+
+@case_app.command("list")
+def list_cmd(
+    state: Annotated[list[str] | None, typer.Option(
+        "--state", help="Only this state (repeatable); 'open' means every open state.")] = None,
+    assignee: Annotated[str | None, typer.Option(help="Only this assignee.")] = None,
+    attention: Annotated[bool, typer.Option("--attention", help="Only open cases that are "
+                                            "overdue or at risk, most urgent first.")] = False,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
+    as_json: JsonOpt = False, as_user: AsOpt = None, data_dir: DataDir = None,
+) -> None:
+    """List cases, newest first (or the ones needing attention).
+
+    Example: knownfix case list --state open --assignee bob
+    """
+    from service.auth import require
+    from service.cases import OPEN_STATES, STATES
+
+    states = set()
+    for st in state or []:
+        if st != "open" and st not in STATES:
+            _fail(f"unknown state {st!r} (states: open, {', '.join(STATES)})")
+        states |= set(OPEN_STATES) if st == "open" else {st}
+    with session(data_dir, as_user) as s:
+        require(s.actor, "case.view")
+        if attention:
+            due = s.cases.attention()
+            found = [c for c in due["overdue"] + due["at_risk"]
+                     if (not states or c.state in states)
+                     and (not assignee or c.fields.get("assignee") == assignee)][:limit]
+        else:
+            found = s.cases.list(states or None, assignee, limit=limit)
+        if as_json:
+            _echo_json([case_dict(s, c) for c in found])
+            return
+        if not found:
+            typer.echo("no cases")
+        for c in found:
+            head = (c.title or c.description).replace("\n", " ")[:60]
+            typer.echo(f"{c.id:<20} {c.state:<11} {c.priority or '-':<9} "
+                       f"{c.fields.get('assignee') or '-':<12} "
+                       f"{s.cases.deadline_status(c):<8} {head}")
+
+
+# -- users ------------------------------------------------------------------------------------
+@user_app.command("add")
+def user_add_cmd(
+    name: Annotated[str, typer.Argument(help="User name (sign-in name).")],
+    role: Annotated[str, typer.Option(help="first_line, engineer, manager or admin.")],
+    display_name: Annotated[str, typer.Option(help="Name shown in the app.")] = "",
+    lang: Annotated[str, typer.Option(help="Interface language: zh or en.")] = "zh",
+    team: Annotated[str, typer.Option(help="Team.")] = "",
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read the password from standard input (else prompt).")
+    ] = False,
+    as_user: AsOpt = None, data_dir: DataDir = None,
+) -> None:
+    """Add a user, or replace one of the same name. The password is never an argument.
+
+    Example: printf '%s' "$PW" | knownfix user add alice --role first_line
+    --display-name 张敏 --team 华东 --password-stdin
+    """
+    if lang not in ("zh", "en"):
+        _fail(f"unknown language {lang!r} (zh or en)")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with session(data_dir, as_user) as s:
+        user = s.users.add(s.actor, name, password, role, display_name, lang, team)
+        typer.echo(f"user {user.username} ({user.role}) saved")
+
+
+@user_app.command("list")
+def user_list_cmd(as_json: JsonOpt = False, as_user: AsOpt = None,
+                  data_dir: DataDir = None) -> None:
+    """List active users with their roles.
+
+    Example: knownfix user list
+    """
+    with session(data_dir, as_user) as s:
+        users = s.users.all()
+    if as_json:
+        _echo_json([u.__dict__ for u in users])
+        return
+    if not users:
+        typer.echo("no users")
+    for u in users:
+        typer.echo(f"{u.username:<16} {u.role:<11} {u.lang}  {u.team or '-':<10} "
+                   f"{u.display_name}")
+
+
+# -- mail ---------------------------------------------------------------------------------
+@commands.command("intake-mail")
+def intake_mail_cmd(
+    file: Annotated[Path, typer.Argument(help="One message (.eml) or an mbox file.")],
+    project: Annotated[str | None, typer.Option(help="Project code of the case numbers.")
+                       ] = None,
+    as_user: AsOpt = None, data_dir: DataDir = None,
+) -> None:
+    """Turn e-mails into cases (channel email); messages already taken are skipped.
+
+    Example: knownfix intake-mail support-inbox.mbox --as alice
+    """
+    from service.mail import MailIntake
+
+    with session(data_dir, as_user) as s:
+        report = MailIntake(s.cases).import_file(s.actor, file, project)
+    for key, case_id in report.taken:
+        typer.echo(f"{case_id}  {key}")
+    for where, reason in report.failed:
+        typer.echo(f"{where}: {reason}", err=True)
+    typer.echo(f"taken {len(report.taken)}, skipped {len(report.skipped)} (already taken), "
+               f"failed {len(report.failed)}")
