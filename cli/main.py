@@ -13,12 +13,16 @@ from typing import Annotated
 
 import typer
 
+from cli.cases import commands as case_commands
+from cli.reports import commands as report_commands
 from errors import KnownFixError
 from kb.importer import ColumnMapping, parse_label_options, write_rejects
 from settings import SETTINGS, SettingsError, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="KnownFix: turn a support team's history into answers.")
+app.add_typer(case_commands)  # case, user, intake-mail (cli/cases.py)
+app.add_typer(report_commands)  # report (cli/reports.py)
 _state: dict = {}
 
 DataDir = Annotated[str | None, typer.Option("--data-dir", help="Data folder (default: "
@@ -41,7 +45,7 @@ def engine_for(data_dir: str | None, fresh_index: bool = False):
         fail(str(exc))
     try:
         yield engine
-    except (KnownFixError, SettingsError) as exc:
+    except (KnownFixError, SettingsError, OSError) as exc:  # OSError: a path given by the user
         fail(str(exc))
     finally:
         engine.close()
@@ -85,8 +89,8 @@ def import_cmd(
     Example: knownfix import history.csv --text 故障描述 --fix 处理记录
     --label category=类别 --severity 严重程度 --id 工单号
     """
-    mapping = _mapping(text, title, fix, label, severity, id_col, kind)
     with engine_for(data_dir) as engine:
+        mapping = _mapping(text, title, fix, label, severity, id_col, kind)
         bar = _bar(None, "import")
         ibar = _bar(None, "index")
         try:
@@ -146,8 +150,8 @@ def triage(
 
     Example: knownfix triage "全部摄像机离线，NVR无法访问" --json
     """
-    fields = parse_label_options(field or [])
     with engine_for(data_dir) as engine:
+        fields = parse_label_options(field or [])
         result = engine.triage(text, **fields)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
@@ -213,14 +217,18 @@ def demo(data_dir: DataDir = None,
 
     Example: knownfix demo
     """
-    from service.demo import load_demo
+    from service.auth import Users
+    from service.demo import DEMO_PASSWORD, ensure_demo_users, load_demo
 
     with engine_for(data_dir) as engine:
         reports = load_demo(engine, only_if_empty=not force)
+        created = ensure_demo_users(Users(engine.kb))
     if not reports:
         typer.echo("the knowledge base is not empty; demo not loaded")
     for r in reports:
         typer.echo(f"loaded {r.taken} records")
+    if created:
+        typer.echo(f"demo sign-ins: {', '.join(created)} (password {DEMO_PASSWORD})")
 
 
 @app.command()

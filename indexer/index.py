@@ -11,6 +11,7 @@ threshold means the same for every query (see README, "How matching works").
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -27,9 +28,13 @@ from indexer.tokens import tokenize
 from indexer.vectors import VectorStore, load_vectors, make_vectors
 from kb.records import Record
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CANDIDATES = 64
 CHUNK = 8192  # records encoded per call (the model sorts each call by length)
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=12).hexdigest()
 
 
 @dataclass
@@ -55,6 +60,7 @@ class Index:
         self.lexical = BM25Index()
         self.key_to_id: dict[str, int] = {}
         self.id_to_key: dict[int, str] = {}
+        self.digests: dict[str, str] = {}  # key -> digest of the text its vector encodes
         self.next_id = 0
         self.seq = 0
         self.generation = 0
@@ -82,11 +88,12 @@ class Index:
                                        manifest["backend"]), encoder.dim)
             idx.lexical = BM25Index.load(idx._file("lexical", gen))
             ids = json.loads(idx._file("ids", gen).read_text(encoding="utf-8"))
+            digests = json.loads(idx._file("digests", gen).read_text(encoding="utf-8"))
         except (OSError, ValueError, KeyError, RuntimeError, EOFError) as exc:
             raise IndexCorrupt(f"index files in {idx.folder} are unreadable ({exc}): "
                                "run `knownfix reindex`") from exc
         idx.backend = manifest["backend"]
-        idx.key_to_id = ids
+        idx.key_to_id, idx.digests = ids, digests
         idx.id_to_key = {v: k for k, v in ids.items()}
         idx.next_id, idx.seq, idx.generation = manifest["next_id"], manifest["seq"], gen
         if len(idx.vectors) != len(ids) or len(idx.lexical) != len(ids):
@@ -104,7 +111,7 @@ class Index:
 
     def _file(self, part: str, gen: int, backend: str | None = None) -> Path:
         suffix = {"vectors": ".faiss" if (backend or self.backend) == "faiss" else ".npz",
-                  "lexical": ".pkl", "ids": ".json"}[part]
+                  "lexical": ".pkl", "ids": ".json", "digests": ".json"}[part]
         return self.folder / f"{part}-{gen}{suffix}"
 
     def manifest(self) -> dict:
@@ -129,28 +136,38 @@ class Index:
             self.vectors.save(self._file("vectors", gen))
             self.lexical.save(self._file("lexical", gen))
             self._file("ids", gen).write_text(json.dumps(self.key_to_id), encoding="utf-8")
+            self._file("digests", gen).write_text(json.dumps(self.digests), encoding="utf-8")
             tmp = self.folder / "manifest.json.tmp"
             tmp.write_text(json.dumps(self.manifest(), indent=2), encoding="utf-8")
             os.replace(tmp, self.folder / "manifest.json")
-            for part in ("vectors", "lexical", "ids"):
+            for part in ("vectors", "lexical", "ids", "digests"):
                 for stale in self.folder.glob(f"{part}-*"):
                     if stale.stem.rsplit("-", 1)[-1] != str(gen):
                         stale.unlink(missing_ok=True)
 
     # -- writing ---------------------------------------------------------------------------
     def upsert(self, records: list[Record], progress: Callable[[int], None] | None = None) -> int:
-        """Add or replace records; returns how many were written."""
+        """Add or replace records; returns how many were written. A record whose
+        description is unchanged keeps its vector (only its words are re-indexed)."""
         done = 0
         for start in range(0, len(records), CHUNK):
             chunk = records[start:start + CHUNK]
-            self.delete([r.key for r in chunk if r.key in self.key_to_id])
-            vecs = self.encoder.encode([r.description for r in chunk], self.batch_size)
-            ids = np.arange(self.next_id, self.next_id + len(chunk), dtype=np.int64)
-            self.next_id += len(chunk)
+            fresh = []
+            for rec in chunk:
+                digest = _digest(rec.description)
+                if self.digests.get(rec.key) == digest:
+                    self.lexical.add(self.key_to_id[rec.key], tokenize(rec.search_text))
+                else:
+                    fresh.append((rec, digest))
+            self.delete([r.key for r, _ in fresh if r.key in self.key_to_id])
+            vecs = self.encoder.encode([r.description for r, _ in fresh], self.batch_size)
+            ids = np.arange(self.next_id, self.next_id + len(fresh), dtype=np.int64)
+            self.next_id += len(fresh)
             self.vectors.add(ids, vecs)
-            for i, rec in zip(ids.tolist(), chunk, strict=True):
+            for i, (rec, digest) in zip(ids.tolist(), fresh, strict=True):
                 self.key_to_id[rec.key] = i
                 self.id_to_key[i] = rec.key
+                self.digests[rec.key] = digest
                 self.lexical.add(i, tokenize(rec.search_text))
             done += len(chunk)
             if progress:
@@ -165,6 +182,8 @@ class Index:
         for i in ids.tolist():
             self.lexical.remove(i)
             self.id_to_key.pop(i, None)
+        for k in gone:
+            self.digests.pop(k, None)
         return gone
 
     def sync(self, kb, progress: Callable[[int], None] | None = None) -> int:
@@ -179,13 +198,14 @@ class Index:
         return n + len(removed)
 
     def rebuild(self, kb, progress: Callable[[int], None] | None = None) -> int:
-        """Throw away the contents and index every record in the KB afresh."""
+        """Throw away the contents and index every record in the KB afresh; returns how
+        many records the index now holds."""
         gen = self.generation
         self.__init__(self.folder, self.encoder, self.backend, self.weight, self.batch_size)
         self.generation = gen
-        n = self.sync(kb, progress)
+        self.sync(kb, progress)
         self.seq = kb.seq
-        return n
+        return len(self.key_to_id)
 
     # -- reading ---------------------------------------------------------------------------
     def __len__(self) -> int:

@@ -22,13 +22,13 @@ def export_csv(kb: KnowledgeBase, out: str | Path | TextIO, kind: str | None = N
     """Write every record (or every record of one kind); returns the number of rows."""
     records = kb.records(kind)
     label_cols = sorted({_label_col(f) for r in records for f in r.labels})
-    extra_cols = sorted({_extra_col(c, r.labels) for r in records for c in r.extra})
+    extra_cols = sorted({_extra_col(c, label_cols) for r in records for c in r.extra})
     header = [*_FIELDS, *label_cols, *extra_cols, *_STAMPS]
     if not isinstance(out, str | Path):
-        _write(out, header, records)
+        _write(out, header, records, label_cols)
     else:
         with open(out, "w", encoding="utf-8-sig", newline="") as fh:
-            _write(fh, header, records)
+            _write(fh, header, records, label_cols)
     return len(records)
 
 
@@ -37,17 +37,17 @@ def _label_col(name: str) -> str:
     return f"label:{name}" if name in _FIELDS or name in _STAMPS else name
 
 
-def _extra_col(name: str, labels: dict[str, str]) -> str:
+def _extra_col(name: str, label_cols: list[str]) -> str:
     """An extra column's name; prefixed when it would clash with a field or a label."""
-    clash = name in _FIELDS or name in _STAMPS or name in labels or _label_col(name) != name
+    clash = name in _FIELDS or name in _STAMPS or name in label_cols
     return f"extra:{name}" if clash else name
 
 
-def _write(fh: TextIO, header: list[str], records: list) -> None:
+def _write(fh: TextIO, header: list[str], records: list, label_cols: list[str]) -> None:
     w = csv.writer(fh)
     w.writerow(header)
     for r in records:
-        base = {**{_extra_col(c, r.labels): v for c, v in r.extra.items()},
+        base = {**{_extra_col(c, label_cols): v for c, v in r.extra.items()},
                 **{_label_col(f): v for f, v in r.labels.items()},
                 "kind": r.kind, "id": r.id, "title": r.title, "text": r.text, "fix": r.fix,
                 "severity": r.severity or "", "state": r.state or "",

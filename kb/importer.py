@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from errors import BadInput, MissingColumn
-from kb.reader import open_table
+from kb.reader import SURPLUS, open_table
 from kb.records import KINDS, Record
 from kb.store import KnowledgeBase
 
@@ -89,6 +89,8 @@ class RowConverter:
 
     def __call__(self, rowno: int, row: dict[str, str]) -> Record:
         m = self.m
+        if SURPLUS in row:
+            raise BadInput(f"more cells than the header has columns: {row[SURPLUS]!r}")
         text = "\n".join(v for v in (row.get(c, "").strip() for c in m.text) if v)
         title = row.get(m.title, "").strip() if m.title else ""
         if not text and not title:

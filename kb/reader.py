@@ -56,8 +56,15 @@ def detect_encoding(sample: bytes) -> str:
     return "gb18030" if best.encoding in ("gbk", "gb2312") else best.encoding
 
 
+SURPLUS = "(cells beyond the header)"  # key holding a row's non-empty cells past the header
+
+
 def _cells_to_row(columns: list[str], cells: list[str]) -> dict[str, str]:
-    return {col: (cells[i] if i < len(cells) else "") for i, col in enumerate(columns)}
+    row = {col: (cells[i] if i < len(cells) else "") for i, col in enumerate(columns)}
+    surplus = [c for c in cells[len(columns):] if c.strip()]
+    if surplus:  # kept, so the importer can reject the row rather than lose them
+        row[SURPLUS] = " | ".join(surplus)
+    return row
 
 
 def _text_stream(path: Path, encoding: str | None) -> tuple[io.TextIOBase, str]:

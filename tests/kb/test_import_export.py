@@ -378,3 +378,30 @@ def test_export_keeps_record_fields_when_a_column_has_the_same_name(kb, tmp_path
     values = dict(zip(header, row, strict=True))
     assert (values["id"], values["title"], values["text"]) == ("t-1", "", "摄像机离线")
     assert "X1" in row and "外部标题" in row  # the extra values are not lost
+
+
+def test_export_extra_column_named_like_a_label_keeps_both(kb):
+    kb.upsert([Record("case", "A", text="x", labels={"category": "网络"}),
+               Record("case", "B", text="y", extra={"category": "旧分类"})])
+    buf = io.StringIO()
+    export_csv(kb, buf)
+    header, *rows = list(csv.reader(io.StringIO(buf.getvalue())))
+    assert len(header) == len(set(header))
+    by_id = {row[1]: dict(zip(header, row, strict=True)) for row in rows}
+    assert by_id["A"]["category"] == "网络"
+    assert by_id["B"]["category"] == ""
+    assert "旧分类" in by_id["B"].values()
+
+
+def test_row_with_more_cells_than_the_header_is_rejected_not_cut(kb, tmp_path):
+    path = tmp_path / "shifted.csv"
+    path.write_text("工单号,故障表述,处理记录\n"
+                    "T-1,摄像机离线,改IP\n"
+                    "T-2,硬盘错误,录像查不到,更换硬盘\n"   # an unquoted comma in the text
+                    "T-3,UPS冒烟,断电,,\n", encoding="utf-8")  # empty trailing cells are fine
+    report = import_file(kb, path, ColumnMapping(text=["故障表述"], fix="处理记录", id="工单号"))
+    assert [r.row for r in report.rejected] == [2]
+    assert "more cells" in report.rejected[0].reason
+    assert "更换硬盘" in report.rejected[0].reason
+    assert {r.id for r in kb.records()} == {"T-1", "T-3"}
+    assert kb.get("case", "T-3").extra == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import sqlite3
 
@@ -128,7 +129,7 @@ def test_sequence_and_label_version_move_on_every_write(kb):
     seen.append((kb.seq, kb.label_version))
     kb.delete("case", "V-1")
     seen.append((kb.seq, kb.label_version))
-    for before, after in zip(seen, seen[1:], strict=False):
+    for before, after in itertools.pairwise(seen):
         assert after[0] > before[0] and after[1] > before[1]
 
 
@@ -175,7 +176,7 @@ def test_records_survive_reopening(tmp_path):
 
 
 def test_many_records_read_back_with_their_labels(kb):
-    kb.upsert([case(f"M-{n}", labels={"category": f"c{n % 3}"}) for n in range(2000)])
+    kb.upsert([case(f"M-{n}", labels={"category": f"c{n % 3}"}) for n in range(1000)])
     records = kb.records("case")
-    assert len(records) == 2000
+    assert len(records) == 1000
     assert all(r.labels == {"category": f"c{int(r.id[2:]) % 3}"} for r in records)
