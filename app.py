@@ -1,19 +1,53 @@
-"""KnownFix Streamlit app: the entry file only routes; pages live in ui/pages/."""
+"""KnownFix Streamlit app. The entry file only routes: who is signed in decides which
+pages exist; pages live in ui/pages/ and call the service layer."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from ui.i18n import LANGUAGES, t
-from ui.pages import search, triage
-from ui.resources import engine
+from ui.resources import desk
+from ui.session import current_user, sign_out
+
+_ALL = {"first_line", "engineer", "manager", "admin"}
+# page (script ui/pages/NAME.py) -> icon, roles that see it
+PAGES = {
+    "intake": ("📞", _ALL),
+    "queue": ("📋", _ALL),
+    "case": ("🗂️", _ALL),
+    "search": ("🔎", _ALL),
+    "knowledge": ("📚", {"engineer", "manager"}),
+    "coverage": ("📈", {"manager", "admin"}),
+    "reports": ("🧾", {"manager", "admin"}),
+    "admin": ("⚙️", {"admin"}),
+}
 
 st.set_page_config(page_title="KnownFix", page_icon="🛠️", layout="wide")
-st.sidebar.selectbox(t("app.language"), list(LANGUAGES), format_func=LANGUAGES.get, key="lang")
-st.sidebar.title(t("app.title"))
-engine()  # load model and index before the first page draws
-nav = st.navigation([
-    st.Page(triage.render, title=t("nav.triage"), icon="🩺", url_path="triage", default=True),
-    st.Page(search.render, title=t("nav.search"), icon="🔎", url_path="search"),
-])
-nav.run()
+desk()  # load model, index and database before the first page draws
+me = current_user()
+with st.sidebar:
+    st.title(t("app.title"))
+    choice = st.selectbox(t("app.language"), list(LANGUAGES), format_func=LANGUAGES.get,
+                          index=list(LANGUAGES).index(st.session_state.get("lang", "zh")),
+                          key="lang_choice")
+    if choice != st.session_state.get("lang", "zh"):
+        st.session_state["lang"] = choice
+        if me:
+            desk().users.set_lang(me, choice)
+        st.rerun()
+    if me:
+        st.caption(f"{me.display_name} · {t('role.' + me.role)}")
+        if st.button(t("signin.out"), key="signout"):
+            sign_out()
+            st.rerun()
+
+if me is None:
+    pages = {"signin": st.Page("ui/pages/signin.py", title=t("signin.header"), icon="🔑",
+                               url_path="signin", default=True)}
+else:
+    home = "admin" if me.role == "admin" else "intake"
+    pages = {name: st.Page(f"ui/pages/{name}.py", title=t(f"nav.{name}"), icon=icon,
+                           url_path=name, default=name == home)
+             for name, (icon, roles) in PAGES.items() if me.role in roles}
+st.session_state["pages"] = pages
+st.navigation(list(pages.values())).run()

@@ -75,13 +75,16 @@ class Learner:
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
 
-    def current(self) -> Models:
-        """The freshest models: retrained now, or in the background for a big KB."""
+    def current(self, block: bool = False) -> Models:
+        """The freshest models: retrained now (small KB, first use, or `block`), or in
+        the background for a big KB while the previous models answer."""
         version = self.kb.label_version
         if self.models is not None and self.models.version == version:
             return self.models
+        if block:
+            self.wait()
         labelled = self.kb.counts()["labelled"]
-        if self.models is None or labelled <= self.sync_max:
+        if self.models is None or block or labelled <= self.sync_max:
             with self._lock:
                 if self.models is None or self.models.version != version:
                     self.models = train(self.kb, self.index)

@@ -1,14 +1,18 @@
-"""One Engine per process, shared by every session and rerun."""
+"""One Desk (model, index, database, services) per process, shared by every session."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from service.engine import Engine
+from service.desk import Desk
 from settings import load_settings
 
 
 @st.cache_resource(show_spinner="Loading model and index…")
-def engine() -> Engine:
+def desk() -> Desk:
     """Load settings, the model, the database and the index once per process."""
-    return Engine(load_settings())
+    return Desk.open(load_settings())
+
+
+def engine():
+    return desk().engine

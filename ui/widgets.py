@@ -1,4 +1,4 @@
-"""Small display pieces shared by pages."""
+"""Display pieces shared by pages."""
 
 from __future__ import annotations
 
@@ -6,28 +6,60 @@ import html
 
 import streamlit as st
 
-from ui.i18n import t
+from ui.i18n import fmt_time, t
+from ui.render import highlight
 
 
-def highlight(text: str, words: list[str]) -> str:
-    """Escape text and mark the matched words (case-insensitive) for st.markdown."""
-    safe = html.escape(text)
-    for w in sorted({w for w in words if len(w) > 1}, key=len, reverse=True):
-        low, i, out = safe.lower(), 0, []
-        needle = html.escape(w).lower()
-        while (j := low.find(needle, i)) >= 0:
-            out.append(safe[i:j] + "**" + safe[j:j + len(needle)] + "**")
-            i = j + len(needle)
-        safe = "".join(out) + safe[i:]
-    return safe
-
-
-def fix_card(key: str, title: str, fix: str, score: float, matched: list[str]) -> None:
-    """One known fix: title, score, why it matched, and its resolution."""
+def fix_card(key: str, title: str, fix: str, score: float, matched: list[str],
+             actions: bool = False, case_id: str | None = None, on_action=None) -> None:
+    """One known fix: title, score, why it matched, its resolution; optional buttons."""
     kind = t("kind.article") if key.startswith("article:") else t("kind.case")
     with st.container(border=True):
-        st.markdown(f"**{html.escape(title)}**  ·  {kind} `{key.split(':', 1)[1]}`")
+        st.markdown(f"**{html.escape(title)}** · {kind} `{html.escape(key.split(':', 1)[1])}`")
         st.progress(min(max(score, 0.0), 1.0), text=f"{t('search.score')} {score:.2f}")
         st.caption(f"{t('search.matched')}: " + (", ".join(matched) or t("search.meaning")))
         if fix:
-            st.markdown(f"**{t('search.fix')}:** " + highlight(fix, matched))
+            st.markdown(f"**{t('search.fix')}:** " + highlight(fix, matched).replace("\n", "<br>"),
+                        unsafe_allow_html=True)
+        if actions and on_action:
+            left, right = st.columns(2)
+            if left.button(t("fix.used"), key=f"used-{case_id}-{key}", type="primary"):
+                on_action(key, True)
+            if right.button(t("fix.not_helpful"), key=f"nh-{case_id}-{key}"):
+                on_action(key, False)
+
+
+def triage_summary(labels: dict, severity: str | None, severity_reason: str,
+                   escalate: bool, reasons: list[str]) -> None:
+    """Predicted labels with confidence, severity with reason, escalation advice."""
+    cols = st.columns(max(len(labels) + 1, 2))
+    for col, (name, pred) in zip(cols, labels.items(), strict=False):
+        value, conf = pred["value"], pred["confidence"]
+        col.metric(t_label(name), value or "—", f"{conf:.0%}", delta_color="off")
+    cols[len(labels)].metric(t("triage.severity"), severity or "—")
+    st.caption(f"{t('triage.severity')}: {severity_reason}")
+    if escalate:
+        st.warning(f"{t('triage.escalate')}: " + "; ".join(reasons))
+    else:
+        st.success(t("triage.no_escalate"))
+
+
+def t_label(name: str) -> str:
+    key = f"label.{name}"
+    try:
+        return t(key)
+    except KeyError:
+        return name
+
+
+def timeline(events: list[dict]) -> None:
+    for ev in events:
+        st.markdown(f"- `{fmt_time(ev['at'])}` **{html.escape(ev['actor'])}** "
+                    f"{html.escape(t_action(ev['action']))}")
+
+
+def t_action(action: str) -> str:
+    try:
+        return t(f"event.{action}")
+    except KeyError:
+        return action

@@ -1,0 +1,44 @@
+"""Who is signed in, in this browser session."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from errors import KnownFixError
+from service.auth import User
+from ui.resources import desk
+
+
+def current_user() -> User | None:
+    """The signed-in user, or None (also when the session has expired)."""
+    token = st.session_state.get("token")
+    if not token:
+        return None
+    try:
+        return desk().users.session(token)
+    except KnownFixError:
+        st.session_state.pop("token", None)
+        return None
+
+
+def sign_in(username: str, password: str) -> User:
+    users = desk().users
+    token = users.sign_in(username, password)
+    st.session_state["token"] = token
+    user = users.session(token)
+    st.session_state["lang"] = user.lang or "zh"
+    return user
+
+
+def sign_out() -> None:
+    token = st.session_state.pop("token", None)
+    if token:
+        desk().users.sign_out(token)
+
+
+def user() -> User:
+    """The signed-in user; pages are only routed to when someone is signed in."""
+    found = current_user()
+    if found is None:
+        st.stop()
+    return found

@@ -1,0 +1,151 @@
+"""Admin: users and roles, settings, import with a column mapping, rebuild the index,
+back up."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from errors import KnownFixError
+from kb.importer import ColumnMapping
+from kb.reader import open_table
+from service.auth import ROLES
+from settings import SETTINGS, SettingsError, load_settings
+from ui.i18n import t
+from ui.resources import desk
+from ui.session import user
+
+
+def render() -> None:
+    me = user()
+    st.header(t("admin.header"))
+    tabs = st.tabs([t("admin.users"), t("admin.settings"), t("admin.import"),
+                    t("admin.index"), t("admin.backup")])
+    with tabs[0]:
+        _users(me)
+    with tabs[1]:
+        _settings(me)
+    with tabs[2]:
+        _import(me)
+    with tabs[3]:
+        _index(me)
+    with tabs[4]:
+        _backup(me)
+
+
+def _users(me) -> None:
+    users = desk().users
+    st.dataframe([{"user": u.username, "name": u.display_name, "role": t("role." + u.role),
+                   "team": u.team, "lang": u.lang} for u in users.all()], hide_index=True)
+    with st.form("user_add"):
+        c1, c2, c3 = st.columns(3)
+        name = c1.text_input(t("signin.user"), key="ua_name")
+        display = c2.text_input(t("admin.display_name"), key="ua_display")
+        role = c3.selectbox(t("admin.role"), ROLES, format_func=lambda r: t("role." + r),
+                            key="ua_role")
+        c4, c5 = st.columns(2)
+        password = c4.text_input(t("signin.password"), type="password", key="ua_password")
+        team = c5.text_input(t("admin.team"), key="ua_team")
+        if st.form_submit_button(t("admin.add_user")):
+            try:
+                users.add(me, name.strip(), password, role, display, team=team)
+                st.success(t("admin.user_added", name=name))
+            except KnownFixError as exc:
+                st.error(str(exc))
+
+
+def _settings(me) -> None:
+    current = desk().engine.settings
+    st.caption(t("admin.settings_help"))
+    with st.form("settings_form"):
+        values = {}
+        for s in SETTINGS:
+            if s.name == "data_dir":
+                continue
+            value = getattr(current, s.name)
+            if isinstance(value, dict):
+                values[s.name] = st.text_area(s.name, json.dumps(value, ensure_ascii=False),
+                                              help=s.help, key=f"set_{s.name}")
+            else:
+                values[s.name] = st.text_input(s.name, str(value), help=s.help,
+                                               key=f"set_{s.name}")
+        if st.form_submit_button(t("admin.save")):
+            try:
+                new = load_settings(current.data_dir, **values)
+                path = desk().save_settings(me, new)
+                st.success(t("admin.saved", path=str(path)))
+            except (KnownFixError, SettingsError) as exc:
+                st.error(str(exc))
+
+
+def _import(me) -> None:
+    upload = st.file_uploader(t("admin.upload"), type=["csv", "tsv", "xlsx", "jsonl"],
+                              key="import_upload")
+    if upload is None:
+        return
+    try:
+        path = st.session_state.get("import_path")
+        if st.session_state.get("import_name") != upload.name or not path:
+            path = str(desk().store_upload(me, upload.name, upload.getvalue()))
+            st.session_state.update(import_path=path, import_name=upload.name)
+        columns = open_table(path).columns
+    except KnownFixError as exc:
+        st.error(str(exc))
+        return
+    none = ["", *columns]
+    with st.form("import_form"):
+        text = st.multiselect(t("admin.map_text"), columns, key="map_text")
+        c1, c2, c3 = st.columns(3)
+        title = c1.selectbox(t("intake.title"), none, key="map_title")
+        fix = c2.selectbox(t("search.fix"), none, key="map_fix")
+        id_col = c3.selectbox("id", none, key="map_id")
+        c4, c5 = st.columns(2)
+        severity = c4.selectbox(t("triage.severity"), none, key="map_severity")
+        kind = c5.selectbox(t("search.kind"), ["case", "article"],
+                            format_func=lambda k: t("kind." + k), key="map_kind")
+        labels = st.text_input(t("admin.map_labels"), placeholder="category=类别, component=部件",
+                               key="map_labels")
+        go = st.form_submit_button(t("admin.run_import"), type="primary")
+    if not go:
+        return
+    mapping = ColumnMapping(
+        text=text, title=title or None, fix=fix or None, id=id_col or None,
+        severity=severity or None, kind=kind,
+        labels=dict(p.split("=", 1) for p in labels.replace("，", ",").split(",") if "=" in p))
+    bar = st.progress(0.0, text=t("admin.importing"))
+    try:
+        report = desk().import_file(me, path, mapping,
+                                    progress=lambda n: bar.progress(0.5, text=f"{n} …"))
+    except KnownFixError as exc:
+        st.error(str(exc))
+        return
+    bar.progress(1.0, text=t("admin.imported", n=report.taken, bad=len(report.rejected)))
+    for rej in report.rejected[:50]:
+        st.warning(f"row {rej.row}: {rej.reason}")
+
+
+def _index(me) -> None:
+    stats = desk().engine.stats()
+    st.json(stats["index"])
+    if st.button(t("admin.reindex"), key="admin_reindex"):
+        total = max(stats["records"]["case"] + stats["records"]["article"], 1)
+        bar = st.progress(0.0, text=t("admin.reindexing"))
+        try:
+            n = desk().reindex(me, lambda done: bar.progress(min(done / total, 1.0)))
+        except KnownFixError as exc:
+            st.error(str(exc))
+            return
+        bar.progress(1.0, text=t("admin.reindexed", n=n))
+
+
+def _backup(me) -> None:
+    if st.button(t("admin.backup_now"), key="admin_backup"):
+        try:
+            path = desk().backup(me)
+        except KnownFixError as exc:
+            st.error(str(exc))
+            return
+        st.success(t("admin.backup_done", path=str(path)))
+        st.download_button(t("admin.download"), path.read_bytes(), file_name=path.name,
+                           key="admin_backup_download")

@@ -1,0 +1,115 @@
+"""Coverage (managers): where the knowledge base is thin — link rate over time,
+escalation by category, cases without a good match, article reuse, gaps to write up,
+stale and low-rated articles."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from errors import KnownFixError
+from ui.i18n import fmt_pct, t
+from ui.resources import desk
+from ui.session import user
+from ui.widgets import t_label
+
+
+def period(prefix: str) -> tuple[str, str]:
+    """A date range picker (default: the last 12 weeks)."""
+    today = datetime.now(UTC).date()
+    c1, c2 = st.columns(2)
+    start = c1.date_input(t("rep.from"), today - timedelta(weeks=12), key=f"{prefix}_from")
+    end = c2.date_input(t("rep.to"), today, key=f"{prefix}_to")
+    return start.isoformat(), (end + timedelta(days=1)).isoformat() if isinstance(
+        end, date) else end
+
+
+def render() -> None:
+    me = user()
+    st.header(t("cov.header"))
+    start, end = period("cov")
+    try:
+        cov = desk().reports.coverage(me, start, end)
+        summary = desk().reports.summary(me, start, end)
+    except KnownFixError as exc:
+        st.error(str(exc))
+        return
+    know = summary["knowledge"]
+    c1, c2, c3 = st.columns(3)
+    c1.metric(t("cov.link_rate"), fmt_pct(know["link_rate"]))
+    c2.metric(t("cov.no_match"), summary["gaps"]["cases"])
+    c3.metric(t("rep.escalation_rate"), fmt_pct(summary["outcomes"]["escalation_rate"]))
+    weeks = pd.DataFrame(cov["weeks"])
+    if not weeks.empty:
+        st.subheader(t("cov.link_trend"))
+        st.altair_chart(alt.Chart(weeks).mark_line(point=True).encode(
+            x=alt.X("week:N", title=t("cov.week")),
+            y=alt.Y("link_rate:Q", title=t("cov.link_rate"), axis=alt.Axis(format="%"))),
+            width="stretch")
+        st.subheader(t("cov.no_match_trend"))
+        st.altair_chart(alt.Chart(weeks).mark_bar().encode(
+            x=alt.X("week:N", title=t("cov.week")),
+            y=alt.Y("no_match:Q", title=t("cov.no_match"))), width="stretch")
+    for name, values in cov["by_label"].items():
+        frame = pd.DataFrame(values)
+        if frame.empty:
+            continue
+        st.subheader(t("cov.escalation_by", field=t_label(name)))
+        st.altair_chart(alt.Chart(frame).mark_bar().encode(
+            x=alt.X("escalation_rate:Q", title=t("rep.escalation_rate"),
+                    axis=alt.Axis(format="%")),
+            y=alt.Y("value:N", sort="-x", title=t_label(name)),
+            tooltip=["value", "cases", "escalated", "no_match"]), width="stretch")
+    _reuse(know)
+    _gaps(summary["gaps"])
+    _stale(know)
+
+
+def _reuse(know: dict) -> None:
+    reuse = pd.DataFrame(know["reuse"])
+    st.subheader(t("cov.reuse"))
+    if reuse.empty:
+        st.info(t("cov.no_reuse"))
+        return
+    reuse = reuse.sort_values("uses", ascending=False).reset_index(drop=True)
+    reuse["share"] = reuse["uses"].cumsum() / reuse["uses"].sum()
+    reuse["label"] = reuse["id"] + " " + reuse["title"].str.slice(0, 24)
+    bars = alt.Chart(reuse).mark_bar().encode(
+        x=alt.X("label:N", sort=None, title=t("kind.article")),
+        y=alt.Y("uses:Q", title=t("cov.uses")))
+    line = alt.Chart(reuse).mark_line(point=True, color="#d62728").encode(
+        x=alt.X("label:N", sort=None),
+        y=alt.Y("share:Q", title=t("cov.cumulative"), axis=alt.Axis(format="%")))
+    st.altair_chart(alt.layer(bars, line).resolve_scale(y="independent"),
+                    width="stretch")
+
+
+def _gaps(gaps: dict) -> None:
+    st.subheader(t("cov.gaps"))
+    if not gaps["clusters"]:
+        st.info(t("cov.no_gaps"))
+    for n, g in enumerate(gaps["clusters"]):
+        with st.container(border=True):
+            st.markdown(f"**{t('cov.gap_count', n=g['count'])}** · {g['representative']}")
+            st.caption(g["description"][:300])
+            if st.button(t("cov.write"), key=f"gap-write-{n}"):
+                st.session_state["article_prefill"] = {
+                    "title": g["description"].splitlines()[0][:60],
+                    "symptoms": g["description"]}
+                st.switch_page(st.session_state["pages"]["knowledge"]) \
+                    if "knowledge" in st.session_state["pages"] else st.info(t("cov.engineers"))
+
+
+def _stale(know: dict) -> None:
+    c1, c2 = st.columns(2)
+    with c1:
+        st.subheader(t("cov.stale", days=know["stale_days"]))
+        st.dataframe(pd.DataFrame(know["stale"]), hide_index=True)
+    with c2:
+        st.subheader(t("cov.not_helpful"))
+        st.dataframe(pd.DataFrame(know["not_helpful"]), hide_index=True)
+    st.subheader(t("cov.never_used"))
+    st.dataframe(pd.DataFrame(know["never_used"]), hide_index=True)

@@ -1,0 +1,94 @@
+"""Intake (业务受理): record a request; triage appears; link a fix, mark one unhelpful,
+or escalate with the packet."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import streamlit as st
+
+from errors import KnownFixError
+from service.cases import CHANNELS
+from ui.i18n import t
+from ui.resources import desk
+from ui.session import user
+from ui.widgets import fix_card, triage_summary
+
+
+def render() -> None:
+    me = user()
+    st.header(t("intake.header"))
+    with st.form("intake_form"):
+        c1, c2, c3 = st.columns(3)
+        channel = c1.selectbox(t("intake.channel"), CHANNELS,
+                               format_func=lambda c: t(f"channel.{c}"), key="in_channel")
+        customer = c2.text_input(t("intake.customer"), key="in_customer")
+        contact = c3.text_input(t("intake.contact"), key="in_contact")
+        c4, c5, c6 = st.columns(3)
+        product = c4.text_input(t("intake.product"), key="in_product")
+        asset_model = c5.text_input(t("intake.asset_model"), key="in_asset_model")
+        asset_serial = c6.text_input(t("intake.asset_serial"), key="in_asset_serial")
+        c7, c8 = st.columns(2)
+        last_service = c7.text_input(t("intake.last_service"), key="in_last_service",
+                                     placeholder="2026-05-01")
+        title = c8.text_input(t("intake.title"), key="in_title")
+        description = st.text_area(t("intake.description"), key="in_description", height=120)
+        submitted = st.form_submit_button(t("intake.submit"), type="primary")
+    if submitted:
+        try:
+            case = desk().cases.open(
+                me, description, title=title, channel=channel, customer=customer,
+                contact=contact, product=product, asset_model=asset_model,
+                asset_serial=asset_serial, last_service_at=last_service or None,
+                received_at=datetime.now(UTC).isoformat())
+        except KnownFixError as exc:
+            st.error(str(exc))
+            return
+        st.session_state["intake_case"] = case.id
+        st.session_state["case_id"] = case.id
+    case_id = st.session_state.get("intake_case")
+    if case_id:
+        show_triage(me, case_id)
+
+
+def show_triage(me, case_id: str) -> None:
+    """The stored triage of a case, with link / not-helpful / escalate actions."""
+    cases = desk().cases
+    case = cases.get(case_id)
+    tri = case.fields.get("triage") or {}
+    st.subheader(f"{t('case.number')} {case.id} · {t('state.' + case.state)}")
+    triage_summary(tri.get("labels", {}), case.priority, tri.get("severity_reason", ""),
+                   tri.get("escalate", False), tri.get("reasons", []))
+    if case.fields.get("recurrence_of"):
+        st.warning(t("case.recurrence", other=case.fields["recurrence_of"]))
+    if case.fields.get("duplicate_of"):
+        st.info(t("case.duplicate", other=case.fields["duplicate_of"]))
+    st.subheader(t("triage.fixes"))
+    records = desk().engine.kb.get_many(m["key"] for m in tri.get("matches", []))
+
+    def act(key: str, helpful: bool) -> None:
+        try:
+            cases.link_fix(me, case_id, key, helpful)
+            st.toast(t("fix.linked") if helpful else t("fix.marked"))
+        except KnownFixError as exc:
+            st.error(str(exc))
+
+    for m in tri.get("matches", []):
+        rec = records.get(m["key"])
+        fix_card(m["key"], m["title"], rec.fix if rec else "", m["score"], m["matched"],
+                 actions=case.state not in ("resolved", "confirmed", "closed"),
+                 case_id=case_id, on_action=act)
+    with (st.expander(t("escalate.header"), expanded=bool(tri.get("escalate"))),
+          st.form(f"escalate_{case_id}")):
+        to = st.text_input(t("escalate.to"), key=f"esc_to_{case_id}")
+        reason = st.text_input(t("escalate.reason"), key=f"esc_reason_{case_id}",
+                               value="; ".join(tri.get("reasons", [])))
+        if st.form_submit_button(t("escalate.submit")):
+            try:
+                cases.escalate(me, case_id, to, reason)
+                st.success(t("escalate.done", to=to))
+            except KnownFixError as exc:
+                st.error(str(exc))
+    if st.button(t("case.open_page"), key=f"goto_{case_id}"):
+        st.session_state["case_id"] = case_id
+        st.switch_page(st.session_state["pages"]["case"])

@@ -1,0 +1,132 @@
+"""Knowledge (engineers): write and review articles, drafts from closed cases,
+versions, sources, duplicate warnings with merge."""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import streamlit as st
+
+from errors import KnownFixError
+from ui.i18n import fmt_time, t
+from ui.render import show_markdown
+from ui.resources import desk
+from ui.session import user
+
+STATES = ("wip", "not_validated", "validated", "archived")
+
+
+def render() -> None:
+    me = user()
+    st.header(t("kn.header"))
+    review, write, browse = st.tabs([t("kn.review"), t("kn.write"), t("kn.browse")])
+    with review:
+        queue = desk().knowledge.review_queue()
+        if not queue:
+            st.info(t("kn.queue_empty"))
+        for art in queue:
+            _article(me, art.id, expanded=False)
+    with write:
+        _editor(me)
+    with browse:
+        state = st.selectbox(t("case.state"), ["", *STATES],
+                             format_func=lambda s: t(f"kn.state.{s}") if s else t("queue.all"),
+                             key="kn_state")
+        arts = desk().knowledge.list(state or None)
+        frame = pd.DataFrame([{"id": a.id, t("intake.title"): a.title,
+                               t("case.state"): t(f"kn.state.{a.state or 'validated'}"),
+                               t("kn.version"): a.version,
+                               t("kn.updated"): fmt_time(a.updated_at)} for a in arts])
+        picked = st.dataframe(frame, hide_index=True, on_select="rerun",
+                              selection_mode="single-row", key="kn_table")
+        rows = picked.selection.rows if picked else []
+        if rows:
+            _article(me, frame.iloc[rows[0]]["id"], expanded=True)
+
+
+def _editor(me, article_id: str | None = None) -> None:
+    prefill = st.session_state.pop("article_prefill", {}) if article_id is None else {}
+    art = desk().knowledge.get(article_id) if article_id else None
+    key = article_id or "new"
+    with st.form(f"kn_form_{key}"):
+        title = st.text_input(t("intake.title"), art.title if art else prefill.get("title", ""),
+                              key=f"kn_title_{key}")
+        symptoms = st.text_area(t("kn.symptoms"), art.symptoms if art else
+                                prefill.get("symptoms", ""), key=f"kn_symptoms_{key}")
+        cause = st.text_input(t("service.cause"), art.cause if art else "", key=f"kn_cause_{key}")
+        resolution = st.text_area(t("kn.resolution"), art.resolution if art else "",
+                                  height=160, key=f"kn_resolution_{key}",
+                                  help=t("kn.markdown_help"))
+        environment = st.text_input(t("kn.environment"), art.environment if art else "",
+                                    key=f"kn_env_{key}")
+        saved = st.form_submit_button(t("kn.save"), type="primary")
+    if not saved:
+        return
+    try:
+        if art:
+            _version, dups = desk().knowledge.edit(me, art.id, title, symptoms, resolution,
+                                                   cause=cause, environment=environment)
+            new_id = art.id
+        else:
+            new_id, dups = desk().knowledge.create(me, title, symptoms, resolution,
+                                                   cause=cause, environment=environment)
+    except KnownFixError as exc:
+        st.error(str(exc))
+        return
+    st.success(t("kn.saved", id=new_id))
+    _duplicates(me, new_id, dups)
+
+
+def _duplicates(me, article_id: str, dups: list[dict]) -> None:
+    for d in dups:
+        st.warning(t("kn.duplicate", id=d["id"], title=d["title"], sim=d["similarity"]))
+        if st.button(t("kn.merge", source=article_id, target=d["id"]),
+                     key=f"merge-{article_id}-{d['id']}"):
+            _do(desk().knowledge.merge, me, article_id, d["id"])
+
+
+def _do(fn, *args) -> None:
+    try:
+        fn(*args)
+    except KnownFixError as exc:
+        st.error(str(exc))
+        return
+    st.rerun()
+
+
+def _article(me, article_id: str, expanded: bool) -> None:
+    kn = desk().knowledge
+    art = kn.get(article_id)
+    state = t(f"kn.state.{art.state or 'validated'}")
+    with st.expander(f"{art.id} · {art.title} · {state}", expanded=expanded):
+        st.markdown(f"**{t('kn.symptoms')}**")
+        show_markdown(art.symptoms)
+        if art.cause:
+            st.markdown(f"**{t('service.cause')}:** {html.escape(art.cause)}")
+        st.markdown(f"**{t('kn.resolution')}**")
+        show_markdown(art.resolution)
+        if art.environment:
+            st.caption(f"{t('kn.environment')}: {art.environment}")
+        use = kn.usage(art.id)
+        st.caption(t("kn.usage", used=use["used"], bad=use["not_helpful"],
+                     sources=", ".join(kn.sources(art.id)) or "—"))
+        cols = st.columns(4)
+        if art.state == "wip" and cols[0].button(t("kn.submit"), key=f"sub-{art.id}"):
+            _do(kn.submit, me, art.id)
+        if art.state in ("not_validated", None) and cols[1].button(
+                t("kn.validate"), key=f"val-{art.id}", type="primary"):
+            _do(kn.validate, me, art.id)
+        if art.state == "not_validated" and cols[2].button(t("kn.reject"), key=f"rej-{art.id}"):
+            _do(kn.reject, me, art.id, t("kn.reject_reason"))
+        if art.state != "archived" and cols[3].button(t("kn.archive"), key=f"arc-{art.id}"):
+            _do(kn.archive, me, art.id)
+        _duplicates(me, art.id, kn.duplicates(art.id) if art.state != "archived" else [])
+        with st.popover(t("kn.versions")):
+            st.dataframe([{t("kn.version"): v["version"], t("kn.action"): v["action"],
+                           t("case.state"): v["state"], "by": v["actor"],
+                           t("kn.updated"): fmt_time(v["at"])} for v in kn.versions(art.id)],
+                         hide_index=True)
+        if art.state != "archived":
+            with st.popover(t("kn.edit")):
+                _editor(me, art.id)

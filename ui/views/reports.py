@@ -1,0 +1,68 @@
+"""Reports (managers): the service layer's statistics for a period, with CSV and Excel
+downloads (工作报表 / 统计分析)."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from errors import KnownFixError
+from ui.i18n import fmt_pct, t
+from ui.resources import desk
+from ui.session import user
+from ui.views.coverage import period
+from ui.widgets import t_label
+
+
+def render() -> None:
+    me = user()
+    st.header(t("rep.header"))
+    start, end = period("rep")
+    reports = desk().reports
+    try:
+        data = reports.summary(me, start, end)
+        weekly = reports.weekly(me, start, end)
+    except KnownFixError as exc:
+        st.error(str(exc))
+        return
+    out, sat = data["outcomes"], data["satisfaction"]
+    cols = st.columns(4)
+    cols[0].metric(t("rep.cases"), data["period"]["cases"])
+    cols[1].metric(t("rep.fcr"), fmt_pct(out.get("first_contact_rate")))
+    cols[2].metric(t("rep.escalation_rate"), fmt_pct(out.get("escalation_rate")))
+    cols[3].metric(t("confirm.satisfaction"),
+                   "—" if sat.get("mean") is None else f"{sat['mean']:.2f}")
+    st.subheader(t("rep.weekly"))
+    st.dataframe(pd.DataFrame(weekly), hide_index=True)
+    vol = data["volume"]
+    tabs = st.tabs([t("intake.channel"), t("triage.severity"), t("case.state"),
+                    *[t_label(n) for n in vol["by_label"]]])
+    tables = [vol["by_channel"], vol["by_severity"], vol["by_state"], *vol["by_label"].values()]
+    for tab, table in zip(tabs, tables, strict=True):
+        tab.bar_chart(pd.Series(table, dtype="float64"))
+    st.subheader(t("rep.timing"))
+    st.dataframe(_flat(data["timing"]), hide_index=True)
+    st.subheader(t("rep.engineers"))
+    st.dataframe(pd.DataFrame(data["engineers"]), hide_index=True)
+    st.subheader(t("rep.delays"))
+    st.bar_chart(pd.Series(out.get("delay_reasons", {}), dtype="float64"))
+    st.subheader(t("rep.download"))
+    c1, c2 = st.columns(2)
+    buf = io.StringIO()
+    reports.export(me, start, end, "csv", buf)
+    c1.download_button("CSV", buf.getvalue().encode("utf-8-sig"), file_name="knownfix-report.csv",
+                       mime="text/csv", key="rep_csv")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "report.xlsx"
+        reports.export(me, start, end, "xlsx", path)
+        c2.download_button("Excel", path.read_bytes(), file_name="knownfix-report.xlsx",
+                           key="rep_xlsx")
+
+
+def _flat(timing: dict) -> pd.DataFrame:
+    return pd.DataFrame([{"measure": measure, **row} for measure, rows in timing.items()
+                         for row in rows])

@@ -1,0 +1,44 @@
+"""Search: the knowledge base's articles and resolved cases, with why they matched."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from errors import KnownFixError
+from ui.i18n import t
+from ui.resources import engine
+from ui.session import user
+from ui.widgets import fix_card, t_label
+
+
+def render() -> None:
+    user()
+    st.header(t("search.header"))
+    query = st.text_input(t("search.query"), placeholder=t("search.placeholder"),
+                          key="search_query")
+    kinds = {"": t("search.kind.all"), "article": t("search.kind.article"),
+             "case": t("search.kind.case")}
+    kind = st.radio(t("search.kind"), list(kinds), format_func=kinds.get, horizontal=True,
+                    key="search_kind")
+    kb = engine().kb
+    fields = kb.label_fields()
+    labels = {}
+    if fields:
+        cols = st.columns(len(fields))
+        for col, name in zip(cols, fields, strict=True):
+            value = col.selectbox(t_label(name), ["", *kb.label_values(name)],
+                                  key=f"search_label_{name}")
+            if value:
+                labels[name] = value
+    if not query.strip():
+        return
+    try:
+        results = engine().search(query, k=10, kind=kind or None, labels=labels)
+    except KnownFixError as exc:
+        st.error(str(exc))
+        return
+    if not results:
+        st.info(t("search.none"))
+    for r in results:
+        fix_card(r.hit.key, r.record.title or r.record.text[:80], r.record.fix,
+                 r.hit.score, r.hit.matched)
