@@ -24,6 +24,11 @@ def safe_html(markdown: str) -> str:
                      link_rel="noopener noreferrer nofollow")
 
 
+def md_escape(text: str) -> str:
+    """User text placed inside st.markdown: no Markdown, no HTML, no images or links."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!<>|~])", r"\\\1", html.escape(text or ""))
+
+
 def show_markdown(markdown: str) -> None:
     st.markdown(safe_html(markdown), unsafe_allow_html=True)
 

@@ -6,6 +6,7 @@ import streamlit as st
 
 from errors import KnownFixError
 from service.auth import User
+from ui.i18n import t
 from ui.resources import desk
 
 
@@ -42,3 +43,14 @@ def user() -> User:
     if found is None:
         st.stop()
     return found
+
+
+def require_role(*roles: str) -> User:
+    """The signed-in user, when their role is one of `roles`; otherwise an error and the
+    page stops.  The router only lists the pages a role may see; this keeps a restricted
+    page shut however its script is reached."""
+    me = user()
+    if me.role not in roles:
+        st.error(t("error.forbidden", role=t("role." + me.role)))
+        st.stop()
+    return me

@@ -14,11 +14,11 @@ from service.auth import ROLES
 from settings import SETTINGS, SettingsError, load_settings
 from ui.i18n import t
 from ui.resources import desk
-from ui.session import user
+from ui.session import require_role
 
 
 def render() -> None:
-    me = user()
+    me = require_role("admin")
     st.header(t("admin.header"))
     tabs = st.tabs([t("admin.users"), t("admin.settings"), t("admin.import"),
                     t("admin.index"), t("admin.backup")])

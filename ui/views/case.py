@@ -9,7 +9,7 @@ import streamlit as st
 from errors import KnownFixError
 from service.cases import DELAY_REASONS, OPEN_STATES, TRANSITIONS
 from ui.i18n import fmt_time, t
-from ui.render import show_markdown
+from ui.render import md_escape, show_markdown
 from ui.resources import desk
 from ui.session import user
 from ui.views.intake import show_triage
@@ -51,7 +51,8 @@ def _facts(case) -> None:
     cols[1].metric(t("triage.severity"), case.severity or case.priority or "—")
     cols[2].metric(t("case.assignee"), f.get("assignee") or "—")
     cols[3].metric(t("case.due"), fmt_time(f.get("due_resolution")))
-    st.markdown(f"**{t('intake.description')}:** {case.description}")
+    st.markdown(f"**{t('intake.description')}:**")
+    show_markdown(case.description)  # customer text (also from e-mail): no raw markdown
     facts = {t("intake.channel"): t(f"channel.{f['channel']}") if f.get("channel") else "—",
              t("intake.customer"): f.get("customer") or "—",
              t("intake.contact"): f.get("contact") or "—",
@@ -82,17 +83,21 @@ def _records(case) -> None:
     f = case.fields
     if f.get("escalation"):
         esc = f["escalation"]
-        st.info(t("case.escalated_to", to=esc.get("to"), reason=esc.get("reason")))
+        st.info(t("case.escalated_to", to=md_escape(esc.get("to")),
+                  reason=md_escape(esc.get("reason"))))
     if f.get("delay"):
-        st.warning(t("case.delayed", code=f["delay"]["code"], note=f["delay"].get("note", "")))
+        st.warning(t("case.delayed", code=f["delay"]["code"],
+                     note=md_escape(f["delay"].get("note", ""))))
     if f.get("dispatch"):
-        d = f["dispatch"]
-        st.markdown(f"**{t('dispatch.header')}:** {d['assignee']} · {fmt_time(d['planned_at'])} · "
+        d = {k: md_escape(v) if isinstance(v, str) else [md_escape(x) for x in v]
+             for k, v in f["dispatch"].items()}
+        st.markdown(f"**{t('dispatch.header')}:** {d['assignee']} · {d['planned_at']} · "
                     f"{d['place']} · {t('dispatch.tools')}: {', '.join(d['tools']) or '—'} · "
                     f"{t('dispatch.parts')}: {', '.join(d['parts']) or '—'}")
     if f.get("service_record"):
         r = f["service_record"]
-        st.markdown(f"**{t('service.header')}:** {t('service.cause')}: {r.get('cause', '')}")
+        cause = md_escape(r.get("cause", ""))
+        st.markdown(f"**{t('service.header')}:** {t('service.cause')}: {cause}")
         show_markdown(r.get("steps", ""))
     if case.fix:
         st.markdown(f"**{t('search.fix')}:**")

@@ -13,7 +13,7 @@ import streamlit as st
 from errors import KnownFixError
 from ui.i18n import fmt_pct, t
 from ui.resources import desk
-from ui.session import user
+from ui.session import require_role
 from ui.widgets import t_label
 
 
@@ -28,7 +28,7 @@ def period(prefix: str) -> tuple[str, str]:
 
 
 def render() -> None:
-    me = user()
+    me = require_role("manager", "admin")
     st.header(t("cov.header"))
     start, end = period("cov")
     try:
@@ -94,7 +94,7 @@ def _gaps(gaps: dict) -> None:
     for n, g in enumerate(gaps["clusters"]):
         with st.container(border=True):
             st.markdown(f"**{t('cov.gap_count', n=g['count'])}** · {g['representative']}")
-            st.caption(g["description"][:300])
+            st.text(g["description"][:300])
             if st.button(t("cov.write"), key=f"gap-write-{n}"):
                 st.session_state["article_prefill"] = {
                     "title": g["description"].splitlines()[0][:60],

@@ -34,6 +34,9 @@ def render() -> None:
         title = c8.text_input(t("intake.title"), key="in_title")
         description = st.text_area(t("intake.description"), key="in_description", height=120)
         submitted = st.form_submit_button(t("intake.submit"), type="primary")
+    if submitted and not description.strip():
+        st.error(t("error.empty"))
+        submitted = False
     if submitted:
         try:
             case = desk().cases.open(

@@ -12,13 +12,14 @@ from errors import KnownFixError
 from ui.i18n import fmt_time, t
 from ui.render import show_markdown
 from ui.resources import desk
-from ui.session import user
+from ui.session import require_role
+from ui.widgets import t_action
 
 STATES = ("wip", "not_validated", "validated", "archived")
 
 
 def render() -> None:
-    me = user()
+    me = require_role("engineer", "manager")
     st.header(t("kn.header"))
     review, write, browse = st.tabs([t("kn.review"), t("kn.write"), t("kn.browse")])
     with review:
@@ -107,7 +108,7 @@ def _article(me, article_id: str, expanded: bool) -> None:
         st.markdown(f"**{t('kn.resolution')}**")
         show_markdown(art.resolution)
         if art.environment:
-            st.caption(f"{t('kn.environment')}: {art.environment}")
+            st.text(f"{t('kn.environment')}: {art.environment}")
         use = kn.usage(art.id)
         st.caption(t("kn.usage", used=use["used"], bad=use["not_helpful"],
                      sources=", ".join(kn.sources(art.id)) or "—"))
@@ -123,8 +124,9 @@ def _article(me, article_id: str, expanded: bool) -> None:
             _do(kn.archive, me, art.id)
         _duplicates(me, art.id, kn.duplicates(art.id) if art.state != "archived" else [])
         with st.popover(t("kn.versions")):
-            st.dataframe([{t("kn.version"): v["version"], t("kn.action"): v["action"],
-                           t("case.state"): v["state"], "by": v["actor"],
+            st.dataframe([{t("kn.version"): v["version"], t("kn.action"): t_action(v["action"]),
+                           t("case.state"): t(f"kn.state.{v['state'] or 'validated'}"),
+                           "by": v["actor"],
                            t("kn.updated"): fmt_time(v["at"])} for v in kn.versions(art.id)],
                          hide_index=True)
         if art.state != "archived":

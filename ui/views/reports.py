@@ -13,13 +13,13 @@ import streamlit as st
 from errors import KnownFixError
 from ui.i18n import fmt_pct, t
 from ui.resources import desk
-from ui.session import user
+from ui.session import require_role
 from ui.views.coverage import period
 from ui.widgets import t_label
 
 
 def render() -> None:
-    me = user()
+    me = require_role("manager", "admin")
     st.header(t("rep.header"))
     start, end = period("rep")
     reports = desk().reports
