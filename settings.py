@@ -34,6 +34,17 @@ SETTINGS: list[Setting] = [
         "package), any sentence-transformers name already in the local cache, or a local folder.",
     ),
     Setting("vector_backend", "faiss", "Vector index backend: 'faiss' or 'numpy' (tests)."),
+    Setting("index_name", "index", "Folder of the current index inside the data folder. "
+            "`knownfix reindex --model` builds the new model's index in another folder and "
+            "switches this and `model` together once it is complete."),
+    Setting("ann_threshold", 200_000, "With the faiss backend: number of indexed records from "
+            "which vector search turns approximate (IVF); below it search is exact. "
+            "Measured in docs/benchmarks.md."),
+    Setting("ann_nlist", 0, "Cells of the approximate (IVF) index; 0: automatic, about "
+            "the square root of the number of records (1,000 cells at 1M)."),
+    Setting("ann_nprobe", 32, "Cells the approximate index scans per query: more is "
+            "slower and closer to exact (recall@10 >= 0.95 at 1M records with the "
+            "defaults, docs/benchmarks.md)."),
     Setting(
         "severity_levels",
         "low,medium,high,critical",
@@ -72,7 +83,7 @@ SETTINGS: list[Setting] = [
     Setting("top_k", 5, "How many known fixes triage and search return."),
     Setting(
         "fusion_weight",
-        0.7,
+        0.5,
         "Weight of the dense (semantic) score in the hybrid score; the lexical (BM25) "
         "score gets the rest.",
     ),
@@ -118,6 +129,10 @@ class Settings:
     data_dir: str = _DEFAULTS["data_dir"]
     model: str = _DEFAULTS["model"]
     vector_backend: str = _DEFAULTS["vector_backend"]
+    index_name: str = _DEFAULTS["index_name"]
+    ann_threshold: int = _DEFAULTS["ann_threshold"]
+    ann_nlist: int = _DEFAULTS["ann_nlist"]
+    ann_nprobe: int = _DEFAULTS["ann_nprobe"]
     severity_levels: str = _DEFAULTS["severity_levels"]
     severity_rules: dict = field(default_factory=lambda: dict(_DEFAULTS["severity_rules"]))
     escalate_at_severity: str = _DEFAULTS["escalate_at_severity"]
@@ -178,7 +193,7 @@ class Settings:
 
     @property
     def index_dir(self) -> Path:
-        return Path(self.data_dir) / "index"
+        return Path(self.data_dir) / self.index_name
 
     def with_(self, **changes: Any) -> Settings:
         return _checked(replace(self, **changes))
@@ -211,6 +226,12 @@ def _checked(s: Settings) -> Settings:
         raise SettingsError("vector_backend must be 'faiss' or 'numpy'")
     if not 0.0 <= s.fusion_weight <= 1.0:
         raise SettingsError("fusion_weight must be between 0 and 1")
+    name = s.index_name
+    if not name or name in (".", "..") or any(c in name for c in "/\\:\0") \
+            or name != name.strip():
+        raise SettingsError(f"index_name {name!r} must be a plain folder name")
+    if s.ann_threshold < 0 or s.ann_nlist < 0 or s.ann_nprobe < 1:
+        raise SettingsError("ann_threshold and ann_nlist must be >= 0 and ann_nprobe >= 1")
     return s
 
 
@@ -243,5 +264,7 @@ def save_settings(s: Settings) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     changed = {f.name: getattr(s, f.name) for f in fields(s) if f.name != "data_dir"
                and getattr(s, f.name) != _DEFAULTS[f.name]}
-    path.write_text(json.dumps(changed, ensure_ascii=False, indent=2), encoding="utf-8")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(changed, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(tmp, path)  # readers see the old file or the new one, never half of one
     return path
