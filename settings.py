@@ -83,7 +83,7 @@ SETTINGS: list[Setting] = [
     Setting("top_k", 5, "How many known fixes triage and search return."),
     Setting(
         "fusion_weight",
-        0.5,
+        0.7,
         "Weight of the dense (semantic) score in the hybrid score; the lexical (BM25) "
         "score gets the rest.",
     ),

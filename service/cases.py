@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from errors import BadInput, InvalidTransition, UnknownLabel
@@ -163,6 +163,10 @@ class Cases:
         if unknown:
             raise BadInput(f"unknown intake field(s): {', '.join(sorted(unknown))}")
         changes: dict = {k: v for k, v in intake.items() if v is not None}
+        if changes.get("received_at"):  # stored in UTC like at intake; deadlines follow it
+            changes["received_at"] = iso(parse_time(changes["received_at"]))
+            moved = replace(case, fields={**case.fields, "received_at": changes["received_at"]})
+            changes.update(self._deadlines(moved, case.priority))
         if description is not None:
             if not description.strip():
                 raise BadInput("the fault description is empty")
@@ -182,10 +186,12 @@ class Cases:
         """Triage the case, store the result and the suggestions, set priority and
         deadlines, and flag recurrence and duplicates."""
         case = self.get(case_id)
-        self.engine.refresh()
-        result = self.engine.triager.run(case.description, exclude=case.key, title=case.title,
-                                          product=case.fields.get("product") or "",
-                                          **case.labels)
+        with self.engine.lock:  # the index is shared with other threads
+            self.engine.refresh()
+            result = self.engine.triager.run(case.description, exclude=case.key,
+                                              title=case.title,
+                                              product=case.fields.get("product") or "",
+                                              **case.labels)
         priority, reasons = result.severity, list(result.escalation.reasons)
         recurrence = self._recurrence(case)
         if recurrence:
@@ -214,15 +220,17 @@ class Cases:
             self.kb.update("case", case_id, changes, actor.username,
                            "triage" if first else "retriage",
                            {"priority": priority, "escalate": bool(reasons)})
-            already = {lk["target"] for lk in self.kb.links(case_id, None)
-                       if lk["relation"] == "suggested"}
-            for m in result.matches:
-                if m.key not in already:
-                    self.kb.link(case_id, m.key, "suggested", actor.username)
+            # A retriage adds only links the case does not have yet (no second copy of
+            # the same suggestion, recurrence-of or duplicate-of).
+            already = {(lk["relation"], lk["target"]) for lk in self.kb.links(case_id, None)}
+            wanted = [("suggested", m.key) for m in result.matches]
             if recurrence:
-                self.kb.link(case_id, f"case:{recurrence}", "recurrence-of", actor.username)
+                wanted.append(("recurrence-of", f"case:{recurrence}"))
             if duplicate:
-                self.kb.link(case_id, f"case:{duplicate}", "duplicate-of", actor.username)
+                wanted.append(("duplicate-of", f"case:{duplicate}"))
+            for relation, target in wanted:
+                if (relation, target) not in already:
+                    self.kb.link(case_id, target, relation, actor.username)
         self.engine.refresh()
         return self.get(case_id)
 
@@ -242,7 +250,8 @@ class Cases:
 
     def _similar(self, case: Case, threshold: float, pool: int = 50):
         """Other cases whose description scores at least `threshold` against this one."""
-        hits = self.engine.index.search(case.description, pool)
+        with self.engine.lock:  # the index is shared with other threads
+            hits = self.engine.index.search(case.description, pool)
         hits = [h for h in hits if h.key.startswith("case:") and h.key != case.key
                 and h.score >= threshold]
         records = self.kb.get_many(h.key for h in hits)
@@ -300,8 +309,9 @@ class Cases:
         changes = {"escalation": json.dumps(packet, ensure_ascii=False), "assignee": to}
         if not case.fields.get("first_response_at"):
             changes["first_response_at"] = now_utc()
+        # the target is "assignee" in the event: "to" there is the state moved to
         return self._move(actor, case_id, "escalated", "escalate", changes,
-                          {"to": to, "reason": reason})
+                          {"assignee": to, "reason": reason})
 
     def _tried(self, case_id: str) -> list[dict]:
         return [{"fix": lk["target"], "outcome": lk["relation"]}

@@ -144,10 +144,12 @@ class Reports:
         live = {k: a for k, a in articles.items() if a["state"] in LIVE_ARTICLE_STATES}
         closed = [c for c in cases if c["state"] == "closed" and c["closed_at"]]
         linked = [c for c in closed if _linked(c, live)]
-        uses = Counter(t for c in cases for rel, t in c["links"]
-                       if rel == "used" and t in articles)
-        unhelpful = Counter(t for c in cases for rel, t in c["links"]
-                            if rel == "not-helpful" and t in articles)
+        # per article, the cases that marked it (a case marking it twice counts once, as
+        # in Knowledge.usage and the triage feedback)
+        uses = Counter(t for c in cases for t in {t for rel, t in c["links"]
+                                                  if rel == "used" and t in articles})
+        unhelpful = Counter(t for c in cases for t in {t for rel, t in c["links"]
+                                                       if rel == "not-helpful" and t in articles})
         ever_used = {r["target"] for r in self.kb.db.query(
             "SELECT DISTINCT target FROM links WHERE relation = 'used'")}
         return {
@@ -183,14 +185,15 @@ class Reports:
 
     def _vectors(self, keys: list[str], texts: list[str]) -> np.ndarray:
         """The index's stored vectors for these keys; any key not indexed is encoded."""
-        self.engine.refresh()
-        index = self.engine.index
         out = np.zeros((len(keys), self.engine.encoder.dim), dtype=np.float32)
-        have = [i for i, k in enumerate(keys) if k in index.key_to_id]
-        if have:
-            ids = np.array([index.key_to_id[keys[i]] for i in have], dtype=np.int64)
-            out[have] = index.vectors.get(ids)
-        missing = [i for i, k in enumerate(keys) if k not in index.key_to_id]
+        with self.engine.lock:  # the index is shared with other threads
+            self.engine.refresh()
+            index = self.engine.index
+            have = [i for i, k in enumerate(keys) if k in index.key_to_id]
+            if have:
+                ids = np.array([index.key_to_id[keys[i]] for i in have], dtype=np.int64)
+                out[have] = index.vectors.get(ids)
+            missing = [i for i, k in enumerate(keys) if k not in index.key_to_id]
         if missing:
             out[missing] = self.engine.encoder.encode([texts[i] for i in missing])
         return out
