@@ -6,7 +6,7 @@ PORT ?= 8501
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run test lint bench demo clean
+.PHONY: setup run test lint bench bench-1m demo clean screenshots
 
 setup: $(VENV)/.installed
 
@@ -23,14 +23,40 @@ run: setup
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true \
 		--browser.gatherUsageStats false
 
-test: setup
+# Headless Chromium and CJK / emoji fonts for tests/browser, where the machine lets us
+# install system packages (root with apt-get). Tried once per venv (stamp file); if it
+# fails, the browser tests skip and say why.
+$(VENV)/.browser: | $(VENV)/.installed
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			chromium fonts-noto-cjk fonts-noto-color-emoji) \
+		|| echo "could not install chromium: the browser tests will skip"; \
+	else echo "no /usr/bin/chromium and no root apt-get: the browser tests will skip"; fi
+	touch $@
+
+test: setup $(VENV)/.browser
 	$(PY) -m pytest
+
+# Refresh docs/screenshots/ (every page, zh and en) from the real app in headless Chromium.
+screenshots: setup $(VENV)/.browser
+	SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest tests/browser/test_screenshots.py
 
 lint: setup
 	$(VENV)/bin/ruff check .
 
+# 10k and 100k documents through the real pipeline (about 20-30 min on 2 idle cores);
+# writes bench/results/scale-*.json, docs/benchmarks.md and docs/bench-*.png
 bench: setup
-	$(PY) bench/bench_import_triage.py
+	$(PY) bench/bench_scale.py --sizes 10000,100000
+	$(PY) bench/report_scale.py
+
+# the 1M point: embeddings computed once and cached (bench/vector_cache.py; hours the
+# first time), then the pipeline at 1M documents; the report is rewritten with it
+bench-1m: setup
+	$(PY) bench/vector_cache.py --n 1000800
+	$(PY) bench/bench_scale.py --sizes 1000000 --cached-vectors --nlist-study
+	$(PY) bench/report_scale.py
 
 clean:
 	rm -rf $(VENV) data

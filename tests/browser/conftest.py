@@ -1,0 +1,159 @@
+"""One real KnownFix for the browser tests: `knownfix demo` into a temporary data folder
+(the real bundled model), `streamlit run app.py` on a free loopback port, and headless
+Debian Chromium driven by Playwright.  Only 127.0.0.1 is ever contacted: the server binds
+to it (which also stops Streamlit looking up an external IP) and the browser aborts every
+request to anywhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.browser.driver import CHROMIUM, NO_CHROMIUM, TIMEOUT_MS
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+START_SECONDS = 180
+
+
+@dataclass
+class Server:
+    url: str
+    data_dir: Path
+    log: Path
+    blocked: list[str] = field(default_factory=list)  # requests the browser refused
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log.read_text(encoding="utf-8", errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KNOWNFIX_")}
+    env.update(KNOWNFIX_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               PYTHONUNBUFFERED="1")
+    return env
+
+
+def _knownfix() -> list[str]:
+    script = Path(sys.executable).with_name("knownfix")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from cli.main import main; main()"]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n"
+                               f"{log.read_text(errors='replace')[-4000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as resp:
+                if resp.read().decode().strip() == "ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"streamlit not healthy after {START_SECONDS}s:\n"
+                       f"{log.read_text(errors='replace')[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def kf_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The demo KB in a fresh data folder, served by the real app on 127.0.0.1."""
+    if not CHROMIUM.exists():
+        pytest.skip(NO_CHROMIUM)
+    base = tmp_path_factory.mktemp("browser")
+    data_dir = base / "data"
+    env = _env(data_dir)
+    demo = subprocess.run([*_knownfix(), "demo", "--data-dir", str(data_dir)], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert demo.returncode == 0, demo.stderr[-4000:]
+    assert "demo sign-ins" in demo.stdout, demo.stdout
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = base / "streamlit.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true",
+             "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
+             "--server.fileWatcherType", "none", "--server.runOnSave", "false"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_healthy(url, proc, log)
+        yield Server(url, data_dir, log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def chromium(kf_server: Server):
+    """Headless Debian Chromium (Playwright's own browser download does not work here)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        # launch() runs Chromium on a fresh, empty user-data-dir of its own; each test
+        # opens its own contexts (and so its own Streamlit sessions) in it.
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def new_page(chromium, kf_server: Server):
+    """Factory: a page in a fresh browser context (a fresh Streamlit session), which may
+    only talk to the server on 127.0.0.1."""
+    contexts = []
+
+    def make():
+        ctx = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN",
+                                   timezone_id="UTC")
+        ctx.set_default_timeout(TIMEOUT_MS)
+        allowed = kf_server.url + "/"
+
+        def guard(route) -> None:
+            url = route.request.url
+            if url.startswith(allowed) or url.startswith(("data:", "blob:")):
+                route.continue_()
+            else:
+                kf_server.blocked.append(url)
+                route.abort()
+
+        ctx.route("**/*", guard)
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.goto(kf_server.url + "/", wait_until="domcontentloaded")
+        return page
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
