@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -50,18 +52,56 @@ class KnowledgeBase:
 
     def __init__(self, path: str | Path, levels: list[str] | None = None) -> None:
         self.path = Path(path)
-        if str(path) != ":memory:":
+        self._memory = str(path) == ":memory:"
+        if not self._memory:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False,
-                               isolation_level=None)
+        # One connection per thread: the app serves every session from one KnowledgeBase
+        # in several threads, and a shared connection would mix their transactions.
+        # Threads see each other's work once committed (WAL), like separate processes.
+        self._local = threading.local()
+        self._all: weakref.WeakSet[sqlite_utils.Database] = weakref.WeakSet()
+        self._closed = False
+        self._shared = self._connect() if self._memory else None  # :memory: is one thread's
+        self.levels = list(levels or [])
+        if not self._schema_complete():
+            with self.transaction():  # all of the schema or none of it, one creator at a time
+                self._create_schema()
+
+    def _connect(self) -> sqlite_utils.Database:
+        if self._closed:
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+        conn = sqlite3.connect(str(self.path) if not self._memory else ":memory:", timeout=30,
+                               check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
-        self.db = sqlite_utils.Database(conn)
-        self.levels = list(levels or [])
-        self._create_schema()
+        db = sqlite_utils.Database(conn)
+        self._all.add(db)
+        return db
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """This thread's connection (opened on first use, closed when the thread ends)."""
+        if self._shared is not None:
+            return self._shared
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self._connect()
+        return db
 
     # -- schema -------------------------------------------------------------------
+    _SCHEMA = frozenset({*_TABLE.values(), "labels", "links", "article_versions", "removed",
+                         "meta", "events", "events_no_update", "events_no_delete"})
+
+    def _schema_complete(self) -> bool:
+        """Every table and trigger is there (opening then takes no write lock)."""
+        have = {r[0] for r in self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")}
+        if not have >= self._SCHEMA:
+            return False
+        return all(set(self.db[table].columns_dict) >= {*_DOC_COLUMNS, *extra}
+                   for table, extra in (("cases", CASE_COLUMNS), ("articles", ARTICLE_COLUMNS)))
+
     def _create_schema(self) -> None:
         db = self.db
         for kind, table in _TABLE.items():
@@ -70,6 +110,11 @@ class KnowledgeBase:
                 db[table].create({**_DOC_COLUMNS, **extra}, pk="id")
                 db[table].create_index(["seq"])
                 db[table].create_index(["state"])
+            else:  # a database from an older version gains the new columns
+                have = set(db[table].columns_dict)
+                for col, kind_ in {**_DOC_COLUMNS, **extra}.items():
+                    if col not in have:
+                        db[table].add_column(col, kind_)
         if not db["labels"].exists():
             db["labels"].create({"kind": str, "doc_id": str, "field": str, "value": str},
                                 pk=("kind", "doc_id", "field"))
@@ -94,11 +139,11 @@ class KnowledgeBase:
             db["events"].create({"id": int, "at": str, "actor": str, "action": str,
                                  "target": str, "detail": str}, pk="id")
             db["events"].create_index(["target"])
-            for op in ("UPDATE", "DELETE"):
-                db.execute(
-                    f"CREATE TRIGGER IF NOT EXISTS events_no_{op.lower()} BEFORE {op} ON events "
-                    "BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END"
-                )
+        for op in ("UPDATE", "DELETE"):
+            db.execute(
+                f"CREATE TRIGGER IF NOT EXISTS events_no_{op.lower()} BEFORE {op} ON events "
+                "BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END"
+            )
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -160,22 +205,29 @@ class KnowledgeBase:
             raise BadInput("a record needs an id")
         self.check_severity(rec.severity)
         table = _TABLE[rec.kind]
-        old = self.db.execute(f"SELECT created_at FROM {table} WHERE id = ?", [rec.id]).fetchone()
+        db = self.db
+        old = db.execute(f"SELECT created_at FROM {table} WHERE id = ?", [rec.id]).fetchone()
         stamp = now_utc()
         seq = self._bump("seq")
-        self.db[table].upsert({
+        row = {
             "id": rec.id, "title": rec.title, "text": rec.text, "fix": rec.fix,
             "severity": rec.severity or None, "state": rec.state,
             "extra": json.dumps(rec.extra, ensure_ascii=False),
             "created_at": rec.created_at or (old[0] if old else stamp),
             "updated_at": stamp, "seq": seq,
-        }, pk="id")
-        self.db.execute("DELETE FROM labels WHERE kind = ? AND doc_id = ?", [rec.kind, rec.id])
-        self.db.execute("DELETE FROM removed WHERE key = ?", [rec.key])
-        rows = [{"kind": rec.kind, "doc_id": rec.id, "field": f, "value": v}
-                for f, v in rec.labels.items() if v]
-        if rows:
-            self.db["labels"].insert_all(rows)
+        }
+        # plain SQL: sqlite-utils' upsert reads the table's schema on every call, which
+        # made the KB write 6x slower than this (5,000 rows: 9.4 s, now 1.5 s)
+        db.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))}) "
+                   f"ON CONFLICT(id) DO UPDATE SET "
+                   f"{', '.join(f'{c} = excluded.{c}' for c in row if c != 'id')}",
+                   list(row.values()))
+        db.execute("DELETE FROM labels WHERE kind = ? AND doc_id = ?", [rec.kind, rec.id])
+        db.execute("DELETE FROM removed WHERE key = ?", [rec.key])
+        labels = [(rec.kind, rec.id, f, v) for f, v in rec.labels.items() if v]
+        if labels:
+            db.conn.executemany("INSERT INTO labels (kind, doc_id, field, value) "
+                                "VALUES (?, ?, ?, ?)", labels)
         self.log(actor, "updated" if old else "created", rec.key)
 
     def delete(self, kind: str, rid: str, actor: str = "system") -> bool:
@@ -245,9 +297,11 @@ class KnowledgeBase:
 
     def log(self, actor: str, action: str, target: str, detail: dict | None = None) -> None:
         """Append one event to the log. The log has no update or delete."""
-        self.db["events"].insert({"at": now_utc(), "actor": actor, "action": action,
-                                  "target": target,
-                                  "detail": json.dumps(detail or {}, ensure_ascii=False)})
+        with self.transaction():  # alone, it must take the write lock like any write
+            self.db.execute("INSERT INTO events (at, actor, action, target, detail) "
+                            "VALUES (?, ?, ?, ?, ?)",
+                            [now_utc(), actor, action, target,
+                             json.dumps(detail or {}, ensure_ascii=False)])
 
     def events(self, target: str | None = None, limit: int = 1000) -> list[dict]:
         if target:
@@ -306,7 +360,12 @@ class KnowledgeBase:
         return changed, removed
 
     def label_fields(self) -> list[str]:
-        return [r["field"] for r in self.db.query("SELECT DISTINCT field FROM labels ORDER BY 1")]
+        # Called on every triage. `SELECT DISTINCT field` scans the whole (field, value)
+        # index (every label row); this skip-scan jumps from one field to the next.
+        return [r[0] for r in self.db.execute(
+            "WITH RECURSIVE f(field) AS (SELECT MIN(field) FROM labels UNION ALL "
+            "SELECT (SELECT MIN(field) FROM labels WHERE field > f.field) FROM f "
+            "WHERE f.field IS NOT NULL) SELECT field FROM f WHERE field IS NOT NULL")]
 
     def label_values(self, field: str) -> list[str]:
         if field not in self.label_fields():
@@ -326,4 +385,7 @@ class KnowledgeBase:
         return out
 
     def close(self) -> None:
-        self.db.conn.close()
+        """Close every thread's connection."""
+        self._closed = True
+        for db in list(self._all):
+            db.conn.close()
