@@ -153,7 +153,7 @@ def one_run(args: argparse.Namespace) -> dict:
     work = Path(args.work)
     queries = json.loads((work / "queries.json").read_text("utf-8"))
     data_dir = Path(tempfile.mkdtemp(prefix="kf_bench_data_", dir=args.tmp))
-    out: dict = {"torch_threads": torch.get_num_threads()}
+    out: dict = {"code": git_commit(), "torch_threads": torch.get_num_threads()}
     try:
         settings = load_settings(str(data_dir))
         out["model"] = settings.model
@@ -173,9 +173,11 @@ def one_run(args: argparse.Namespace) -> dict:
         sample = random.Random(args.seed).sample(texts, min(args.encode_sample, len(texts)))
         halves = (sample[:len(sample) // 2], sample[len(sample) // 2:])
         del texts
+        cpu = sum(proc.cpu_times()[:2])
         t = time.perf_counter()
         encoder.encode(halves[0], settings.encode_batch_size)
         bare_before = time.perf_counter() - t
+        bare_cpu = sum(proc.cpu_times()[:2]) - cpu
 
         # -- import (KB write + indexing) --------------------------------------------------
         engine = Engine(settings, encoder=encoder)
@@ -192,7 +194,8 @@ def one_run(args: argparse.Namespace) -> dict:
         report = engine.import_file(work / "openrepair_combined.csv", mapping,
                                     progress=kb_progress)
         total = time.perf_counter() - t0
-        out["import_cpu_util"] = (sum(proc.cpu_times()[:2]) - cpu0) / total
+        import_cpu = sum(proc.cpu_times()[:2]) - cpu0
+        out["import_cpu_util"] = import_cpu / total
         kb_s = marks.get("kb_done", t0) - t0
         reasons = Counter(r.reason for r in report.rejected)
         out.update({
@@ -205,15 +208,22 @@ def one_run(args: argparse.Namespace) -> dict:
         })
 
         # -- bare model on the same texts --------------------------------------------------
+        cpu = sum(proc.cpu_times()[:2])
         t = time.perf_counter()
         encoder.encode(halves[1], settings.encode_batch_size)
         bare_after = time.perf_counter() - t
+        bare_cpu += sum(proc.cpu_times()[:2]) - cpu
         out["bare_encode_n"] = len(sample)
         out["bare_encode_rows_per_s"] = len(sample) / (bare_before + bare_after)
         out["bare_encode_rows_per_s_before"] = len(halves[0]) / bare_before
         out["bare_encode_rows_per_s_after"] = len(halves[1]) / bare_after
         out["pipeline_over_bare"] = out["import_rows_per_s"] / out["bare_encode_rows_per_s"]
         out["import_rows_per_s_index_phase"] = report.taken / max(total - kb_s, 1e-9)
+        # per CPU-second of this process: steadier than wall time on a shared machine
+        out["import_rows_per_cpu_s"] = report.taken / import_cpu
+        out["bare_encode_rows_per_cpu_s"] = len(sample) / bare_cpu
+        out["pipeline_over_bare_cpu"] = (out["import_rows_per_cpu_s"]
+                                         / out["bare_encode_rows_per_cpu_s"])
         del sample, halves
 
         # -- triage -------------------------------------------------------------------------
@@ -267,6 +277,9 @@ TABLE = [  # (key, label, format)
     ("import_rows_per_s", "import throughput (rows/s, incl. indexing)", "{:.1f}"),
     ("bare_encode_rows_per_s", "bare model encode (rows/s)", "{:.1f}"),
     ("pipeline_over_bare", "ratio import / bare encode", "{:.2f}"),
+    ("import_rows_per_cpu_s", "import rows per CPU-second", "{:.1f}"),
+    ("bare_encode_rows_per_cpu_s", "bare encode rows per CPU-second", "{:.1f}"),
+    ("pipeline_over_bare_cpu", "ratio import / bare, per CPU-second", "{:.2f}"),
     ("first_triage_s", "first triage = classifier training (s)", "{:.1f}"),
     ("triage_p50_ms", "triage p50 (ms)", "{:.1f}"),
     ("triage_p95_ms", "triage p95 (ms)", "{:.1f}"),
@@ -296,6 +309,11 @@ def markdown(result: dict) -> str:
         lines.append(f"| {label} | **{fmt.format(med[key])}** | " + " | ".join(cells) + " |")
     m = result["machine"]
     lines.append("")
+    codes = sorted({r.get("code", "?") for r in runs})
+    if len(codes) > 1:
+        lines.append(f"WARNING: the runs measured different code: {', '.join(codes)}.")
+    if result.get("failed_runs"):
+        lines.append(f"Failed runs (left out of the medians): {result['failed_runs']}.")
     lines.append(f"Machine: {m['cpu_model']}, {m['cpu_count']} CPUs, {m['ram_gb']} GB RAM, "
                  f"Python {m['python']}; torch threads {runs[0].get('torch_threads')}; "
                  f"model {runs[0].get('model')}; commit {result['commit']}.")
@@ -307,6 +325,8 @@ def markdown(result: dict) -> str:
 
 
 def medians(runs: list[dict]) -> dict:
+    if not runs:
+        return {}
     keys = [k for k, v in runs[0].items() if isinstance(v, int | float)
             and not isinstance(v, bool)]
     return {k: statistics.median(r[k] for r in runs) for k in keys}
@@ -338,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
         data = prepare(args, work)
         print(f"prepared {data['import_rows']} rows + {data['held_out_queries']} queries "
               f"in {time.perf_counter() - t:.1f}s", file=sys.stderr, flush=True)
-        runs = []
+        runs: list[dict] = []
+        failed: list[dict] = []
         for i in range(args.runs):
             res_path = work / f"run{i}.json"
             cmd = [sys.executable, str(Path(__file__).resolve()), "--one-run",
@@ -347,30 +368,45 @@ def main(argv: list[str] | None = None) -> int:
             if args.tmp:
                 cmd += ["--tmp", args.tmp]
             t = time.perf_counter()
-            subprocess.run(cmd, check=True)
-            run = json.loads(res_path.read_text("utf-8"))
-            runs.append(run)
-            print(f"run {i + 1}/{args.runs} done in {time.perf_counter() - t:.0f}s: "
-                  f"import {run['import_rows_per_s']:.1f} rows/s, "
-                  f"triage p50 {run['triage_p50_ms']:.1f} ms",
-                  file=sys.stderr, flush=True)
+            rc = subprocess.run(cmd).returncode
+            if rc != 0 or not res_path.is_file():  # a crashed or killed run is reported
+                failed.append({"run": i + 1, "returncode": rc,
+                               "seconds": time.perf_counter() - t})
+                print(f"run {i + 1}/{args.runs} FAILED (exit {rc})", file=sys.stderr, flush=True)
+            else:
+                run = json.loads(res_path.read_text("utf-8"))
+                runs.append(run)
+                print(f"run {i + 1}/{args.runs} done in {time.perf_counter() - t:.0f}s: "
+                      f"import {run['import_rows_per_s']:.1f} rows/s, "
+                      f"triage p50 {run['triage_p50_ms']:.1f} ms",
+                      file=sys.stderr, flush=True)
+            write_result(args, data, runs, failed, complete=i + 1 == args.runs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    data.pop("csv", None)
-    result = {"benchmark": "import_triage", "commit": git_commit(),
+    if not runs:
+        print("no run completed", file=sys.stderr)
+        return 1
+    result = json.loads(Path(args.out).read_text("utf-8"))
+    print(markdown(result))
+    print(f"\nJSON: {args.out}", file=sys.stderr)
+    return 0 if not failed else 1
+
+
+def write_result(args: argparse.Namespace, data: dict, runs: list[dict], failed: list[dict],
+                 complete: bool) -> None:
+    """Write the JSON after every run, so a long benchmark stopped midway keeps its runs."""
+    result = {"benchmark": "import_triage", "commit": git_commit(), "complete": complete,
               "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "machine": machine(),
               "config": {"runs": args.runs, "limit": args.limit, "queries": args.queries,
                          "encode_sample": args.encode_sample, "seed": args.seed,
                          "data": str(Path(args.data).resolve())},
-              "data": data, "median": medians(runs), "runs": runs}
+              "data": {k: v for k, v in data.items() if k != "csv"},
+              "median": medians(runs), "runs": runs, "failed_runs": failed}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False), "utf-8")
-    print(markdown(result))
-    print(f"\nJSON: {out}", file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":

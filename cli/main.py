@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from cli.cases import commands as case_commands
+from cli.maintenance import commands as maintenance_commands
 from cli.reports import commands as report_commands
 from errors import KnownFixError
 from kb.importer import ColumnMapping, parse_label_options, write_rejects
@@ -23,6 +24,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="KnownFix: turn a support team's history into answers.")
 app.add_typer(case_commands)  # case, user, intake-mail (cli/cases.py)
 app.add_typer(report_commands)  # report (cli/reports.py)
+app.add_typer(maintenance_commands)  # backup, check-backup, restore (cli/maintenance.py)
 _state: dict = {}
 
 DataDir = Annotated[str | None, typer.Option("--data-dir", help="Data folder (default: "
@@ -43,6 +45,8 @@ def engine_for(data_dir: str | None, fresh_index: bool = False):
         engine = Engine(load_settings(data_dir), fresh_index=fresh_index)
     except (KnownFixError, SettingsError) as exc:
         fail(str(exc))
+    if engine.integrity:  # what the start-up index check repaired (service/integrity.py)
+        typer.echo(engine.integrity, err=True)
     try:
         yield engine
     except (KnownFixError, SettingsError, OSError) as exc:  # OSError: a path given by the user
@@ -168,11 +172,22 @@ def triage(
 
 
 @app.command()
-def reindex(data_dir: DataDir = None) -> None:
+def reindex(
+    data_dir: DataDir = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Change the embedding model: build its index beside the current "
+        "one while search keeps answering (an interrupted build resumes when run again), "
+        "then switch model and index at once.")] = None,
+    keep_old: Annotated[bool, typer.Option(help="With --model: keep the old index "
+                                            "folder.")] = False,
+) -> None:
     """Rebuild the search index from the database (after a model change, or to repair).
 
-    Example: knownfix reindex
+    Example: knownfix reindex --model bundled:all-MiniLM-L6-v2
     """
+    if model:
+        _migrate(data_dir, model, keep_old)
+        return
     with engine_for(data_dir, fresh_index=True) as engine:
         bar = _bar(engine.kb.counts()["case"] + engine.kb.counts()["article"], "reindex")
         try:
@@ -182,19 +197,78 @@ def reindex(data_dir: DataDir = None) -> None:
         typer.echo(f"indexed {n} records with {engine.encoder.name}")
 
 
+def _migrate(data_dir: str | None, model: str, keep_old: bool) -> None:
+    """`reindex --model`: service/migrate.py does the work; this shows the progress."""
+    from service.migrate import ModelMigration
+
+    try:
+        migration = ModelMigration(load_settings(data_dir), model, keep_old=keep_old)
+    except (KnownFixError, SettingsError) as exc:
+        fail(str(exc))
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = _bar(total, f"index for {model}")
+        bar.total = total
+        bar.update(done - bar.n)
+
+    typer.echo(f"building the index for {model} in {migration.folder} "
+               "(search keeps using the current index)", err=True)
+    try:
+        migration.run(progress=progress)
+    except (KnownFixError, SettingsError, OSError) as exc:
+        fail(f"{exc} (progress is saved: run the same command again to resume)")
+    except KeyboardInterrupt:
+        fail("interrupted: run the same command again to resume from the last checkpoint")
+    finally:
+        if bar is not None:
+            bar.close()
+    typer.echo(f"indexed {migration.status.done} records with {model}; "
+               f"now using {migration.status.index_name}")
+
+
 @app.command()
 def export(
     out: Annotated[Path, typer.Argument(help="CSV file to write.")],
     kind: Annotated[str | None, typer.Option(help="Only case or article.")] = None,
+    redact: Annotated[bool, typer.Option("--redact", help="Replace personal data (names, "
+                                         "phones, e-mails, ID and serial numbers) by "
+                                         "placeholders.")] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Write the knowledge base to CSV (formula-safe; re-importable).
 
-    Example: knownfix export kb.csv --kind article
+    Example: knownfix export kb.csv --kind article --redact
     """
+    from service.auth import SYSTEM
+    from service.desk import Desk
+
     with engine_for(data_dir) as engine:
-        n = engine.export(out, kind)
-    typer.echo(f"wrote {n} records to {out}")
+        n = Desk(engine).export(SYSTEM, out, kind, redact=redact)
+    typer.echo(f"wrote {n} records to {out}" + (" (personal data redacted)" if redact else ""))
+
+
+@app.command("privacy-report")
+def privacy_report(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+                   data_dir: DataDir = None) -> None:
+    """Which tables and columns hold personal data, with counts (never the values).
+
+    Example: knownfix privacy-report --json
+    """
+    from service.privacy import PATTERNS, personal_data_report
+
+    with engine_for(data_dir) as engine:
+        rows = personal_data_report(engine.kb)
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"{'table.column':<36}{'holds':<12}{'values':>8}" + "".join(
+        f"{p:>8}" for p in PATTERNS))
+    for r in rows:
+        typer.echo(f"{r['table'] + '.' + r['column']:<36}{r['personal'] or 'free text':<12}"
+                   f"{r['with_value']:>8}" + "".join(f"{r[p]:>8}" for p in PATTERNS))
 
 
 @app.command()

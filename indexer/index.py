@@ -7,6 +7,12 @@ so a crash leaves either the old index or the new one.
 
 Hybrid score = w * max(cosine, 0) + (1 - w) * normalised BM25, both in 0-1, so one
 threshold means the same for every query (see README, "How matching works").
+
+With the "faiss" backend the vector store is exact below `AnnParams.threshold` vectors and
+approximate (IVF) above it; the choice is re-made at the end of every sync and rebuild
+(`indexer.vectors.fit_to_size`), and the manifest's "vector_index" says which is saved.
+Records with the same description share one encoding: a description already in the
+index is copied from the stored vector instead of being encoded again.
 """
 
 from __future__ import annotations
@@ -25,7 +31,14 @@ from errors import IndexCorrupt, ModelMismatch
 from indexer.encoder import Encoder
 from indexer.lexical import BM25Index
 from indexer.tokens import tokenize
-from indexer.vectors import VectorStore, load_vectors, make_vectors
+from indexer.vectors import (
+    BACKENDS,
+    AnnParams,
+    VectorStore,
+    fit_to_size,
+    load_vectors,
+    make_vectors,
+)
 from kb.records import Record
 
 FORMAT_VERSION = 2
@@ -50,12 +63,14 @@ class Index:
     """Vectors + BM25 + the map between internal int ids and KB keys."""
 
     def __init__(self, folder: str | Path, encoder: Encoder, backend: str = "faiss",
-                 fusion_weight: float = 0.7, batch_size: int = 64) -> None:
+                 fusion_weight: float = 0.7, batch_size: int = 64,
+                 ann: AnnParams | None = None) -> None:
         self.folder = Path(folder)
         self.encoder = encoder
         self.backend = backend
         self.weight = fusion_weight
         self.batch_size = batch_size
+        self._ann = ann or AnnParams()
         self.vectors: VectorStore = make_vectors(backend, encoder.dim)
         self.lexical = BM25Index()
         self.key_to_id: dict[str, int] = {}
@@ -64,13 +79,27 @@ class Index:
         self.next_id = 0
         self.seq = 0
         self.generation = 0
+        self._by_digest: dict[str, int] | None = None  # digest -> an id with that vector
+
+    @property
+    def ann(self) -> AnnParams:
+        """When the vector store turns approximate, and its shape (settings ann_*)."""
+        return self._ann
+
+    @ann.setter
+    def ann(self, params: AnnParams) -> None:
+        self._ann = params
+        tune = getattr(self.vectors, "tune", None)
+        if tune:
+            tune(params)
 
     # -- persistence ---------------------------------------------------------------------
     @classmethod
     def open(cls, folder: str | Path, encoder: Encoder, backend: str = "faiss",
-             fusion_weight: float = 0.7, batch_size: int = 64) -> Index:
+             fusion_weight: float = 0.7, batch_size: int = 64,
+             ann: AnnParams | None = None) -> Index:
         """Load the index in `folder`, or start an empty one if there is none."""
-        idx = cls(folder, encoder, backend, fusion_weight, batch_size)
+        idx = cls(folder, encoder, backend, fusion_weight, batch_size, ann)
         manifest = idx.read_manifest()
         if manifest is None:
             return idx
@@ -93,6 +122,7 @@ class Index:
             raise IndexCorrupt(f"index files in {idx.folder} are unreadable ({exc}): "
                                "run `knownfix reindex`") from exc
         idx.backend = manifest["backend"]
+        idx.ann = idx.ann  # apply the query-time parameters to the loaded store
         idx.key_to_id, idx.digests = ids, digests
         idx.id_to_key = {v: k for k, v in ids.items()}
         idx.next_id, idx.seq, idx.generation = manifest["next_id"], manifest["seq"], gen
@@ -110,7 +140,7 @@ class Index:
             raise IndexCorrupt(f"{path} is unreadable: run `knownfix reindex`") from exc
 
     def _file(self, part: str, gen: int, backend: str | None = None) -> Path:
-        suffix = {"vectors": ".faiss" if (backend or self.backend) == "faiss" else ".npz",
+        suffix = {"vectors": BACKENDS[backend or self.backend].suffix,
                   "lexical": ".pkl", "ids": ".json", "digests": ".json"}[part]
         return self.folder / f"{part}-{gen}{suffix}"
 
@@ -118,6 +148,7 @@ class Index:
         return {"format_version": FORMAT_VERSION, "model": self.encoder.name,
                 "dim": self.encoder.dim, "normalized": True, "metric": "inner_product",
                 "backend": self.backend, "count": len(self.key_to_id), "next_id": self.next_id,
+                "vector_index": getattr(self.vectors, "describe", lambda: {"type": "exact"})(),
                 "seq": self.seq, "generation": self.generation,
                 "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
@@ -160,19 +191,52 @@ class Index:
                 else:
                     fresh.append((rec, digest))
             self.delete([r.key for r, _ in fresh if r.key in self.key_to_id])
-            vecs = self.encoder.encode([r.description for r, _ in fresh], self.batch_size)
+            vecs = self._vectors_for(fresh)
             ids = np.arange(self.next_id, self.next_id + len(fresh), dtype=np.int64)
             self.next_id += len(fresh)
             self.vectors.add(ids, vecs)
+            by_digest = self._digest_ids()
             for i, (rec, digest) in zip(ids.tolist(), fresh, strict=True):
                 self.key_to_id[rec.key] = i
                 self.id_to_key[i] = rec.key
                 self.digests[rec.key] = digest
+                by_digest.setdefault(digest, i)
                 self.lexical.add(i, tokenize(rec.search_text))
             done += len(chunk)
             if progress:
                 progress(done)
         return done
+
+    def _digest_ids(self) -> dict[str, int]:
+        if self._by_digest is None:
+            self._by_digest = {}
+            for key, digest in self.digests.items():
+                self._by_digest.setdefault(digest, self.key_to_id[key])
+        return self._by_digest
+
+    def _vectors_for(self, fresh: list[tuple[Record, str]]) -> np.ndarray:
+        """Vectors for (record, digest) pairs: each description not yet in the index is
+        encoded once; one already there is copied from the stored vector."""
+        by_digest = self._digest_ids()
+        out = np.empty((len(fresh), self.encoder.dim), dtype=np.float32)
+        copy_rows = [n for n, (_, d) in enumerate(fresh) if d in by_digest]
+        if copy_rows:
+            out[copy_rows] = self.vectors.get(
+                np.array([by_digest[fresh[n][1]] for n in copy_rows], dtype=np.int64))
+        slot: dict[str, int] = {}  # digest -> its row among the texts to encode
+        texts: list[str] = []
+        encode_rows: list[int] = []
+        for n, (rec, digest) in enumerate(fresh):
+            if digest in by_digest:
+                continue
+            if digest not in slot:
+                slot[digest] = len(texts)
+                texts.append(rec.description)
+            encode_rows.append(n)
+        if texts:
+            encoded = self.encoder.encode(texts, self.batch_size)
+            out[encode_rows] = encoded[[slot[fresh[n][1]] for n in encode_rows]]
+        return out
 
     def delete(self, keys: Iterable[str]) -> list[str]:
         """Remove records by key; returns the keys that were there."""
@@ -182,8 +246,11 @@ class Index:
         for i in ids.tolist():
             self.lexical.remove(i)
             self.id_to_key.pop(i, None)
-        for k in gone:
-            self.digests.pop(k, None)
+        by_digest = self._by_digest
+        for k, i in zip(gone, ids.tolist(), strict=True):
+            digest = self.digests.pop(k, None)
+            if by_digest is not None and by_digest.get(digest) == i:
+                del by_digest[digest]
         return gone
 
     def sync(self, kb, progress: Callable[[int], None] | None = None) -> int:
@@ -195,16 +262,28 @@ class Index:
         self.delete(removed)
         n = self.upsert(changed, progress)
         self.seq = target
+        self.fit_vectors()
         return n + len(removed)
+
+    def fit_vectors(self) -> bool:
+        """Move the vectors to the store their number calls for (exact or IVF, see
+        indexer/vectors.py); returns whether the store changed."""
+        if self.backend != "faiss":
+            return False
+        store = fit_to_size(self.vectors, self.ann)
+        if store is None:
+            return False
+        self.vectors = store
+        return True
 
     def rebuild(self, kb, progress: Callable[[int], None] | None = None) -> int:
         """Throw away the contents and index every record in the KB afresh; returns how
         many records the index now holds."""
         gen = self.generation
-        self.__init__(self.folder, self.encoder, self.backend, self.weight, self.batch_size)
+        self.__init__(self.folder, self.encoder, self.backend, self.weight, self.batch_size,
+                      self.ann)
         self.generation = gen
-        self.sync(kb, progress)
-        self.seq = kb.seq
+        self.sync(kb, progress)  # sets seq to the change it read up to, not a later one
         return len(self.key_to_id)
 
     # -- reading ---------------------------------------------------------------------------
@@ -227,18 +306,23 @@ class Index:
         want = max(pool, k * 4) * (4 if keep else 1)
         dense_s, dense_i = self.vectors.search(qvec, want)
         dense = {int(i): float(s) for s, i in zip(dense_s[0], dense_i[0], strict=True) if i >= 0}
-        lex_all = self.lexical.scores(tokens)
-        lex_top = sorted(lex_all.items(), key=lambda kv: -kv[1])[:want]
-        missing = [i for i, _ in lex_top if i not in dense]
+        lex_docs, lex_scores = self.lexical.score_arrays(tokens)  # by doc id
+        missing = [i for i in _top_ids(lex_docs, lex_scores, want).tolist() if i not in dense]
         if missing:
             extra = self.vectors.get(np.array(missing, dtype=np.int64)) @ qvec
             dense.update(zip(missing, extra.tolist(), strict=True))
+        cand = np.fromiter(dense, dtype=np.int64, count=len(dense))
+        lex_vals = np.zeros(len(cand))
+        if len(lex_docs):
+            at = np.searchsorted(lex_docs, cand).clip(max=len(lex_docs) - 1)
+            lex_vals = np.where(lex_docs[at] == cand, lex_scores[at], 0.0)
+        lex_of = dict(zip(cand.tolist(), lex_vals.tolist(), strict=True))
         hits = []
         for i, d in dense.items():
             key = self.id_to_key.get(i)
             if key is None or (keep and not keep(key)):
                 continue
-            lex = lex_all.get(i, 0.0)
+            lex = lex_of[i]
             score = self.weight * max(d, 0.0) + (1 - self.weight) * lex
             hits.append(Hit(key, score, d, lex))
         hits.sort(key=lambda h: -h.score)
@@ -246,3 +330,14 @@ class Index:
         for h in hits:
             h.matched = self.lexical.matched(self.key_to_id[h.key], tokens)
         return hits
+
+
+def _top_ids(docs: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
+    """The n docs with the highest scores, best first; ties go to the lower doc id
+    (docs come sorted by id).  Linear in len(docs) plus a sort of about n."""
+    if len(docs) > 4 * n:
+        kth = np.partition(scores, len(scores) - n)[len(scores) - n]
+        keep = scores >= kth
+        docs, scores = docs[keep], scores[keep]
+    order = np.argsort(-scores, kind="stable")[:n]
+    return docs[order]

@@ -71,9 +71,16 @@ class BM25Index:
 
     def scores(self, tokens: list[str]) -> dict[int, float]:
         """Normalised BM25 (0-1) of every document that shares a term with the query."""
+        docs, total = self.score_arrays(tokens)
+        return dict(zip(docs.tolist(), total.tolist(), strict=True))
+
+    def score_arrays(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """`scores` as two arrays, doc ids ascending and their scores: cheaper than a
+        dict when a common word matches a large share of a big collection."""
         terms = Counter(tokens)
+        none = np.zeros(0, np.int64), np.zeros(0, np.float64)
         if not terms or not self.doc_terms:
-            return {}
+            return none
         avgdl = self.total_len / len(self.doc_terms) or 1.0
         upper = sum(self.idf(t) * (K1 + 1) * qtf for t, qtf in terms.items())
         parts_docs, parts_scores = [], []
@@ -85,13 +92,13 @@ class BM25Index:
             parts_docs.append(docs)
             parts_scores.append(w)
         if not parts_docs:
-            return {}
+            return none
         docs = np.concatenate(parts_docs)
         uniq, inv = np.unique(docs, return_inverse=True)
-        total = np.zeros(len(uniq), dtype=np.float64)
-        np.add.at(total, inv, np.concatenate(parts_scores))
+        total = np.bincount(inv, weights=np.concatenate(parts_scores).astype(np.float64),
+                            minlength=len(uniq))
         total /= upper
-        return dict(zip(uniq.tolist(), total.tolist(), strict=True))
+        return uniq, total
 
     def top(self, tokens: list[str], k: int) -> list[tuple[int, float]]:
         scored = self.scores(tokens)

@@ -1,4 +1,13 @@
-"""Write the knowledge base back to CSV (the same columns `knownfix import` can read)."""
+"""Write the knowledge base back to CSV (the same columns `knownfix import` can read).
+
+Every cell is formula-safe.  With `redact=True` personal data is taken out first, as
+for article drafts (kb.redact): title, text, fix, labels and imported columns lose
+e-mail addresses, phone and ID numbers, and the names and asset serials of the record's
+own customer and contact (for an article drafted from a case: that case's); an imported
+column that holds personal data by its name ("客户信息", "contact_phone") is replaced as
+a whole by its placeholder.  A name is only known where it is recorded: an article
+written by hand that names some customer keeps the name (its phones and e-mails go).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +15,9 @@ import csv
 from pathlib import Path
 from typing import TextIO
 
+from errors import BadInput
+from kb.records import KINDS, Record
+from kb.redact import PLACEHOLDERS, personal_column, personal_fields, redact
 from kb.store import KnowledgeBase
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -18,9 +30,19 @@ def safe_cell(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
-def export_csv(kb: KnowledgeBase, out: str | Path | TextIO, kind: str | None = None) -> int:
-    """Write every record (or every record of one kind); returns the number of rows."""
+def export_csv(kb: KnowledgeBase, out: str | Path | TextIO, kind: str | None = None,
+               redact: bool = False) -> int:
+    """Write every record (or every record of one kind); returns the number of rows.
+    `redact`: take personal data out (see the module docstring)."""
+    if kind is not None and kind not in KINDS:
+        raise BadInput(f"unknown kind {kind!r} (use case or article)")
     records = kb.records(kind)
+    if redact:
+        people = _personal_values(kb)
+        source = dict(kb.db.execute("SELECT id, source_case FROM articles "
+                                    "WHERE source_case IS NOT NULL").fetchall())
+        records = [redacted(r, people.get(r.id if r.kind == "case" else source.get(r.id),
+                                          {})) for r in records]
     label_cols = sorted({_label_col(f) for r in records for f in r.labels})
     extra_cols = sorted({_extra_col(c, label_cols) for r in records for c in r.extra})
     header = [*_FIELDS, *label_cols, *extra_cols, *_STAMPS]
@@ -30,6 +52,37 @@ def export_csv(kb: KnowledgeBase, out: str | Path | TextIO, kind: str | None = N
         with open(out, "w", encoding="utf-8-sig", newline="") as fh:
             _write(fh, header, records, label_cols)
     return len(records)
+
+
+def _personal_values(kb: KnowledgeBase) -> dict[str, dict[str, str]]:
+    """Case id -> its non-empty personal fields (customer, contact, asset_serial)."""
+    cols = personal_fields()
+    present = " OR ".join(f"COALESCE({c}, '') != ''" for c in cols)
+    rows = kb.db.execute(f"SELECT id, {', '.join(cols)} FROM cases WHERE {present}")
+    return {r[0]: {c: v for c, v in zip(cols, r[1:], strict=True) if v} for r in rows}
+
+
+def redacted(rec: Record, personal: dict[str, str] | None = None) -> Record:
+    """A copy of `rec` with personal data replaced by placeholders; `personal` holds the
+    case's own customer, contact and asset_serial."""
+    personal = dict(personal or {})
+    for col, value in rec.extra.items():  # imported columns such as customer or 客户信息
+        if value and personal_column(col):
+            personal.setdefault(f"extra:{col}", value)
+    names = [v for k, v in personal.items() if personal_column(k.removeprefix("extra:"))
+             in ("name", "address")]
+    serials = [v for k, v in personal.items()
+               if personal_column(k.removeprefix("extra:")) == "serial"]
+
+    def clean(text):
+        return redact(text, names, serials) if isinstance(text, str) else text
+
+    extra = {col: (PLACEHOLDERS[personal_column(col)] if value else value)
+             if personal_column(col) else clean(value) for col, value in rec.extra.items()}
+    return Record(kind=rec.kind, id=rec.id, title=clean(rec.title), text=clean(rec.text),
+                  fix=clean(rec.fix), labels={k: clean(v) for k, v in rec.labels.items()},
+                  severity=rec.severity, state=rec.state, extra=extra,
+                  created_at=rec.created_at, updated_at=rec.updated_at)
 
 
 def _label_col(name: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from errors import BadInput, MissingColumn
-from kb.reader import SURPLUS, open_table
+from kb.reader import SURPLUS, SURROGATE, open_table
 from kb.records import KINDS, Record
 from kb.store import KnowledgeBase
 
@@ -43,8 +43,16 @@ class ColumnMapping:
             raise BadInput("map at least one text column (--text COL)")
         missing = [c for c in self.columns() if c not in available]
         if missing:
-            raise MissingColumn(f"column(s) not in the file: {', '.join(missing)} "
-                                f"(columns: {', '.join(available)})")
+            raise MissingColumn(f"column(s) not in the file: {_names(missing)} "
+                                f"(columns: {_names(available)})")
+
+
+def _names(columns: list[str], most: int = 30, width: int = 40) -> str:
+    """Column names for a one-line message: each cut to `width`, at most `most` of them."""
+    shown = [" ".join(c.split())[:width] + ("…" if len(c) > width else "")
+             for c in columns[:most]]
+    more = f", … ({len(columns) - most} more)" if len(columns) > most else ""
+    return ", ".join(shown) + more
 
 
 def parse_label_options(pairs: Iterable[str]) -> dict[str, str]:
@@ -119,8 +127,13 @@ def convert_rows(rows: Iterable[dict[str, str]], convert: RowConverter,
                  report: ImportReport) -> Iterator[Record]:
     """Yield a Record per good row; add a Rejected to the report for each bad one."""
     for rowno, row in enumerate(rows, start=1):
-        if "\x00" in "".join(row.values()):
+        cells = "".join(row.values())
+        if "\x00" in cells:
             report.rejected.append(Rejected(rowno, "NUL byte in a cell", row))
+            continue
+        if SURROGATE.search(cells):
+            report.rejected.append(Rejected(rowno, "a cell is not valid Unicode text "
+                                            "(a lone surrogate)", row))
             continue
         try:
             yield convert(rowno, row)
@@ -138,13 +151,18 @@ def import_file(kb: KnowledgeBase, path: str | Path, mapping: ColumnMapping, *,
     convert = RowConverter(mapping, kb.levels, Path(path).stem)
     start = time.perf_counter()
     batch: list[Record] = []
-    for rec in convert_rows(table.rows, convert, report):
-        batch.append(rec)
-        if len(batch) >= BATCH:
-            report.taken += kb.upsert(batch, actor)
-            batch = []
-            if progress:
-                progress(report.taken)
+    try:
+        for rec in convert_rows(table.rows, convert, report):
+            batch.append(rec)
+            if len(batch) >= BATCH:
+                report.taken += kb.upsert(batch, actor)
+                batch = []
+                if progress:
+                    progress(report.taken)
+    except BadInput as exc:  # the file breaks off: say what the finished batches wrote
+        if report.taken:
+            raise type(exc)(f"{exc} ({report.taken} rows had been imported)") from exc
+        raise
     if batch:
         report.taken += kb.upsert(batch, actor)
         if progress:
@@ -158,7 +176,7 @@ def write_rejects(report: ImportReport, path: str | Path) -> None:
     cols: list[str] = []
     for rej in report.rejected:
         cols += [c for c in rej.values if c not in cols]
-    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+    with open(path, "w", encoding="utf-8-sig", newline="", errors="backslashreplace") as fh:
         w = csv.writer(fh)
         w.writerow(["row", "reason", *cols])
         for rej in report.rejected:

@@ -11,6 +11,7 @@ import codecs
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,17 @@ from charset_normalizer import from_bytes
 from errors import BadInput
 
 SAMPLE_BYTES = 1 << 20
+DELIMITERS = ",;\t|"
 csv.field_size_limit(1 << 28)
+SURROGATE = re.compile("[\ud800-\udfff]")  # a lone surrogate: text no encoder can write
+
+
+def check_text(text: str, what: str) -> str:
+    """`text`, or BadInput when it holds a lone surrogate (undecodable bytes given on a
+    command line, a JSON "\\ud800" escape): such text cannot be stored, encoded or printed."""
+    if SURROGATE.search(text):
+        raise BadInput(f"{what} holds bytes that are not valid text (a lone surrogate)")
+    return text
 
 
 @dataclass
@@ -32,28 +43,40 @@ class Table:
     encoding: str | None = None
 
 
-def detect_encoding(sample: bytes) -> str:
-    """Guess the text encoding of a file from its first bytes."""
+def detect_encoding(sample: bytes, whole: bool = False) -> str:
+    """Guess the text encoding of a file from its first bytes (`whole`: the sample is the
+    entire file; otherwise its end may cut a character in two)."""
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
+    if not whole and b"\n" in sample:
+        sample = sample[:sample.rindex(b"\n") + 1]  # whole lines only
     try:
         sample.decode("utf-8")
         return "utf-8"
     except UnicodeDecodeError as exc:
-        if exc.start >= len(sample) - 4:  # a character cut by the end of the sample
+        if not whole and exc.start >= len(sample) - 4:  # a character cut by the end
             return "utf-8"
     try:
         sample.decode("gb18030")
         cjk_guess = True
     except UnicodeDecodeError:
         cjk_guess = False
-    best = from_bytes(sample, cp_isolation=["gb18030", "big5", "cp1252", "latin_1",
-                                            "shift_jis", "euc_kr", "cp1251"]).best()
+    found = from_bytes(sample, cp_isolation=["gb18030", "big5", "cp1252", "latin_1",
+                                             "shift_jis", "euc_kr", "cp1251"])
+    best = found.best()
     if best is None:
         return "gb18030" if cjk_guess else "latin-1"
-    return "gb18030" if best.encoding in ("gbk", "gb2312") else best.encoding
+    gb = next((m for m in found if m.encoding in GB), None)
+    if gb is not None and best.encoding in GB_LOOKALIKES and gb.chaos <= best.chaos + 0.05:
+        return "gb18030"  # short Chinese text reads as Korean too; this tool's is Chinese
+    return "gb18030" if best.encoding in GB else best.encoding
+
+
+GB = ("gb18030", "gbk", "gb2312")
+# Encodings a short GBK sample often passes for, almost as well as for GBK itself.
+GB_LOOKALIKES = ("euc_kr", "cp949", "johab", "shift_jis", "cp932", "euc_jp", "cp1251")
 
 
 SURPLUS = "(cells beyond the header)"  # key holding a row's non-empty cells past the header
@@ -72,13 +95,30 @@ def _text_stream(path: Path, encoding: str | None) -> tuple[io.TextIOBase, str]:
         sample = fh.read(SAMPLE_BYTES)
     utf16 = sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
     if b"\x00" in sample and not utf16 and encoding is None:
-        raise BadInput(f"{path.name}: looks like a binary file (NUL bytes), not text")
-    enc = encoding or detect_encoding(sample)
+        raise BadInput(f"{path.name}: looks like a binary file (NUL bytes), not text; "
+                       "if it is UTF-16 without a BOM, give the encoding (utf-16-le)")
+    enc = encoding or detect_encoding(sample, whole=len(sample) < SAMPLE_BYTES)
     try:
         codecs.lookup(enc)
     except LookupError as exc:
         raise BadInput(f"unknown encoding {enc!r}") from exc
     return path.open("r", encoding=enc, errors="strict", newline=""), enc
+
+
+def _delimiter(head: str) -> str:
+    """The delimiter that splits the header line into the most columns (the sniffer's
+    guess breaks a tie).  Quoting is always standard CSV ("" inside quotes): the
+    sniffer's guesses of quote character and escaping misread well-formed files whose
+    free text has apostrophes or stray quotes."""
+    try:
+        sniffed = csv.Sniffer().sniff(head, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        sniffed = ","
+    widths = {d: len(next(csv.reader(io.StringIO(head, newline=""), delimiter=d), []))
+              for d in DELIMITERS}
+    best = max(widths.values())
+    return sniffed if widths.get(sniffed) == best else \
+        next(d for d in DELIMITERS if widths[d] == best)
 
 
 def _csv(path: Path, encoding: str | None) -> Table:
@@ -89,16 +129,18 @@ def _csv(path: Path, encoding: str | None) -> Table:
         fh.close()
         raise BadInput(f"{path.name}: not readable as {enc}: {exc.reason}") from exc
     fh.seek(0)
-    try:
-        dialect = csv.Sniffer().sniff(head, delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(fh, dialect)
+    reader = csv.reader(fh, csv.excel, delimiter=_delimiter(head))
     try:
         header = next(reader)
+        while not any(c.strip() for c in header):  # blank lines before the header
+            header = next(reader)
     except StopIteration:
         fh.close()
         raise BadInput(f"{path.name}: the file is empty") from None
+    except (csv.Error, UnicodeDecodeError) as exc:  # a header line that is not CSV text
+        fh.close()
+        raise BadInput(f"{path.name}: the header line is not readable as {enc} CSV: "
+                       f"{getattr(exc, 'reason', exc)}") from exc
     columns = [c.strip().lstrip("\ufeff") for c in header]
 
     def rows() -> Iterator[dict[str, str]]:
@@ -123,11 +165,17 @@ def _jsonl(path: Path, encoding: str | None) -> Table:
     first: dict | None = None
     lines = iter(fh)
     lineno = 0
-    for line in lines:
-        lineno += 1
-        if line.strip():
-            first = _json_row(line, lineno, path)
-            break
+    try:
+        for line in lines:
+            lineno += 1
+            if line.strip():
+                first = _json_row(line, lineno, path)
+                break
+    except (UnicodeDecodeError, BadInput) as exc:
+        fh.close()
+        if isinstance(exc, BadInput):
+            raise
+        raise _undecodable(path, enc, lineno + 1, exc) from exc
     if first is None:
         fh.close()
         raise BadInput(f"{path.name}: the file is empty")
@@ -136,12 +184,20 @@ def _jsonl(path: Path, encoding: str | None) -> Table:
         n = lineno
         yield _stringify(first)
         with fh:
-            for line in lines:
-                n += 1
-                if line.strip():
-                    yield _stringify(_json_row(line, n, path))
+            try:
+                for line in lines:
+                    n += 1
+                    if line.strip():
+                        yield _stringify(_json_row(line, n, path))
+            except UnicodeDecodeError as exc:
+                raise _undecodable(path, enc, n + 1, exc) from exc
 
-    return Table(list(first), rows(), enc)
+    return Table(list(_stringify(first)), rows(), enc)
+
+
+def _undecodable(path: Path, enc: str, lineno: int, exc: UnicodeDecodeError) -> BadInput:
+    return BadInput(f"{path.name}: bytes not readable as {enc} near line {lineno}: "
+                    f"{exc.reason}")
 
 
 def _json_row(line: str, lineno: int, path: Path) -> dict:
@@ -149,14 +205,24 @@ def _json_row(line: str, lineno: int, path: Path) -> dict:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
         raise BadInput(f"{path.name} line {lineno}: not valid JSON: {exc.msg}") from exc
+    except (ValueError, RecursionError) as exc:  # a number of thousands of digits; deep nesting
+        raise BadInput(f"{path.name} line {lineno}: JSON with a number too long or nesting "
+                       f"too deep ({exc.__class__.__name__})") from exc
     if not isinstance(obj, dict):
         raise BadInput(f"{path.name} line {lineno}: expected a JSON object")
     return obj
 
 
 def _stringify(obj: dict) -> dict[str, str]:
-    return {str(k): "" if v is None else v if isinstance(v, str) else
+    """Cells as text.  A key holding a lone surrogate (a JSON "\\ud800" escape) is written
+    with the escape, so column names are always valid text; such values are left for the
+    importer to reject."""
+    return {_valid(str(k)): "" if v is None else v if isinstance(v, str) else
             json.dumps(v, ensure_ascii=False) for k, v in obj.items()}
+
+
+def _valid(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _excel(path: Path) -> Table:
@@ -167,20 +233,31 @@ def _excel(path: Path) -> Table:
     except Exception as exc:  # openpyxl raises many kinds for a broken file
         raise BadInput(f"{path.name}: not a readable Excel file "
                        f"({exc.__class__.__name__})") from exc
-    sheet = wb.worksheets[0]
-    it = sheet.iter_rows(values_only=True)
-    header = next(it, None)
+    try:
+        it = wb.worksheets[0].iter_rows(values_only=True)
+        header = next(it, None)
+    except Exception as exc:  # a damaged sheet shows when it is read, not when opened
+        wb.close()
+        raise BadInput(f"{path.name}: not a readable Excel file "
+                       f"({exc.__class__.__name__})") from exc
     if not header:
         wb.close()
         raise BadInput(f"{path.name}: the first sheet is empty")
     columns = ["" if c is None else str(c).strip() for c in header]
 
     def rows() -> Iterator[dict[str, str]]:
-        for values in it:
-            cells = ["" if v is None else str(v) for v in values]
-            if any(c.strip() for c in cells):
-                yield _cells_to_row(columns, cells)
-        wb.close()
+        n = 1
+        try:
+            for values in it:
+                n += 1
+                cells = ["" if v is None else str(v) for v in values]
+                if any(c.strip() for c in cells):
+                    yield _cells_to_row(columns, cells)
+        except Exception as exc:  # zip, XML and value errors of a damaged sheet
+            raise BadInput(f"{path.name}: the sheet is damaged near row {n} "
+                           f"({exc.__class__.__name__})") from exc
+        finally:
+            wb.close()
 
     return Table(columns, rows(), None)
 

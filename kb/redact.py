@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterable
 
 PLACEHOLDERS = {"email": "[email]", "id": "[id]", "phone": "[phone]", "name": "[name]",
-                "serial": "[serial]"}
+                "serial": "[serial]", "address": "[address]"}
 # Case columns that hold personal data as such (free text may hold more: run redact on it).
 PERSONAL_FIELDS = ("customer", "contact", "asset_serial")
 HONORIFICS = ("先生", "女士", "小姐", "经理", "主任", "总", "工", "老师", "师傅", "科长", "部长")
@@ -81,6 +81,51 @@ _NOT_NAMES = frozenset({
 def personal_fields() -> tuple[str, ...]:
     """The case columns that hold personal data (for reports and exports to leave out)."""
     return PERSONAL_FIELDS
+
+
+# What an imported column holds, judged by its name: (kind, English words, other words).
+# The first kind that matches wins, so "contact_phone" is a phone and "客户电话" too.
+_COLUMN_KINDS = (
+    ("serial", ("serial", "sn", "s/n"), ("序列号", "串号")),
+    ("email", ("email", "e-mail"), ("邮箱", "邮件")),
+    ("phone", ("phone", "telephone", "tel", "mobile", "cell", "fax"),
+     ("电话", "手机", "座机", "传真")),
+    ("id", ("passport", "idcard", "ssn"), ("身份证", "证件")),
+    ("address", ("address", "addr"), ("地址", "住址")),
+    ("name", ("customer", "client", "contact", "requester", "caller", "reporter",
+              "person", "surname"), ("客户", "联系人", "联系", "姓名", "报修人", "用户")),
+)
+_NOT_PERSONAL_COLUMN = re.compile(r"(?i)satisfaction|满意|type|类型|类别|category|count|数量")
+
+
+def personal_column(name: str) -> str | None:
+    """The kind of personal data ('name', 'phone', 'email', 'id', 'address', 'serial') an
+    imported column holds judging by its name ("客户信息", "Contact Phone",
+    "asset_serial"), or None."""
+    if not name or _NOT_PERSONAL_COLUMN.search(name):
+        return None
+    low = name.casefold()
+    words = set(re.findall(r"[a-z]+(?:[-/][a-z]+)?", re.sub(r"([a-z])([A-Z])", r"\1 \2",
+                                                             name).casefold()))
+    words |= {w.replace("-", "").replace("/", "") for w in words}
+    for kind, english, other in _COLUMN_KINDS:
+        if words & set(english) or any(w in low for w in other):
+            return kind
+    return None
+
+
+def detect(text: str) -> set[str]:
+    """The kinds of personal data `redact` replaces by pattern in `text`: 'email', 'id',
+    'phone' (names need the names to look for)."""
+    found: set[str] = set()
+    for match in _PATTERN.finditer(text or ""):
+        kind = match.lastgroup
+        if kind == "number" or (kind == "phone" and sum(c.isdigit() for c in match.group(0))
+                                >= 7):
+            found.add("phone")
+        elif kind in ("email", "id"):
+            found.add(kind)
+    return found
 
 
 def name_parts(value: str) -> list[str]:

@@ -70,10 +70,13 @@ class Users:
         self.kb = kb
         db = kb.db
         if not db["users"].exists():
-            db["users"].create({"username": str, "display_name": str, "role": str,
-                                "password_hash": str, "lang": str, "team": str,
-                                "created_at": str, "active": int}, pk="username")
+            with kb.transaction():  # a write lock first: processes may start together
+                if not db["users"].exists():
+                    db["users"].create({"username": str, "display_name": str, "role": str,
+                                        "password_hash": str, "lang": str, "team": str,
+                                        "created_at": str, "active": int}, pk="username")
         self._failures: dict[str, list[float]] = {}
+        self._locked_until: dict[str, float] = {}
         self._sessions: dict[str, tuple[str, float]] = {}
 
     def add(self, actor: User, username: str, password: str, role: str,
@@ -109,12 +112,13 @@ class Users:
         return self.get(user.username)
 
     def sign_in(self, username: str, password: str, now: float | None = None) -> str:
-        """Check the password; return a session token. Five failures lock the name."""
+        """Check the password; return a session token. MAX_FAILURES failures within
+        LOCK_SECONDS lock the name for LOCK_SECONDS (the right password included)."""
         now = time.time() if now is None else now
+        if now < self._locked_until.get(username, 0.0):
+            raise PermissionDenied("too many failed sign-ins; try again in a few minutes")
         recent = [t for t in self._failures.get(username, []) if now - t < LOCK_SECONDS]
         self._failures[username] = recent
-        if len(recent) >= MAX_FAILURES:
-            raise PermissionDenied("too many failed sign-ins; try again in a few minutes")
         row = self.kb.db.execute("SELECT password_hash FROM users WHERE username = ? "
                                  "AND active = 1", [username]).fetchone()
         try:
@@ -122,10 +126,14 @@ class Users:
                 raise VerificationError
             _hasher.verify(row[0], password)
         except (VerificationError, InvalidHashError):
-            self._failures[username].append(now)
+            recent.append(now)
+            if len(recent) >= MAX_FAILURES:  # locked from now on, however spread out
+                self._locked_until[username] = now + LOCK_SECONDS
+                recent.clear()
             self.kb.log(username, "signin:failed", f"user:{username}")
             raise PermissionDenied("wrong user name or password") from None
         self._failures.pop(username, None)
+        self._locked_until.pop(username, None)
         token = secrets.token_urlsafe(24)
         self._sessions[token] = (username, now + SESSION_SECONDS)
         self.kb.log(username, "signin", f"user:{username}")

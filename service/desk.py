@@ -6,19 +6,22 @@ from __future__ import annotations
 import re
 import uuid
 from pathlib import Path
+from typing import TextIO
 
 from errors import BadInput
+from kb.exporter import export_csv
 from kb.importer import ColumnMapping, ImportReport
 from service import backup
 from service.auth import User, Users, require
-from service.cases import Cases
+from service.cases import Case, Cases
 from service.engine import Engine, Progress
-from service.knowledge import Knowledge
+from service.knowledge import Article, Knowledge
 from service.reports import Reports
 from settings import Settings, save_settings
 
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".jsonl", ".ndjson", ".json")
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 class Desk:
@@ -36,27 +39,60 @@ class Desk:
     def open(cls, settings: Settings) -> Desk:
         return cls(Engine(settings))
 
+    # -- reading with a role check ----------------------------------------------------------
+    def view_case(self, actor: User, case_id: str) -> Case:
+        require(actor, "case.view")
+        return self.cases.get(case_id)
+
+    def view_article(self, actor: User, article_id: str) -> Article:
+        require(actor, "article.view")
+        return self.knowledge.get(article_id)
+
     # -- administration -------------------------------------------------------------------
     def store_upload(self, actor: User, name: str, data: bytes) -> Path:
         """Keep an uploaded file inside data/uploads under a fresh name (never a path
         the user chose), after checking its size and type."""
         require(actor, "kb.import")
-        suffix = Path(name).suffix.lower()
+        base = re.split(r"[\\/]", name.replace("\x00", ""))[-1]  # no folders, any OS's
+        suffix = Path(base).suffix.lower()
         if suffix not in UPLOAD_SUFFIXES:
-            raise BadInput(f"unsupported file type {suffix!r}")
+            raise BadInput(f"unsupported file type {suffix!r} "
+                           f"(use {', '.join(UPLOAD_SUFFIXES)})")
         if len(data) > MAX_UPLOAD_BYTES:
             raise BadInput(f"the file is larger than {MAX_UPLOAD_BYTES // 2**20} MB")
+        if suffix == ".xlsx" and not data.startswith(b"PK\x03\x04"):
+            raise BadInput(f"{base[:80]!r} is not an Excel (.xlsx) file")
+        if suffix != ".xlsx" and b"\x00" in data[:65536] and not data.startswith(UTF16_BOMS):
+            raise BadInput(f"{base[:80]!r} looks like a binary file, not text")
         folder = Path(self.engine.settings.data_dir).resolve() / "uploads"
         folder.mkdir(parents=True, exist_ok=True)
-        stem = re.sub(r"[^\w.-]+", "_", Path(name).stem)[:40] or "upload"
+        stem = re.sub(r"[^\w-]+", "_", Path(base).stem).strip("_")[:40] or "upload"
         path = folder / f"{stem}-{uuid.uuid4().hex[:8]}{suffix}"
-        path.write_bytes(data)
+        if path.resolve().parent != folder:  # cannot happen; checked all the same
+            raise BadInput(f"refused upload name {name!r}")
+        with open(path, "xb") as fh:  # never over an existing file
+            fh.write(data)
+        self.engine.kb.log(actor.username, "upload", f"file:{path.name}",
+                           {"name": base[:200], "bytes": len(data)})
         return path
 
     def import_file(self, actor: User, path: str | Path, mapping: ColumnMapping,
                     progress: Progress | None = None) -> ImportReport:
         require(actor, "kb.import")
-        return self.engine.import_file(path, mapping, progress=progress)
+        report = self.engine.import_file(path, mapping, progress=progress)
+        self.engine.kb.log(actor.username, "import", f"file:{Path(path).name}",
+                           {"taken": report.taken, "rejected": len(report.rejected)})
+        return report
+
+    def export(self, actor: User, out: str | Path | TextIO, kind: str | None = None,
+               redact: bool = False) -> int:
+        """Write the KB as CSV (see kb.exporter); `redact` takes personal data out."""
+        require(actor, "kb.export")
+        n = export_csv(self.engine.kb, out, kind, redact=redact)
+        name = Path(out).name if isinstance(out, str | Path) else "stream"
+        self.engine.kb.log(actor.username, "export", f"file:{name}",
+                           {"records": n, "kind": kind, "redact": redact})
+        return n
 
     def reindex(self, actor: User, progress: Progress | None = None) -> int:
         require(actor, "index.rebuild")

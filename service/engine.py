@@ -5,6 +5,7 @@ The CLI and the app call these methods; they hold no business rule of their own.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,10 +14,13 @@ from pathlib import Path
 from errors import BadInput, IndexCorrupt, UnknownLabel
 from indexer.encoder import Encoder, make_encoder
 from indexer.index import Hit, Index
+from indexer.vectors import AnnParams
 from kb.exporter import export_csv
 from kb.importer import ColumnMapping, ImportReport, import_file
+from kb.reader import check_text
 from kb.records import Record, is_known_fix
 from kb.store import KnowledgeBase
+from service.integrity import check_and_repair, open_index
 from settings import Settings
 from triage.result import TriageResult
 from triage.triager import Triager
@@ -40,46 +44,54 @@ class Engine:
         """`fresh_index` skips loading the saved index (for `reindex`, which replaces it
         even when it was built by another model or is unreadable)."""
         self.settings = settings
+        # The in-memory index is changed by sync and read by search from the app's many
+        # threads: every use of it goes through this lock (docs/reliability.md).
+        self.lock = threading.RLock()
         self.encoder = encoder or make_encoder(settings.model)
         self.kb = KnowledgeBase(settings.db_path, settings.levels)
-        self.index = self._new_index() if fresh_index else Index.open(
+        self.index = self._new_index() if fresh_index else open_index(
             settings.index_dir, self.encoder, settings.vector_backend,
             settings.fusion_weight, settings.encode_batch_size)
-        self.triager = Triager(self.kb, self.index, settings)
+        self.index.ann = AnnParams.from_settings(settings)  # exact or IVF by size
+        self.triager = Triager(self.kb, self.index, settings, lock=self.lock)
         self._unsaved, self._saved_at = 0, time.monotonic()
+        self.integrity = None if fresh_index else check_and_repair(self)
 
     def _new_index(self) -> Index:
         s = self.settings
         return Index(s.index_dir, self.encoder, s.vector_backend, s.fusion_weight,
-                     s.encode_batch_size)
+                     s.encode_batch_size, AnnParams.from_settings(s))
 
     # -- keeping the index current ----------------------------------------------------------
     def refresh(self, progress: Progress | None = None, save: bool = False) -> int:
         """Bring the index up to date with the KB. It is saved when asked, after many
         changes, or a while after the last save; an unsaved index loses nothing, since
         it catches up from the database's sequence numbers when next opened."""
-        changed = self.index.sync(self.kb, progress)
-        self._unsaved += changed
-        if self._unsaved and (save or self._unsaved >= SAVE_EVERY_CHANGES
-                              or time.monotonic() - self._saved_at > SAVE_EVERY_SECONDS):
-            self.save()
+        with self.lock:
+            changed = self.index.sync(self.kb, progress)
+            self._unsaved += changed
+            if self._unsaved and (save or self._unsaved >= SAVE_EVERY_CHANGES
+                                  or time.monotonic() - self._saved_at > SAVE_EVERY_SECONDS):
+                self.save()
         return changed
 
     def save(self) -> None:
-        self.index.save()
-        self._unsaved, self._saved_at = 0, time.monotonic()
+        with self.lock:
+            self.index.save()
+            self._unsaved, self._saved_at = 0, time.monotonic()
 
     def reindex(self, progress: Progress | None = None) -> int:
         """Rebuild the whole index from the database (also after a model change)."""
-        self.index = self._new_index()
-        try:
-            old = self.index.read_manifest()
-        except IndexCorrupt:
-            old = None
-        self.index.generation = old.get("generation", 0) if old else 0
-        n = self.index.rebuild(self.kb, progress)
-        self.save()
-        self.triager = Triager(self.kb, self.index, self.settings)
+        with self.lock:
+            self.index = self._new_index()
+            try:
+                old = self.index.read_manifest()
+            except IndexCorrupt:
+                old = None
+            self.index.generation = old.get("generation", 0) if old else 0
+            n = self.index.rebuild(self.kb, progress)
+            self.save()
+            self.triager = Triager(self.kb, self.index, self.settings, lock=self.lock)
         return n
 
     # -- knowledge base -----------------------------------------------------------------------
@@ -103,22 +115,28 @@ class Engine:
 
     # -- lookup -------------------------------------------------------------------------------
     def triage(self, text: str, **fields: str) -> TriageResult:
-        return self.triager.run(text, **fields)
+        check_text(" ".join([text or "", *(str(v) for v in fields.values())]),
+                   "the fault description")
+        with self.lock:
+            self.refresh()
+            return self.triager.run(text, **fields)
 
     def search(self, query: str, k: int | None = None, kind: str | None = None,
                labels: dict[str, str] | None = None) -> list[SearchResult]:
         """Known fixes for a query, optionally only one kind or with given label values."""
         if not query.strip():
             raise BadInput("the search query is empty")
+        check_text(query, "the search query")
         known = set(self.kb.label_fields())
         for name in labels or {}:
             if name not in known:
                 raise UnknownLabel(f"unknown label field {name!r} "
                                    f"(known: {', '.join(sorted(known)) or 'none'})")
-        self.index.sync(self.kb)
         k = k or self.settings.top_k
         filtered = bool(kind or labels)
-        hits = self.index.search(query, k * 20 if filtered else k * 2)
+        with self.lock:
+            self.refresh()
+            hits = self.index.search(query, k * 20 if filtered else k * 2)
         records = self.kb.get_many(h.key for h in hits)
         out = []
         for h in hits:
@@ -142,7 +160,8 @@ class Engine:
 
     def close(self) -> None:
         """Save what the index has not saved yet and close the database."""
-        self.refresh()
-        if self._unsaved:
-            self.save()
+        with self.lock:
+            self.refresh()
+            if self._unsaved:
+                self.save()
         self.kb.close()

@@ -142,10 +142,11 @@ class Knowledge:
         `article_duplicate`, most similar first: [{id, title, state, similarity}]."""
         art = self.get(article_id)
         query = "\n".join(p for p in (art.title, art.symptoms) if p.strip())
-        self.engine.refresh()
-        hits = [h for h in self.engine.index.search(query, DUPLICATE_POOL)
-                if h.key.startswith("article:") and h.key != art.key
-                and h.dense >= self.s.article_duplicate]
+        with self.engine.lock:  # the index is shared with other threads
+            self.engine.refresh()
+            hits = [h for h in self.engine.index.search(query, DUPLICATE_POOL)
+                    if h.key.startswith("article:") and h.key != art.key
+                    and h.dense >= self.s.article_duplicate]
         records = self.kb.get_many(h.key for h in hits)
         found = [(h, records[h.key]) for h in hits
                  if h.key in records and is_known_fix("article", records[h.key].state)]

@@ -227,8 +227,10 @@ class MailIntake:
         self.cases = cases
         self.kb = cases.kb
         if not self.kb.db["mail_seen"].exists():
-            self.kb.db["mail_seen"].create({"message_id": str, "case_id": str, "at": str},
-                                           pk="message_id")
+            with self.kb.transaction():  # a write lock first: processes may start together
+                if not self.kb.db["mail_seen"].exists():
+                    self.kb.db["mail_seen"].create(
+                        {"message_id": str, "case_id": str, "at": str}, pk="message_id")
 
     def seen(self, key: str) -> str | None:
         """The case a message became, or None if it was never taken."""

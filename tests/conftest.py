@@ -73,3 +73,8 @@ def demo_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     load_demo(eng)
     yield eng
     eng.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: takes minutes; tests/hostile runs these only "
+                            "with `-m slow`")

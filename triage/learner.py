@@ -9,6 +9,7 @@ vote in the Triager counts the new cases at once).
 from __future__ import annotations
 
 import threading
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 
@@ -38,16 +39,23 @@ class Models:
                 for name, clf in self.classifiers.items()}
 
 
-def train(kb: KnowledgeBase, index: Index) -> Models:
-    """Fit features and classifiers on every labelled record in the KB."""
+def train(kb: KnowledgeBase, index: Index,
+          lock: AbstractContextManager | None = None) -> Models:
+    """Fit features and classifiers on every labelled record in the KB. `lock` guards
+    the moment the index's vectors are copied (a background retrain runs while other
+    threads change the index)."""
     version = kb.label_version
-    records = [r for r in kb.records() if (r.labels or r.severity) and r.key in index
+    records = kb.records()
+    with lock or nullcontext():
+        key_to_id = dict(index.key_to_id)
+        ids, vecs = index.vectors.all()
+    records = [r for r in records if (r.labels or r.severity) and r.key in key_to_id
                and is_known_fix(r.kind, r.state)]
     if not records:
         return Models(version, None, {}, {})
-    ids, vecs = index.vectors.all()
     pos = {int(i): n for n, i in enumerate(ids)}
-    rows = np.array([pos[index.key_to_id[r.key]] for r in records])
+    records = [r for r in records if key_to_id[r.key] in pos]
+    rows = np.array([pos[key_to_id[r.key]] for r in records], dtype=np.int64)
     texts = [r.description for r in records]
     features = TextFeatures(texts)
     x = features.transform(texts, vecs[rows])
@@ -69,8 +77,9 @@ def train(kb: KnowledgeBase, index: Index) -> Models:
 class Learner:
     """Serves the current Models and retrains them when the KB's labels change."""
 
-    def __init__(self, kb: KnowledgeBase, index: Index, sync_max: int = 20000) -> None:
-        self.kb, self.index, self.sync_max = kb, index, sync_max
+    def __init__(self, kb: KnowledgeBase, index: Index, sync_max: int = 20000,
+                 lock: AbstractContextManager | None = None) -> None:
+        self.kb, self.index, self.sync_max, self.index_lock = kb, index, sync_max, lock
         self.models: Models | None = None
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
@@ -87,14 +96,14 @@ class Learner:
         if self.models is None or block or labelled <= self.sync_max:
             with self._lock:
                 if self.models is None or self.models.version != version:
-                    self.models = train(self.kb, self.index)
+                    self.models = train(self.kb, self.index, self.index_lock)
         elif self._worker is None or not self._worker.is_alive():
             self._worker = threading.Thread(target=self._retrain, daemon=True)
             self._worker.start()
         return self.models
 
     def _retrain(self) -> None:
-        models = train(self.kb, self.index)
+        models = train(self.kb, self.index, self.index_lock)
         with self._lock:
             self.models = models
 

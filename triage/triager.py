@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from contextlib import AbstractContextManager
 
 from errors import BadInput, UnknownLabel
 from indexer.index import Index
@@ -27,11 +28,13 @@ CONTEXT_FIELDS = ("title", "product", "asset", "model")
 class Triager:
     """`run(text, **fields) -> TriageResult`, learning from the KB as it changes."""
 
-    def __init__(self, kb: KnowledgeBase, index: Index, settings: Settings) -> None:
+    def __init__(self, kb: KnowledgeBase, index: Index, settings: Settings,
+                 lock: AbstractContextManager | None = None) -> None:
+        """`lock`, when given, guards the index against other threads (the Engine's)."""
         self.kb, self.index, self.s = kb, index, settings
         self.levels = settings.levels
         self.rules = SeverityRules(self.levels, settings.rules)
-        self.learner = Learner(kb, index, settings.sync_retrain_max)
+        self.learner = Learner(kb, index, settings.sync_retrain_max, lock=lock)
 
     def run(self, text: str, exclude: str | None = None, **fields: str) -> TriageResult:
         """Triage one description. `fields` may give context (title, product, asset,

@@ -20,6 +20,8 @@ from ui.session import require_role
 def render() -> None:
     me = require_role("admin")
     st.header(t("admin.header"))
+    if desk().engine.integrity:  # what the start-up index check repaired
+        st.info(desk().engine.integrity)
     tabs = st.tabs([t("admin.users"), t("admin.settings"), t("admin.import"),
                     t("admin.index"), t("admin.backup")])
     with tabs[0]:

@@ -1,0 +1,129 @@
+"""`knownfix backup`, `knownfix check-backup` and `knownfix restore`: the database and the
+index together, consistent with each other.
+
+`backup` runs online (others may keep working). `restore` replaces the data folder's
+database and index: stop the app and other `knownfix` commands first; it refuses while
+another process has the database open, and keeps what it replaces in
+data/before-restore-<time>/.
+
+`commands` is merged into the root app by cli/main.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from errors import KnownFixError, NotFound
+
+commands = typer.Typer()
+
+DataDir = Annotated[str | None, typer.Option("--data-dir", help="Data folder (default: "
+                                             "$KNOWNFIX_DATA_DIR or ./data).")]
+
+
+def _fail(message: str) -> None:
+    from cli.main import fail
+
+    fail(message)
+
+
+def _lines(report: dict) -> str:
+    index = "with its index" if report.get("has_index") else "without an index"
+    return (f"integrity {report['integrity']}: {report['cases']} cases, "
+            f"{report['articles']} articles, {report['events']} events, {index}"
+            + (f" (model {report['model']})" if report.get("model") else "")
+            + (f", taken {report['at']}" if report.get("at") else ""))
+
+
+@commands.command("backup")
+def backup_cmd(
+    out: Annotated[Path | None, typer.Option("--out", help="Zip file to write (default: "
+                   "data/backups/knownfix-<time>.zip).")] = None,
+    as_user: Annotated[str | None, typer.Option(
+        "--as", envvar="KNOWNFIX_USER", show_envvar=True,
+        help="Act as this user, an admin (default $KNOWNFIX_USER; with neither, the "
+             "built-in 'system' administrator).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Back up the database and the index into one zip, while others keep working,
+    and check the result.
+
+    Example: knownfix backup --out /mnt/backups/kb-monday.zip
+    """
+    from cli.main import engine_for
+    from service.auth import SYSTEM, Users
+    from service.backup import backup, check
+
+    with engine_for(data_dir) as engine:
+        actor = SYSTEM
+        if as_user:
+            try:
+                actor = Users(engine.kb).get(as_user)
+            except NotFound:
+                _fail(f"unknown user {as_user!r} (given by --as or KNOWNFIX_USER)")
+        path = backup(engine, actor, out)
+        report = check(path)
+    typer.echo(f"wrote {path}: {_lines(report)}")
+
+
+@commands.command("check-backup")
+def check_cmd(
+    file: Annotated[Path, typer.Argument(help="A backup zip.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Check a backup without restoring it: the zip, the database's integrity and the
+    index files.
+
+    Example: knownfix check-backup data/backups/knownfix-20260105T020000Z.zip
+    """
+    from service.backup import check
+
+    try:
+        report = check(file)
+    except KnownFixError as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(report, ensure_ascii=False) if as_json else
+               f"{file}: {_lines(report)}")
+
+
+@commands.command("restore")
+def restore_cmd(
+    file: Annotated[Path, typer.Argument(help="A backup zip.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Replace an existing knowledge base "
+                   "without asking.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Replace the data folder's database and index with a backup's. Stop the app and
+    other knownfix commands first (restore refuses while another process has the
+    database open). What it replaces is kept in data/before-restore-<time>/. The
+    restored knowledge base is then opened and its index checked.
+
+    Example: knownfix restore kb-monday.zip --data-dir /srv/knownfix/data
+    """
+    from cli.main import engine_for
+    from service.backup import check, restore
+    from settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings(data_dir)
+        check(file)
+    except (KnownFixError, SettingsError) as exc:
+        _fail(str(exc))
+    if Path(settings.db_path).exists() and not yes and not typer.confirm(
+            f"replace the knowledge base in {settings.data_dir} with {file}?"):
+        _fail("restore cancelled; nothing was changed")
+    try:
+        report = restore(file, settings)
+    except (KnownFixError, OSError) as exc:
+        _fail(str(exc))
+    if report["kept"]:
+        typer.echo(f"the replaced database and index are in {report['kept']}")
+    with engine_for(data_dir) as engine:  # prints what the index check repaired, if any
+        counts = engine.kb.counts()
+        indexed = len(engine.index)
+    typer.echo(f"restored {file}: {counts['case']} cases, {counts['article']} articles, "
+               f"{indexed} records indexed")

@@ -1,0 +1,189 @@
+"""Crash safety: child processes importing, working cases, validating articles and
+rebuilding the index are killed with SIGKILL at random moments, hundreds of times,
+and after every kill the data folder is checked.
+
+Children come from a fork server (workers.py serve), several at a time against one data
+folder; whenever one is killed a new one takes its place.  After each kill:
+
+- the database passes PRAGMA integrity_check and every rule of checks.check_database
+  (no half-written case, article or import batch, no case number used twice);
+- the Engine opens, its start-up check finds nothing to repair, and its index agrees
+  with the database as of the change it reflects (the other children keep writing).
+
+Every QUIESCE kills the remaining children are killed too, and with nobody writing the
+index must open strictly (Index.open: the old or the new generation, never a broken one)
+and hold exactly the database's records.
+
+Bounds: RELIABILITY_KILLS kills (default 300) or RELIABILITY_SECONDS seconds (default
+100), whichever comes first; the number done is printed.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from indexer.encoder import make_encoder
+from indexer.index import Index
+from service.engine import Engine
+from tests.reliability.checks import case_counts, check_database, check_index
+from tests.reliability.conftest import PYTHON, WORKERS, child_env, fast_settings
+
+KILLS = int(os.environ.get("RELIABILITY_KILLS", "300"))
+SECONDS = float(os.environ.get("RELIABILITY_SECONDS", "100"))
+MIN_KILLS = int(os.environ.get("RELIABILITY_MIN_KILLS", "50"))
+CHILDREN = 3
+QUIESCE = 12
+# what the children do, and how often (an import re-indexes 1000 rows for every reader)
+OPS = {"import": 2, "cases": 4, "validate": 3, "reindex": 2, "mixed": 2}
+
+
+class ForkServer:
+    """workers.py serve: forks warm children on request and reaps them."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = open(log, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self.proc = subprocess.Popen([PYTHON, str(WORKERS), "serve"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.log, text=True,
+                                     env=child_env())
+        assert self._answer() == "ready"
+
+    def _answer(self) -> str:
+        line = self.proc.stdout.readline().strip()
+        if not line:
+            raise RuntimeError(f"the fork server stopped (see {self.log.name})")
+        return line
+
+    def _ask(self, command: str) -> str:
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return self._answer()
+
+    def fork(self, op: str, seed: int, data_dir: Path) -> int:
+        return int(self._ask(f"fork {op} {seed} {data_dir}").split()[1])
+
+    def wait(self, pid: int) -> int:
+        return int(self._ask(f"wait {pid}").split()[1])
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+        finally:
+            self.log.close()
+
+
+def _lifetime(rng: random.Random, op: str) -> float:
+    """Short lives land kills inside opening, a transaction or a save; longer ones let
+    an import or a reindex finish now and then (they take seconds on a busy machine)."""
+    if op in ("import", "reindex", "mixed"):
+        return rng.uniform(0.1, 1.5) if rng.random() < 0.5 else rng.uniform(1.5, 4.0)
+    return rng.uniform(0.05, 0.9) if rng.random() < 0.75 else rng.uniform(0.9, 2.5)
+
+
+class Checker:
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.settings = fast_settings(data)
+        self.generations: set[int] = set()
+        self.checks = self.strict = 0
+        self.seconds = 0.0
+
+    def __call__(self, quiet: bool) -> None:
+        """Check the folder; `quiet`: no child is running."""
+        started = time.monotonic()
+        try:
+            self._check(quiet)
+        finally:
+            self.seconds += time.monotonic() - started
+
+    def _check(self, quiet: bool) -> None:
+        problems = check_database(self.settings.db_path)
+        assert not problems, "\n".join(problems[:20])
+        if quiet:  # nobody writes: the saved index must open as it is
+            index = Index.open(self.settings.index_dir, make_encoder("hash:256"), "faiss")
+            self.generations.add(index.generation)
+            self.strict += 1
+        engine = Engine(self.settings)
+        try:
+            assert engine.integrity is None, engine.integrity
+            problems = check_index(engine, exact=quiet)
+            assert not problems, "\n".join(problems)
+        finally:
+            engine.close()
+        self.checks += 1
+
+
+@pytest.mark.reliability
+def test_sigkill_at_random_moments_leaves_a_consistent_kb(seeded: Path, report) -> None:
+    work = seeded.parent / "work"
+    rng = random.Random(20261127)
+    check = Checker(seeded)
+    server = ForkServer(work / "server.log")
+    live: dict[int, tuple[str, float]] = {}
+    kills: Counter[str] = Counter()
+    start = time.monotonic()
+
+    def spawn() -> None:
+        op = rng.choices(list(OPS), weights=list(OPS.values()))[0]
+        pid = server.fork(op, rng.getrandbits(31), seeded)
+        live[pid] = (op, time.monotonic() + _lifetime(rng, op))
+
+    def kill_next() -> None:
+        pid, (op, when) = min(live.items(), key=lambda kv: kv[1][1])
+        time.sleep(max(0.0, when - time.monotonic()))
+        os.kill(pid, signal.SIGKILL)
+        status = server.wait(pid)
+        del live[pid]
+        errors = work / "errors.log"
+        assert not errors.exists(), errors.read_text(encoding="utf-8")[-4000:]
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
+        kills[op] += 1
+
+    def more() -> bool:
+        return sum(kills.values()) < KILLS and time.monotonic() - start < SECONDS
+
+    try:
+        while more():
+            for _ in range(CHILDREN - len(live)):
+                spawn()
+            for _ in range(QUIESCE - CHILDREN):
+                if not more():
+                    break
+                kill_next()
+                check(quiet=False)
+                spawn()
+            while live:  # the last kills of the round leave nobody writing
+                kill_next()
+                check(quiet=not live)
+    finally:
+        for pid in list(live):
+            os.kill(pid, signal.SIGKILL)
+            server.wait(pid)
+        server.close()
+    seconds = time.monotonic() - start
+    progress = work / "progress.log"
+    done = Counter(line.strip() for line in progress.read_text(encoding="utf-8").splitlines()
+                   if line.strip()) if progress.exists() else Counter()
+    counts = case_counts(seeded.parent / "data" / "knownfix.db")
+    total = sum(kills.values())
+    report(f"kill loop: {total} SIGKILLs in {seconds:.0f} s "
+           f"({', '.join(f'{k} {v}' for k, v in sorted(kills.items()))}); "
+           f"operations completed between kills: "
+           f"{', '.join(f'{k} {v}' for k, v in sorted(done.items())) or 'none'}; "
+           f"{check.checks} checks taking {check.seconds:.0f} s "
+           f"({check.strict} with nobody writing, "
+           f"{len(check.generations)} index generations seen); final KB {counts}")
+    assert total >= min(MIN_KILLS, KILLS), f"only {total} kills in {seconds:.0f} s"
+    assert check.strict >= 1
