@@ -4,6 +4,12 @@ knowledge base's labelled records, retraining whenever the KB's labels change.
 Small KBs retrain inside the request that notices the change; large ones retrain in a
 background thread while the previous models keep answering (and the nearest-neighbour
 vote in the Triager counts the new cases at once).
+
+The classifiers learn from at most TRAIN_MAX records: every article and the most recent
+cases.  Past that, more history adds little to a linear model over 40-odd classes but
+its features grow with the data (at 1M records the TF-IDF + embedding matrix alone is
+several GB and training takes hours on 2 cores, docs/benchmarks.md); the nearest-
+neighbour vote still searches every record.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from kb.store import KnowledgeBase
 from triage.classifier import LabelClassifier, TextFeatures
 
 SEVERITY = "\x00severity"  # the severity model's key among the label fields
+TRAIN_MAX = 100_000  # records the classifiers are fitted on, at most (see above)
 
 
 class Models:
@@ -55,6 +62,10 @@ def train(kb: KnowledgeBase, index: Index,
         return Models(version, None, {}, {})
     pos = {int(i): n for n, i in enumerate(ids)}
     records = [r for r in records if key_to_id[r.key] in pos]
+    if len(records) > TRAIN_MAX:  # every article, then the newest cases (rowid order)
+        articles = [r for r in records if r.kind == "article"][-TRAIN_MAX:]
+        cases = [r for r in records if r.kind != "article"]
+        records = articles + cases[len(cases) - (TRAIN_MAX - len(articles)):]
     rows = np.array([pos[key_to_id[r.key]] for r in records], dtype=np.int64)
     texts = [r.description for r in records]
     features = TextFeatures(texts)
