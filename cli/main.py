@@ -55,6 +55,18 @@ def engine_for(data_dir: str | None, fresh_index: bool = False):
         engine.close()
 
 
+def acting_user(engine, as_user: str | None):
+    """The user named by --as / $KNOWNFIX_USER, or the built-in system administrator."""
+    from service.auth import SYSTEM, Users
+
+    if not as_user:
+        return SYSTEM
+    try:
+        return Users(engine.kb).get(as_user)
+    except KnownFixError:
+        fail(f"unknown user {as_user!r} (given by --as or KNOWNFIX_USER)")
+
+
 def _bar(total: int | None, desc: str):
     from tqdm import tqdm
 

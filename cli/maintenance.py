@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from errors import KnownFixError, NotFound
+from errors import KnownFixError
 
 commands = typer.Typer()
 
@@ -54,17 +54,11 @@ def backup_cmd(
 
     Example: knownfix backup --out /mnt/backups/kb-monday.zip
     """
-    from cli.main import engine_for
-    from service.auth import SYSTEM, Users
+    from cli.main import acting_user, engine_for
     from service.backup import backup, check
 
     with engine_for(data_dir) as engine:
-        actor = SYSTEM
-        if as_user:
-            try:
-                actor = Users(engine.kb).get(as_user)
-            except NotFound:
-                _fail(f"unknown user {as_user!r} (given by --as or KNOWNFIX_USER)")
+        actor = acting_user(engine, as_user)
         path = backup(engine, actor, out)
         report = check(path)
     typer.echo(f"wrote {path}: {_lines(report)}")

@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from errors import KnownFixError, NotFound
+from errors import KnownFixError
 
 commands = typer.Typer()
 
@@ -60,8 +60,7 @@ def report(
 
     Example: knownfix report --from 2026-01-01 --to 2026-02-01 --format xlsx --out jan.xlsx
     """
-    from cli.main import engine_for
-    from service.auth import SYSTEM, Users
+    from cli.main import acting_user, engine_for
     from service.reports import FORMATS, Reports
 
     if fmt not in FORMATS:
@@ -70,12 +69,7 @@ def report(
         _fail("--format xlsx needs --out FILE")
     start, end = start or _default_from(), end or _default_to()
     with engine_for(data_dir) as engine:
-        actor = SYSTEM
-        if as_user:
-            try:
-                actor = Users(engine.kb).get(as_user)
-            except NotFound:
-                _fail(f"unknown user {as_user!r} (given by --as or KNOWNFIX_USER)")
+        actor = acting_user(engine, as_user)
         try:
             target = out if out is not None else io.StringIO()
             data = Reports(engine).export(actor, start, end, fmt, target,
