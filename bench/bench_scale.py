@@ -438,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tmp", default=None)
     p.add_argument("--model", default=None, help="another model (smoke tests: hash:384)")
     p.add_argument("--out-dir", default=str(RESULTS))
-    p.add_argument("--one-run", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--scale-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--probe-open", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--size", type=int, help=argparse.SUPPRESS)
     p.add_argument("--work", help=argparse.SUPPRESS)
@@ -451,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.probe_open:
         print(json.dumps(probe_open(args)))
         return 0
-    if args.one_run:
+    if args.scale_child:
         Path(args.result).write_text(json.dumps(one_run(args)), "utf-8")
         return 0
 
@@ -467,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
             n_runs = args.runs if size < 50_000 else args.runs_large
             for i in range(n_runs):
                 res = work / f"run-{size}-{i}.json"
-                cmd = [sys.executable, str(Path(__file__).resolve()), "--one-run", "--size",
+                cmd = [sys.executable, str(Path(__file__).resolve()), "--scale-child", "--size",
                        str(size), "--work", str(work), "--result", str(res), "--seed",
                        str(args.seed), "--data", args.data, "--encode-sample",
                        str(args.encode_sample)]
