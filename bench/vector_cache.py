@@ -159,7 +159,7 @@ class CachedEncoder:
         self.model_s = 0.0
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False):
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)  # misses: filled below
         miss = []
         for i, t in enumerate(texts):
             row = self.rows.get(digest(t))
