@@ -20,8 +20,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 
 run: setup
 	$(VENV)/bin/knownfix demo
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true \
-		--browser.gatherUsageStats false
+	$(VENV)/bin/knownfix serve --port $(PORT)
 
 # Headless Chromium and CJK / emoji fonts for tests/browser, where the machine lets us
 # install system packages (root with apt-get). Tried once per venv (stamp file); if it

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.i18n import LANGUAGES, t
-from ui.resources import desk
+from ui.resources import desk, start_loading
 from ui.session import current_user, sign_out
 
 _ALL = {"first_line", "engineer", "manager", "admin"}
@@ -23,7 +23,7 @@ PAGES = {
 }
 
 st.set_page_config(page_title="KnownFix", page_icon="🛠️", layout="wide")
-desk()  # load model, index and database before the first page draws
+start_loading()  # model, index and database load while the first page draws
 me = current_user()
 with st.sidebar:
     st.title(t("app.title"))

@@ -16,6 +16,7 @@ import typer
 from cli.cases import commands as case_commands
 from cli.maintenance import commands as maintenance_commands
 from cli.reports import commands as report_commands
+from cli.serve import commands as serve_commands
 from errors import KnownFixError
 from kb.importer import ColumnMapping, parse_label_options, write_rejects
 from settings import SETTINGS, SettingsError, load_settings
@@ -25,6 +26,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 app.add_typer(case_commands)  # case, user, intake-mail (cli/cases.py)
 app.add_typer(report_commands)  # report (cli/reports.py)
 app.add_typer(maintenance_commands)  # backup, check-backup, restore (cli/maintenance.py)
+app.add_typer(serve_commands)  # serve: the app, loaded before it listens (cli/serve.py)
 _state: dict = {}
 
 DataDir = Annotated[str | None, typer.Option("--data-dir", help="Data folder (default: "

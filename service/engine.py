@@ -114,6 +114,12 @@ class Engine:
         return export_csv(self.kb, out, kind)
 
     # -- lookup -------------------------------------------------------------------------------
+    def warm(self) -> None:
+        """Do the one-off work of a first request now (the model's first forward pass,
+        the Chinese dictionary, training the classifiers), so the first agent to triage
+        does not wait for it.  Triage reads only: nothing is written."""
+        self.triage("预热：设备无法开机 warm-up: device will not power on")
+
     def triage(self, text: str, **fields: str) -> TriageResult:
         check_text(" ".join([text or "", *(str(v) for v in fields.values())]),
                    "the fault description")

@@ -12,6 +12,7 @@ LANGUAGES = {"zh": "中文", "en": "English"}
 # key: (中文, English)
 MESSAGES: dict[str, tuple[str, str]] = {
     "app.title": ("KnownFix 故障知识助手", "KnownFix troubleshooting assistant"),
+    "app.loading": ("正在加载模型和索引…", "Loading the model and index…"),
     "app.language": ("语言", "Language"),
     "nav.intake": ("业务受理", "Intake"),
     "nav.queue": ("工单队列", "Queue"),

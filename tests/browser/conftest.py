@@ -1,8 +1,8 @@
 """One real KnownFix for the browser tests: `knownfix demo` into a temporary data folder
-(the real bundled model), `streamlit run app.py` on a free loopback port, and headless
-Debian Chromium driven by Playwright.  Only 127.0.0.1 is ever contacted: the server binds
-to it (which also stops Streamlit looking up an external IP) and the browser aborts every
-request to anywhere else.
+(the real bundled model), `knownfix serve` (what `make run` starts) on a free loopback
+port, and headless Debian Chromium driven by Playwright.  Only 127.0.0.1 is ever
+contacted: the server binds to it (which also stops Streamlit looking up an external IP)
+and the browser aborts every request to anywhere else.
 """
 
 from __future__ import annotations
@@ -96,10 +96,8 @@ def kf_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = base / "streamlit.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true",
-             "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
-             "--server.fileWatcherType", "none", "--server.runOnSave", "false"],
+            [*_knownfix(), "serve", "--port", str(port), "--server.address", "127.0.0.1",
+             "--client.toolbarMode", "viewer"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_healthy(url, proc, log)

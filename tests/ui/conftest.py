@@ -73,12 +73,12 @@ def ui_desk(ui_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("KNOWNFIX_DATA_DIR", str(data))
     monkeypatch.setenv("KNOWNFIX_MODEL", MODEL)
     monkeypatch.setenv("KNOWNFIX_VECTOR_BACKEND", BACKEND)
-    resources.desk.clear()
+    resources.reset()
     desk = resources.desk()
     assert Path(desk.engine.settings.data_dir) == data
     yield desk
     desk.close()
-    resources.desk.clear()
+    resources.reset()
 
 
 @pytest.fixture

@@ -1,0 +1,66 @@
+"""`knownfix serve`: the Streamlit app, with the model, database and index loaded before
+the server starts listening, so the first page a user opens draws at once.
+
+It loads the app's Desk (ui/resources.py) in this process, then hands over to Streamlit's
+own `streamlit run app.py`, which finds that Desk already in its resource cache.  Options
+Streamlit knows (`--server.address 0.0.0.0`, …) may follow and are passed on.
+
+`commands` is merged into the root app by cli/main.py.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from errors import KnownFixError
+from settings import SettingsError
+
+commands = typer.Typer()
+APP = Path(__file__).resolve().parent.parent / "app.py"
+# What .streamlit/config.toml says, for when serve is started from another folder.  No
+# file watcher: a served app does not reload on edits, and watching the repository (with
+# its .venv) keeps a core busy.
+STREAMLIT_FLAGS = ["--server.headless", "true", "--browser.gatherUsageStats", "false",
+                   "--server.maxUploadSize", "50", "--server.fileWatcherType", "none"]
+
+
+@commands.command("serve", context_settings={"allow_extra_args": True,
+                                             "ignore_unknown_options": True})
+def serve(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8501,
+    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Data folder (default: "
+                                                 "$KNOWNFIX_DATA_DIR or ./data).")] = None,
+) -> None:
+    """Start the app on http://localhost:PORT once the model and index are loaded.
+
+    Example: knownfix serve --port 8501 --server.address 0.0.0.0
+    """
+    from cli.main import fail
+
+    if data_dir:
+        os.environ["KNOWNFIX_DATA_DIR"] = str(Path(data_dir).resolve())
+    from ui.resources import wait_loaded
+
+    typer.echo("loading the model, database and index…")
+    start = time.perf_counter()
+    try:
+        desk = wait_loaded()
+    except (KnownFixError, SettingsError) as exc:
+        fail(str(exc))
+    if desk.engine.integrity:
+        typer.echo(desk.engine.integrity, err=True)
+    counts = desk.engine.kb.counts()
+    typer.echo(f"ready in {time.perf_counter() - start:.1f} s: {counts['case']} cases, "
+               f"{counts['article']} articles")
+    from streamlit.web import cli as streamlit_cli
+
+    sys.argv = ["streamlit", "run", str(APP), "--server.port", str(port), *STREAMLIT_FLAGS,
+                *ctx.args]
+    sys.exit(streamlit_cli.main())
