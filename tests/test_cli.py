@@ -213,6 +213,16 @@ def test_bad_setting_is_one_clear_line(data):
                               env={"KNOWNFIX_VECTOR_BACKEND": "annoy"}), "vector_backend")
 
 
+def test_serve_with_a_bad_setting_stops_before_starting_the_server(data, monkeypatch):
+    from ui import resources
+
+    monkeypatch.setenv("KNOWNFIX_DATA_DIR", str(data))  # serve sets it; restored after
+    resources.reset()
+    assert_one_line_error(run("serve", "--data-dir", data, env={"KNOWNFIX_TOP_K": "many"}),
+                          "top_k")
+    resources.reset()
+
+
 @pytest.mark.parametrize("command", [["search", "硬盘"], ["triage", "硬盘错误"], ["stats"],
                                      ["import", str(ZH_CSV), *ZH_ARGS]])
 def test_model_mismatch_is_one_clear_line_until_reindex(data, command):
