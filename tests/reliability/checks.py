@@ -32,22 +32,24 @@ STATE_AFTER = {"intake": "new", "triage": "triaged", "start": "in_progress",
                "resolve": "resolved", "close": "closed"}
 
 
-def check_database(db_path: str | Path) -> list[str]:
-    """Every broken rule in the database, as readable lines (empty: consistent)."""
+def check_database(db_path: str | Path, thorough: bool = True) -> list[str]:
+    """Every broken rule in the database, as readable lines (empty: consistent).
+    `thorough` runs SQLite's integrity_check (which also matches every index against its
+    table); otherwise its quick_check (the file's structure), about 10 times faster."""
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30,
                            isolation_level=None)
     try:
         conn.execute("BEGIN")  # one snapshot for every query, while others write
-        return _check(conn)
+        return _check(conn, "integrity_check" if thorough else "quick_check")
     finally:
         conn.close()
 
 
-def _check(conn: sqlite3.Connection) -> list[str]:
+def _check(conn: sqlite3.Connection, pragma: str) -> list[str]:
     bad: list[str] = []
-    ok = conn.execute("PRAGMA integrity_check").fetchall()
+    ok = conn.execute(f"PRAGMA {pragma}").fetchall()
     if ok != [("ok",)]:
-        return [f"integrity_check: {ok}"]
+        return [f"{pragma}: {ok}"]
     fk = conn.execute("PRAGMA foreign_key_check").fetchall()
     if fk:
         bad.append(f"foreign_key_check: {fk[:5]}")
