@@ -313,8 +313,10 @@ def demo(data_dir: DataDir = None,
         created = ensure_demo_users(Users(engine.kb))
     if not reports:
         typer.echo("the knowledge base is not empty; demo not loaded")
-    for r in reports:
-        typer.echo(f"loaded {r.taken} records")
+    for kind, r in reports.items():
+        typer.echo(f"loaded {r.taken} demo {kind}" + (
+            f" ({len(r.rejected)} rejected, first: {r.rejected[0].reason})" if r.rejected
+            else ""))
     if created:
         typer.echo(f"demo sign-ins: {', '.join(created)} (password {DEMO_PASSWORD})")
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
 from pathlib import Path
 
 from kb.importer import ColumnMapping, ImportReport
 from service.auth import SYSTEM, Users
 from service.engine import Engine
+from settings import Settings
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "kb" / "demo"
 LABELS = {"category": "category", "component": "component"}
@@ -17,13 +20,31 @@ ARTICLES = ColumnMapping(text=["symptoms"], title="title", fix="resolution", lab
                          severity="severity", id="id", kind="article")
 
 
-def load_demo(engine: Engine, only_if_empty: bool = True) -> list[ImportReport]:
-    """Import the demo articles and cases; does nothing when the KB already has records."""
+def load_demo(engine: Engine, only_if_empty: bool = True) -> dict[str, ImportReport]:
+    """Import the demo articles and cases (reports by kind); does nothing when the KB
+    already has records."""
     counts = engine.kb.counts()
     if only_if_empty and counts["case"] + counts["article"] > 0:
-        return []
-    return [engine.import_file(DEMO_DIR / "articles.jsonl", ARTICLES),
-            engine.import_file(DEMO_DIR / "cases.jsonl", CASES)]
+        return {}
+    reports = {}
+    with tempfile.TemporaryDirectory(prefix="knownfix-demo-") as tmp:
+        for kind, mapping in (("articles", ARTICLES), ("cases", CASES)):
+            rows = [_on_scale(json.loads(line), engine.settings) for line in
+                    (DEMO_DIR / f"{kind}.jsonl").read_text("utf-8").splitlines() if line.strip()]
+            path = Path(tmp) / f"{kind}.jsonl"
+            path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                            "utf-8")
+            reports[kind] = engine.import_file(path, mapping)
+    return reports
+
+
+def _on_scale(row: dict, settings: Settings) -> dict:
+    """The demo is written on the default severity scale (low..critical): put each
+    severity on the configured scale (counted from its top), or leave it out where that
+    scale has no such level."""
+    if row.get("severity"):
+        row["severity"] = settings.level_named(row["severity"]) or ""
+    return row
 
 
 DEMO_PASSWORD = "knownfix-demo"

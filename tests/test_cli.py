@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 
 import pytest
 import typer
@@ -231,3 +232,22 @@ def test_model_mismatch_is_one_clear_line_until_reindex(data, command):
     assert_one_line_error(result, "hash:256", "hash:128", "knownfix reindex")
     assert_ok(run("reindex", "--data-dir", data, env=other))
     assert_ok(run(*command, "--data-dir", data, env=other))
+
+
+def test_demo_loads_once_into_an_empty_kb(tmp_path):
+    first = run("demo", "--data-dir", tmp_path / "data")
+    assert_ok(first)
+    assert "loaded 30 demo articles" in first.stdout
+    assert "loaded 84 demo cases" in first.stdout
+    assert "demo sign-ins: agent, engineer, manager, admin" in first.stdout
+    again = run("demo", "--data-dir", tmp_path / "data")
+    assert_ok(again)
+    assert "demo not loaded" in again.stdout and "demo sign-ins" not in again.stdout
+    stats = json.loads(run("stats", "--data-dir", tmp_path / "data").stdout)
+    assert (stats["records"]["case"], stats["records"]["article"]) == (84, 30)
+    # FAST uses a three-level Chinese scale: the demo's low..critical land on it counted
+    # from the top (critical -> its most severe level), and 'low' has no place on it
+    with sqlite3.connect(tmp_path / "data" / "knownfix.db") as db:
+        got = dict(db.execute("SELECT severity, COUNT(*) FROM cases GROUP BY severity"))
+    levels = ZH_LEVELS.split(",")
+    assert got == {None: 20, levels[0]: 34, levels[1]: 20, levels[2]: 10}, (got, levels)
