@@ -38,13 +38,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from bench_import_triage import git_commit, machine, percentile  # noqa: E402
 
-from tests.browser.conftest import (  # noqa: E402
-    CHROMIUM_ARGS,
-    _env,
-    _free_port,
-    _knownfix,
-    _wait_healthy,
-)
+from tests.browser.conftest import CHROMIUM_ARGS, _env, _knownfix, served_app  # noqa: E402
 from tests.browser.driver import CHROMIUM, msg, settle, sign_in  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
@@ -61,18 +55,9 @@ FAULTS = [
 def one_run(data_dir: Path, measured: bool) -> dict:
     from playwright.sync_api import expect, sync_playwright
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = data_dir.parent / f"streamlit-{port}.log"
-    t = time.perf_counter()
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [*_knownfix(), "serve", "--port", str(port), "--server.address", "127.0.0.1"],
-            cwd=REPO, env=_env(data_dir), stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
     out: dict = {"loadavg_start": os.getloadavg()[0]}
-    try:
-        _wait_healthy(url, proc, log)
+    t = time.perf_counter()
+    with served_app(data_dir, data_dir.parent / "serve.log") as url:
         out["server_start_s"] = time.perf_counter() - t
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -106,12 +91,6 @@ def one_run(data_dir: Path, measured: bool) -> dict:
                 seen = heading.first.inner_text()
             out["triage_s"] = triage
             browser.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     out["loadavg_end"] = os.getloadavg()[0]
     if measured:
         print(f"first page {out['first_page_s']:.2f}s, sign in {out['sign_in_s']:.2f}s, "

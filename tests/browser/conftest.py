@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +80,30 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
                        f"{log.read_text(errors='replace')[-4000:]}")
 
 
+@contextmanager
+def served_app(data_dir: Path, log: Path, *options: str) -> Iterator[str]:
+    """`knownfix serve` (what `make run` starts) for `data_dir` on a free loopback port,
+    its output in `log`; yields its URL once it answers, and stops it afterwards."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [*_knownfix(), "serve", "--port", str(port), "--server.address", "127.0.0.1",
+             *options],
+            cwd=ROOT, env=_env(data_dir), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    try:
+        _wait_healthy(url, proc, log)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
 @pytest.fixture(scope="session")
 def kf_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The demo KB in a fresh data folder, served by the real app on 127.0.0.1."""
@@ -91,24 +116,9 @@ def kf_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                           env=env, capture_output=True, text=True, timeout=600)
     assert demo.returncode == 0, demo.stderr[-4000:]
     assert "demo sign-ins" in demo.stdout, demo.stdout
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     log = base / "streamlit.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [*_knownfix(), "serve", "--port", str(port), "--server.address", "127.0.0.1",
-             "--client.toolbarMode", "viewer"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        _wait_healthy(url, proc, log)
+    with served_app(data_dir, log, "--client.toolbarMode", "viewer") as url:
         yield Server(url, data_dir, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")
