@@ -7,7 +7,14 @@ from __future__ import annotations
 
 
 class KnownFixError(Exception):
-    """Base class: a problem the user can understand and act on."""
+    """Base class: a problem the user can understand and act on.
+
+    The message is English.  Errors a user of the app meets often also carry a `key` and
+    its `params`, so the app can say them in the user's language (ui/i18n.py, err.KEY)."""
+
+    def __init__(self, message: str, key: str | None = None, **params: object) -> None:
+        super().__init__(message)
+        self.key, self.params = key, params
 
 
 class BadInput(KnownFixError):

@@ -253,7 +253,7 @@ class KnowledgeBase:
         with self.transaction():
             old = self.db.execute(f"SELECT state FROM {table} WHERE id = ?", [rid]).fetchone()
             if old is None:
-                raise NotFound(f"no {kind} with id {rid!r}")
+                raise NotFound(f"no {kind} with id {rid!r}", "not_found", kind=kind, id=rid)
             if "severity" in changes:
                 self.check_severity(changes["severity"])
             row = {**changes, "updated_at": now_utc(), "seq": self._bump("seq")}
@@ -274,7 +274,7 @@ class KnowledgeBase:
         cols = [d[0] for d in row.description]
         found = row.fetchone()
         if found is None:
-            raise NotFound(f"no {kind} with id {rid!r}")
+            raise NotFound(f"no {kind} with id {rid!r}", "not_found", kind=kind, id=rid)
         return dict(zip(cols, found, strict=True))
 
     # -- links and events ---------------------------------------------------------------
@@ -333,7 +333,7 @@ class KnowledgeBase:
             raise BadInput(f"unknown kind {kind!r}")
         found = self._records(kind, "id = ?", [rid])
         if not found:
-            raise NotFound(f"no {kind} with id {rid!r}")
+            raise NotFound(f"no {kind} with id {rid!r}", "not_found", kind=kind, id=rid)
         return found[0]
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Record]:

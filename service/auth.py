@@ -60,7 +60,9 @@ def require(actor: User, action: str) -> None:
     if allowed is None:
         raise KeyError(f"no permission rule for {action!r}")
     if actor.role not in allowed:
-        raise PermissionDenied(f"{actor.username} ({actor.role}) may not {action}")
+        raise PermissionDenied(f"{actor.username} ({actor.role}) may not {action}",
+                               "forbidden", user=actor.username, role=actor.role,
+                               action=action)
 
 
 class Users:
@@ -99,7 +101,7 @@ class Users:
             "SELECT username, role, display_name, lang, team FROM users "
             "WHERE username = ? AND active = 1", [username]).fetchone()
         if row is None:
-            raise NotFound(f"no user {username!r}")
+            raise NotFound(f"no user {username!r}", "no_user", username=username)
         return User(*row)
 
     def all(self) -> list[User]:
@@ -116,7 +118,8 @@ class Users:
         LOCK_SECONDS lock the name for LOCK_SECONDS (the right password included)."""
         now = time.time() if now is None else now
         if now < self._locked_until.get(username, 0.0):
-            raise PermissionDenied("too many failed sign-ins; try again in a few minutes")
+            raise PermissionDenied("too many failed sign-ins; try again in a few minutes",
+                                   "signin_locked")
         recent = [t for t in self._failures.get(username, []) if now - t < LOCK_SECONDS]
         self._failures[username] = recent
         row = self.kb.db.execute("SELECT password_hash FROM users WHERE username = ? "
@@ -131,7 +134,7 @@ class Users:
                 self._locked_until[username] = now + LOCK_SECONDS
                 recent.clear()
             self.kb.log(username, "signin:failed", f"user:{username}")
-            raise PermissionDenied("wrong user name or password") from None
+            raise PermissionDenied("wrong user name or password", "signin_wrong") from None
         self._failures.pop(username, None)
         self._locked_until.pop(username, None)
         token = secrets.token_urlsafe(24)
@@ -145,7 +148,8 @@ class Users:
         entry = self._sessions.get(token)
         if entry is None or entry[1] < now:
             self._sessions.pop(token, None)
-            raise PermissionDenied("the session has expired; please sign in again")
+            raise PermissionDenied("the session has expired; please sign in again",
+                                   "session_expired")
         return self.get(entry[0])
 
     def sign_out(self, token: str) -> None:

@@ -115,7 +115,7 @@ class Cases:
         """Record a new request, number it, triage it and check for recurrence/duplicates."""
         require(actor, "case.open")
         if not description.strip():
-            raise BadInput("the fault description is empty")
+            raise BadInput("the fault description is empty", "empty_description")
         unknown = set(intake) - set(INTAKE_FIELDS)
         if unknown:
             raise BadInput(f"unknown intake field(s): {', '.join(sorted(unknown))}")
@@ -158,7 +158,8 @@ class Cases:
         require(actor, "case.update")
         case = self.get(case_id)
         if case.state == "closed":
-            raise InvalidTransition(f"{case_id} is closed; reopen it first")
+            raise InvalidTransition(f"{case_id} is closed; reopen it first", "case_closed",
+                                    id=case_id)
         unknown = set(intake) - set(INTAKE_FIELDS)
         if unknown:
             raise BadInput(f"unknown intake field(s): {', '.join(sorted(unknown))}")
@@ -169,7 +170,7 @@ class Cases:
             changes.update(self._deadlines(moved, case.priority))
         if description is not None:
             if not description.strip():
-                raise BadInput("the fault description is empty")
+                raise BadInput("the fault description is empty", "empty_description")
             changes["text"] = description.strip()
         if title is not None:
             changes["title"] = title.strip()
@@ -281,7 +282,8 @@ class Cases:
               detail: dict | None = None, labels: dict[str, str] | None = None) -> Case:
         case = self.get(case_id)
         if to not in TRANSITIONS.get(case.state, frozenset()):
-            raise InvalidTransition(f"{case_id} is {case.state}; it cannot go to {to}")
+            raise InvalidTransition(f"{case_id} is {case.state}; it cannot go to {to}",
+                                    "case_move", id=case_id, state=case.state, to=to)
         self.kb.update("case", case_id, {**changes, "state": to}, actor.username, action,
                        {"from": case.state, "to": to, **(detail or {})}, labels=labels)
         self.engine.refresh()
@@ -301,7 +303,8 @@ class Cases:
         """Hand the case on (engineer, second line, R&D) with the triage packet."""
         require(actor, "case.escalate")
         if not to.strip() or not reason.strip():
-            raise BadInput("escalation needs a target (engineer or group) and a reason")
+            raise BadInput("escalation needs a target (engineer or group) and a reason",
+                           "escalation_needs")
         case = self.get(case_id)
         packet = {"to": to, "reason": reason, "at": now_utc(), "by": actor.username,
                   "description": case.description, "triage": case.fields.get("triage"),
@@ -322,9 +325,10 @@ class Cases:
         require(actor, "case.delay")
         code = code.strip().upper()
         if code not in DELAY_REASONS:
-            raise BadInput(f"delay reason must be one of {', '.join(DELAY_REASONS)}")
+            raise BadInput(f"delay reason must be one of {', '.join(DELAY_REASONS)}",
+                           "delay_reason", reasons=", ".join(DELAY_REASONS))
         if code == "D" and not note.strip():
-            raise BadInput("delay reason D (other) needs a note")
+            raise BadInput("delay reason D (other) needs a note", "delay_note")
         delay = {"code": code, "reason": DELAY_REASONS[code], "note": note, "at": now_utc()}
         self.kb.update("case", case_id, {"delay": json.dumps(delay, ensure_ascii=False)},
                        actor.username, "delay", {"code": code})
@@ -338,7 +342,8 @@ class Cases:
         parse_time(planned_at)
         case = self.get(case_id)
         if case.state not in OPEN_STATES:
-            raise InvalidTransition(f"{case_id} is {case.state}; only open cases are dispatched")
+            raise InvalidTransition(f"{case_id} is {case.state}; only open cases are dispatched",
+                                    "dispatch_closed", id=case_id, state=case.state)
         plan = {"assignee": assignee, "planned_at": planned_at, "place": place,
                 "tools": tools or [], "parts": parts or [], "at": now_utc()}
         self.kb.update("case", case_id, {"dispatch": json.dumps(plan, ensure_ascii=False),
@@ -372,7 +377,7 @@ class Cases:
         Open duplicates of this case are offered its fix."""
         require(actor, "case.resolve")
         if not fix.strip():
-            raise BadInput("a resolution needs the fix (what was done)")
+            raise BadInput("a resolution needs the fix (what was done)", "resolution_fix")
         case = self.get(case_id)
         if used:
             self.link_fix(actor, case_id, used)
@@ -413,7 +418,7 @@ class Cases:
         """The customer confirms the fix (客户确认) and rates the service 1–5."""
         require(actor, "case.confirm")
         if not 1 <= int(satisfaction) <= 5:
-            raise BadInput("satisfaction is 1 to 5")
+            raise BadInput("satisfaction is 1 to 5", "satisfaction_range")
         return self._move(actor, case_id, "confirmed", "confirm",
                           {"satisfaction": int(satisfaction), "satisfaction_comment": comment,
                            "confirmed_at": now_utc()}, {"satisfaction": int(satisfaction)})
@@ -429,7 +434,7 @@ class Cases:
     def reopen(self, actor: User, case_id: str, reason: str) -> Case:
         require(actor, "case.reopen")
         if not reason.strip():
-            raise BadInput("reopening needs a reason")
+            raise BadInput("reopening needs a reason", "reopen_reason")
         return self._move(actor, case_id, "in_progress", "reopen",
                           {"closed_at": None, "resolved_at": None}, {"reason": reason})
 
@@ -438,7 +443,8 @@ class Cases:
         require(actor, "case.follow_up")
         case = self.get(case_id)
         if case.state in OPEN_STATES:
-            raise InvalidTransition(f"{case_id} is still open; follow up after resolving it")
+            raise InvalidTransition(f"{case_id} is still open; follow up after resolving it",
+                                    "followup_open", id=case_id)
         record = {"came_back": bool(came_back), "note": note, "at": now_utc(),
                   "by": actor.username}
         self.kb.update("case", case_id, {"follow_up": json.dumps(record, ensure_ascii=False)},

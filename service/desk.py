@@ -57,13 +57,17 @@ class Desk:
         suffix = Path(base).suffix.lower()
         if suffix not in UPLOAD_SUFFIXES:
             raise BadInput(f"unsupported file type {suffix!r} "
-                           f"(use {', '.join(UPLOAD_SUFFIXES)})")
+                           f"(use {', '.join(UPLOAD_SUFFIXES)})", "upload_type",
+                           suffix=suffix, allowed=", ".join(UPLOAD_SUFFIXES))
         if len(data) > MAX_UPLOAD_BYTES:
-            raise BadInput(f"the file is larger than {MAX_UPLOAD_BYTES // 2**20} MB")
+            raise BadInput(f"the file is larger than {MAX_UPLOAD_BYTES // 2**20} MB",
+                           "upload_size", mb=MAX_UPLOAD_BYTES // 2**20)
         if suffix == ".xlsx" and not data.startswith(b"PK\x03\x04"):
-            raise BadInput(f"{base[:80]!r} is not an Excel (.xlsx) file")
+            raise BadInput(f"{base[:80]!r} is not an Excel (.xlsx) file", "upload_not_xlsx",
+                           name=base[:80])
         if suffix != ".xlsx" and b"\x00" in data[:65536] and not data.startswith(UTF16_BOMS):
-            raise BadInput(f"{base[:80]!r} looks like a binary file, not text")
+            raise BadInput(f"{base[:80]!r} looks like a binary file, not text", "upload_binary",
+                           name=base[:80])
         folder = Path(self.engine.settings.data_dir).resolve() / "uploads"
         folder.mkdir(parents=True, exist_ok=True)
         stem = re.sub(r"[^\w-]+", "_", Path(base).stem).strip("_")[:40] or "upload"

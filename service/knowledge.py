@@ -227,7 +227,8 @@ class Knowledge:
         require(actor, "article.draft")
         art = self.get(article_id)
         if art.state == "archived":
-            raise InvalidTransition(f"{article_id} is archived; it cannot be edited")
+            raise InvalidTransition(f"{article_id} is archived; it cannot be edited",
+                                    "article_archived", id=article_id)
         changes = self._body_changes(title, symptoms, resolution)
         old_extra = self.kb.get("article", article_id).extra
         extra = dict(old_extra)
@@ -271,7 +272,7 @@ class Knowledge:
         """not_validated -> wip: sent back to its author with a reason."""
         require(actor, "article.validate")
         if not reason.strip():
-            raise BadInput("sending an article back needs a reason")
+            raise BadInput("sending an article back needs a reason", "return_reason")
         return self._move(actor, article_id, "wip", "reject", detail={"reason": reason})
 
     def archive(self, actor: User, article_id: str, reason: str = "") -> Article:
@@ -285,12 +286,14 @@ class Knowledge:
         Returns the target."""
         require(actor, "article.merge")
         if source_id == target_id:
-            raise BadInput("an article cannot be merged into itself")
+            raise BadInput("an article cannot be merged into itself", "merge_self")
         source, target = self.get(source_id), self.get(target_id)
         if target.state == "archived":
-            raise InvalidTransition(f"{target_id} is archived; merge into a live article")
+            raise InvalidTransition(f"{target_id} is archived; merge into a live article",
+                                    "merge_into_archived", id=target_id)
         if "archived" not in TRANSITIONS[source.state]:
-            raise InvalidTransition(f"{source_id} is already archived")
+            raise InvalidTransition(f"{source_id} is already archived", "already_archived",
+                                    id=source_id)
         extra = {**self.kb.get("article", source_id).extra, "duplicate_of": target_id}
         with self.kb.transaction():
             moved = self.kb.db.execute(
@@ -324,7 +327,7 @@ class Knowledge:
                                     ("fix", resolution, "resolution")):
             if value is not None:
                 if not value.strip():
-                    raise BadInput(f"an article needs a {name}")
+                    raise BadInput(f"an article needs a {name}", "article_needs", field=name)
                 changes[column] = value.strip()
         return changes
 
@@ -362,7 +365,8 @@ class Knowledge:
         allowed = to in TRANSITIONS[art.state] and (only_from is None or art.state in only_from)
         if not allowed:
             raise InvalidTransition(
-                f"{article_id} is {art.state or 'imported'}; it cannot go to {to}")
+                f"{article_id} is {art.state or 'imported'}; it cannot go to {to}",
+                "article_move", id=article_id, state=art.state or "imported", to=to)
         self._write(actor, article_id, action, {**(changes or {}), "state": to},
                     {"from": art.state, "to": to, **(detail or {})})
         return self.get(article_id)

@@ -7,6 +7,8 @@ from datetime import datetime
 
 import streamlit as st
 
+from errors import KnownFixError
+
 LANGUAGES = {"zh": "中文", "en": "English"}
 
 # key: (中文, English)
@@ -203,6 +205,58 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "admin.download": ("下载备份", "Download the backup"),
     "error.empty": ("请输入内容。", "Please enter some text."),
     "error.forbidden": ("当前角色（{role}）无权打开此页面。", "Your role ({role}) may not open this page."),
+    # service errors (errors.KnownFixError.key); {state}/{to} arrive translated
+    "err.forbidden": ("{user}（{role}）无权执行此操作（{action}）。",
+                      "{user} ({role}) may not {action}."),
+    "err.no_user": ("没有用户“{username}”。", "There is no user “{username}”."),
+    "err.signin_locked": ("登录失败次数过多，请几分钟后再试。",
+                          "Too many failed sign-ins; try again in a few minutes."),
+    "err.signin_wrong": ("用户名或密码错误。", "Wrong user name or password."),
+    "err.session_expired": ("登录已过期，请重新登录。",
+                            "The session has expired; please sign in again."),
+    "err.not_found": ("没有编号为 {id} 的{kind}。", "There is no {kind} {id}."),
+    "err.empty_description": ("故障描述不能为空。", "The fault description is empty."),
+    "err.case_closed": ("{id} 已结案，请先重新打开。", "{id} is closed; reopen it first."),
+    "err.case_move": ("{id} 当前为“{state}”，不能转为“{to}”。",
+                      "{id} is {state}; it cannot go to {to}."),
+    "err.escalation_needs": ("升级需要填写接收人（工程师或小组）和原因。",
+                             "Escalation needs a target (engineer or group) and a reason."),
+    "err.delay_reason": ("延误原因须为 {reasons} 之一。",
+                         "The delay reason must be one of {reasons}."),
+    "err.delay_note": ("延误原因 D（其他）需要填写说明。",
+                       "Delay reason D (other) needs a note."),
+    "err.dispatch_closed": ("{id} 当前为“{state}”，只有未结案的工单可以派工。",
+                            "{id} is {state}; only open cases are dispatched."),
+    "err.resolution_fix": ("解决需要填写处理措施。", "A resolution needs the fix (what was done)."),
+    "err.satisfaction_range": ("满意度为 1 到 5。", "Satisfaction is 1 to 5."),
+    "err.reopen_reason": ("重新打开需要填写原因。", "Reopening needs a reason."),
+    "err.followup_open": ("{id} 尚未解决，请解决后再回访。",
+                          "{id} is still open; follow up after resolving it."),
+    "err.article_archived": ("{id} 已归档，不能编辑。", "{id} is archived; it cannot be edited."),
+    "err.merge_into_archived": ("{id} 已归档，请合并到有效的文章。",
+                                "{id} is archived; merge into a live article."),
+    "err.already_archived": ("{id} 已归档。", "{id} is already archived."),
+    "err.article_move": ("{id} 当前为“{state}”，不能转为“{to}”。",
+                         "{id} is {state}; it cannot go to {to}."),
+    "err.return_reason": ("退回文章需要填写原因。", "Sending an article back needs a reason."),
+    "err.merge_self": ("文章不能合并到自身。", "An article cannot be merged into itself."),
+    "err.article_needs": ("文章需要填写{field}。", "An article needs a {field}."),
+    "err.upload_type": ("不支持的文件类型 {suffix}（可用：{allowed}）。",
+                        "Unsupported file type {suffix} (use {allowed})."),
+    "err.upload_size": ("文件超过 {mb} MB。", "The file is larger than {mb} MB."),
+    "err.upload_not_xlsx": ("“{name}”不是 Excel（.xlsx）文件。",
+                            "“{name}” is not an Excel (.xlsx) file."),
+    "err.upload_binary": ("“{name}”像是二进制文件，不是文本。",
+                          "“{name}” looks like a binary file, not text."),
+    # the lead of a service error that has no key: its English detail follows
+    "err.BadInput": ("输入有误", "Bad input"),
+    "err.NotFound": ("未找到", "Not found"),
+    "err.PermissionDenied": ("无权操作", "Not allowed"),
+    "err.InvalidTransition": ("当前状态不允许此操作", "Not allowed in this state"),
+    "err.KnownFixError": ("出错了", "Error"),
+    "field.title": ("标题", "title"),
+    "field.symptoms": ("症状", "symptoms"),
+    "field.resolution": ("解决步骤", "resolution"),
     "kn.header": ("知识库", "Knowledge"),
     "kn.review": ("待审核", "Review queue"),
     "kn.write": ("撰写文章", "Write an article"),
@@ -275,6 +329,31 @@ def t(key: str, **values: object) -> str:
     Raises KeyError for a key that is not in the catalogue."""
     text = MESSAGES[key][0 if lang() == "zh" else 1]
     return text.format(**values) if values else text
+
+
+def error_text(exc: KnownFixError) -> str:
+    """A service error in the current language: its catalogue entry (err.KEY) when it
+    carries a key, otherwise a translated lead before the service's own English words."""
+    if exc.key and f"err.{exc.key}" in MESSAGES:
+        return t(f"err.{exc.key}", **{name: _word(name, value)
+                                      for name, value in exc.params.items()})
+    if lang() == "en":
+        return str(exc)
+    lead = next((f"err.{c.__name__}" for c in type(exc).__mro__
+                 if f"err.{c.__name__}" in MESSAGES), "err.KnownFixError")
+    return f"{t(lead)}：{exc}"
+
+
+_WORDS = {"state": ("state.", "kn.state."), "to": ("state.", "kn.state."), "role": ("role.",),
+          "kind": ("kind.",), "field": ("field.",)}
+
+
+def _word(name: str, value: object) -> object:
+    """A parameter that names a state, role, kind or field, in the current language."""
+    for prefix in _WORDS.get(name, ()):
+        if f"{prefix}{value}" in MESSAGES:
+            return t(f"{prefix}{value}")
+    return value
 
 
 def fmt_time(value: str | None) -> str:

@@ -12,7 +12,7 @@ from kb.importer import ColumnMapping
 from kb.reader import open_table
 from service.auth import ROLES
 from settings import SETTINGS, SettingsError, load_settings
-from ui.i18n import t
+from ui.i18n import error_text, t
 from ui.resources import desk
 from ui.session import require_role
 
@@ -54,7 +54,7 @@ def _users(me) -> None:
                 users.add(me, name.strip(), password, role, display, team=team)
                 st.success(t("admin.user_added", name=name))
             except KnownFixError as exc:
-                st.error(str(exc))
+                st.error(error_text(exc))
 
 
 def _settings(me) -> None:
@@ -78,7 +78,7 @@ def _settings(me) -> None:
                 path = desk().save_settings(me, new)
                 st.success(t("admin.saved", path=str(path)))
             except (KnownFixError, SettingsError) as exc:
-                st.error(str(exc))
+                st.error(error_text(exc))
 
 
 def _import(me) -> None:
@@ -93,7 +93,7 @@ def _import(me) -> None:
             st.session_state.update(import_path=path, import_name=upload.name)
         columns = open_table(path).columns
     except KnownFixError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return
     none = ["", *columns]
     with st.form("import_form"):
@@ -120,7 +120,7 @@ def _import(me) -> None:
         report = desk().import_file(me, path, mapping,
                                     progress=lambda n: bar.progress(0.5, text=f"{n} …"))
     except KnownFixError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return
     bar.progress(1.0, text=t("admin.imported", n=report.taken, bad=len(report.rejected)))
     for rej in report.rejected[:50]:
@@ -136,7 +136,7 @@ def _index(me) -> None:
         try:
             n = desk().reindex(me, lambda done: bar.progress(min(done / total, 1.0)))
         except KnownFixError as exc:
-            st.error(str(exc))
+            st.error(error_text(exc))
             return
         bar.progress(1.0, text=t("admin.reindexed", n=n))
 
@@ -146,7 +146,7 @@ def _backup(me) -> None:
         try:
             path = desk().backup(me)
         except KnownFixError as exc:
-            st.error(str(exc))
+            st.error(error_text(exc))
             return
         st.success(t("admin.backup_done", path=str(path)))
         st.download_button(t("admin.download"), path.read_bytes(), file_name=path.name,

@@ -8,7 +8,7 @@ import streamlit as st
 
 from errors import KnownFixError
 from service.cases import DELAY_REASONS, OPEN_STATES, TRANSITIONS
-from ui.i18n import fmt_time, t
+from ui.i18n import error_text, fmt_time, t
 from ui.render import md_escape, show_markdown
 from ui.resources import desk
 from ui.session import user
@@ -33,7 +33,7 @@ def render() -> None:
     try:
         case = cases.get(case_id)
     except KnownFixError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return
     _facts(case)
     show_triage(me, case_id)
@@ -115,7 +115,7 @@ def _do(fn, *args, **kwargs) -> None:
     try:
         fn(*args, **kwargs)
     except KnownFixError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return
     st.rerun()
 

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from errors import KnownFixError
-from ui.i18n import fmt_pct, t
+from ui.i18n import error_text, fmt_pct, t
 from ui.resources import desk
 from ui.session import require_role
 from ui.widgets import t_label
@@ -35,7 +35,7 @@ def render() -> None:
         cov = desk().reports.coverage(me, start, end)
         summary = desk().reports.summary(me, start, end)
     except KnownFixError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return
     know = summary["knowledge"]
     c1, c2, c3 = st.columns(3)

@@ -9,7 +9,7 @@ import streamlit as st
 
 from errors import KnownFixError
 from service.cases import CHANNELS
-from ui.i18n import t
+from ui.i18n import error_text, t
 from ui.resources import desk
 from ui.session import user
 from ui.widgets import fix_card, triage_summary
@@ -45,7 +45,7 @@ def render() -> None:
                 asset_serial=asset_serial, last_service_at=last_service or None,
                 received_at=datetime.now(UTC).isoformat())
         except KnownFixError as exc:
-            st.error(str(exc))
+            st.error(error_text(exc))
             return
         st.session_state["intake_case"] = case.id
         st.session_state["case_id"] = case.id
@@ -74,7 +74,7 @@ def show_triage(me, case_id: str) -> None:
             cases.link_fix(me, case_id, key, helpful)
             st.toast(t("fix.linked") if helpful else t("fix.marked"))
         except KnownFixError as exc:
-            st.error(str(exc))
+            st.error(error_text(exc))
 
     for m in tri.get("matches", []):
         rec = records.get(m["key"])
@@ -91,7 +91,7 @@ def show_triage(me, case_id: str) -> None:
                 cases.escalate(me, case_id, to, reason)
                 st.success(t("escalate.done", to=to))
             except KnownFixError as exc:
-                st.error(str(exc))
+                st.error(error_text(exc))
     if st.button(t("case.open_page"), key=f"goto_{case_id}"):
         st.session_state["case_id"] = case_id
         st.switch_page(st.session_state["pages"]["case"])

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from errors import KnownFixError
-from ui.i18n import fmt_time, t
+from ui.i18n import error_text, fmt_time, t
 from ui.render import show_markdown
 from ui.resources import desk
 from ui.session import require_role
@@ -73,7 +73,7 @@ def _editor(me, article_id: str | None = None) -> None:
             new_id, dups = desk().knowledge.create(me, title, symptoms, resolution,
                                                    cause=cause, environment=environment)
     except KnownFixError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return
     st.success(t("kn.saved", id=new_id))
     _duplicates(me, new_id, dups)
@@ -91,7 +91,7 @@ def _do(fn, *args) -> None:
     try:
         fn(*args)
     except KnownFixError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return
     st.rerun()
 

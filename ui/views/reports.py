@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from errors import KnownFixError
-from ui.i18n import fmt_pct, t
+from ui.i18n import error_text, fmt_pct, t
 from ui.resources import desk
 from ui.session import require_role
 from ui.views.coverage import period
@@ -27,7 +27,7 @@ def render() -> None:
         data = reports.summary(me, start, end)
         weekly = reports.weekly(me, start, end)
     except KnownFixError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return
     out, sat = data["outcomes"], data["satisfaction"]
     cols = st.columns(4)

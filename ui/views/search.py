@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from errors import KnownFixError
-from ui.i18n import t
+from ui.i18n import error_text, t
 from ui.resources import engine
 from ui.session import user
 from ui.widgets import fix_card, t_label
@@ -35,7 +35,7 @@ def render() -> None:
     try:
         results = engine().search(query, k=10, kind=kind or None, labels=labels)
     except KnownFixError as exc:
-        st.error(str(exc))
+        st.error(error_text(exc))
         return
     if not results:
         st.info(t("search.none"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from errors import KnownFixError
-from ui.i18n import t
+from ui.i18n import error_text, t
 from ui.session import sign_in
 
 
@@ -19,6 +19,6 @@ def render() -> None:
         try:
             sign_in(username.strip(), password)
         except KnownFixError as exc:
-            st.error(str(exc))
+            st.error(error_text(exc))
             return
         st.rerun()
