@@ -183,6 +183,9 @@ def one_run(args: argparse.Namespace) -> dict:
                 / bare_rate)
         print(f"[{size}] imported {report.taken} rows in {total:.0f}s", file=sys.stderr,
               flush=True)
+        if args.import_only:  # the real model at 1M: an hour for the import alone
+            engine.close()
+            return out
 
         # -- search and triage ----------------------------------------------------------------
         for q in queries[:3]:
@@ -432,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cached-vectors", action="store_true",
                    help="corpus vectors from bench/vector_cache.py (the 1M point)")
     p.add_argument("--nlist-study", action="store_true", help="at >=500k: other nlist values")
+    p.add_argument("--import-only", action="store_true",
+                   help="measure the import (and the bare model beside it), nothing after")
     p.add_argument("--data", default=str(DEFAULT_DATA))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--encode-sample", type=int, default=2000)
@@ -473,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
                        str(args.encode_sample)]
                 cmd += ["--cached-vectors"] if args.cached_vectors else []
                 cmd += ["--nlist-study"] if args.nlist_study else []
+                cmd += ["--import-only"] if args.import_only else []
                 cmd += ["--tmp", args.tmp] if args.tmp else []
                 t = time.perf_counter()
                 subprocess.run(cmd, check=True)

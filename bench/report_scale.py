@@ -17,9 +17,15 @@ DOCS = REPO / "docs"
 
 
 def load(results: Path) -> list[dict]:
+    """The runs in `results`; a cached-vector run also gets `real_model`, the import of
+    the same size measured with the real model (results/real-model/), when there is one."""
     out = []
     for path in sorted(results.glob("scale-*.json")):
-        out.append(json.loads(path.read_text("utf-8")))
+        r = json.loads(path.read_text("utf-8"))
+        real = results / "real-model" / path.name
+        if r.get("cached_vectors") and real.is_file():
+            r["real_model"] = json.loads(real.read_text("utf-8"))
+        out.append(r)
     return sorted(out, key=lambda r: r["size"])
 
 
@@ -73,12 +79,21 @@ def summary_table(rs: list[dict]) -> str:
     row("documents imported", [fmt(med(r, "rows")) for r in rs])
     row("distinct descriptions encoded", [fmt(med(r, "texts_encoded")) for r in rs])
     row("vector index served", [store_label(r["runs"][0]["vector_index"]) for r in rs])
+
+    def imported(r: dict) -> str:
+        if not r["cached_vectors"]:
+            return f"**{fmt(med(r, 'import_rows_per_s'))}**"
+        text = (f"{fmt(med(r, 'pipeline_rows_per_s_without_model'))} without the model; "
+                f"≈{fmt(med(r, 'estimated_import_rows_per_s_with_model'))} with it ²")
+        if "real_model" in r:
+            text = f"**{fmt(med(r['real_model'], 'import_rows_per_s'))}** with the model ³; " + text
+        return text
+
     row("**import, rows/s** (KB write + encode + FAISS + BM25 + save)",
-        [("**" + fmt(med(r, "import_rows_per_s")) + "**") if not r["cached_vectors"] else
-         f"{fmt(med(r, 'pipeline_rows_per_s_without_model'))} without the model; "
-         f"**≈{fmt(med(r, 'estimated_import_rows_per_s_with_model'))}** with it ²"
-         for r in rs])
-    row("import wall time, s", [fmt(med(r, "import_s")) for r in rs])
+        [imported(r) for r in rs])
+    row("import wall time, s", [
+        fmt(med(r, "import_s")) + (f" (with the model: {fmt(med(r['real_model'], 'import_s'))}"
+                                   " ³)" if "real_model" in r else "") for r in rs])
     row("  of which KB write, s", [fmt(med(r, "import_kb_s")) for r in rs])
     row("  of which inside the model, s", [fmt(med(r, "import_model_s")) if not
                                             r["cached_vectors"] else "cache ¹" for r in rs])
@@ -86,11 +101,17 @@ def summary_table(rs: list[dict]) -> str:
         [fmt(med(r, "ann_switch_s"), "{:.1f}") for r in rs])
     row("bare model encode, rows/s (same run)", [fmt(med(r, "bare_encode_rows_per_s"))
                                                  for r in rs])
-    row("**ratio import / bare model**",
-        [("**" + fmt(med(r, "pipeline_over_bare"), "{:.2f}") + "**") if not
-         r["cached_vectors"] else "≈" + fmt(med(r, "estimated_import_rows_per_s_with_model")
-                                            / med(r, "bare_encode_rows_per_s"), "{:.2f}") + " ²"
-         for r in rs])
+
+    def ratio(r: dict) -> str:
+        if not r["cached_vectors"]:
+            return f"**{fmt(med(r, 'pipeline_over_bare'), '{:.2f}')}**"
+        text = "≈" + fmt(med(r, "estimated_import_rows_per_s_with_model")
+                         / med(r, "bare_encode_rows_per_s"), "{:.2f}") + " ²"
+        if "real_model" in r:
+            text = f"**{fmt(med(r['real_model'], 'pipeline_over_bare'), '{:.2f}')}** ³; " + text
+        return text
+
+    row("**ratio import / bare model**", [ratio(r) for r in rs])
     row("**search p50 / p95, ms**", [f"**{fmt(med(r, 'search_p50_ms'))} / "
                                      f"{fmt(med(r, 'search_p95_ms'))}**" for r in rs])
     row("**triage p50 / p95, ms**", [f"**{fmt(med(r, 'triage_p50_ms'))} / "
@@ -290,6 +311,26 @@ def cache_note(rs: list[dict]) -> str:
             f"average (median {v.get('cosine_median')}, 5th percentile {v.get('cosine_p5')}).")
 
 
+def real_model_notes(rs: list[dict]) -> list[str]:
+    """Footnote ³: the import at a cached size, measured with the real model."""
+    out = []
+    for r in rs:
+        if "real_model" not in r:
+            continue
+        m = r["real_model"]
+        run = m["runs"][0]
+        out.append(
+            f"³ The import alone at {size_label(r['size'])}, measured with the real model "
+            f"(`bench/bench_scale.py --sizes {r['size']} --import-only --out-dir "
+            f"bench/results/real-model`, {m['at'][:16].replace('T', ' ')} UTC, load average "
+            f"{run['loadavg_start'][0]:.1f} at the start): {fmt(med(m, 'rows'))} rows in "
+            f"{med(m, 'import_s') / 60:.0f} min, {fmt(med(m, 'import_rows_per_s'))} rows/s, "
+            f"{fmt(med(m, 'texts_encoded'))} distinct descriptions encoded, "
+            f"{med(m, 'import_model_s') / 60:.0f} min of it inside the model; the bare model "
+            f"encoded {fmt(med(m, 'bare_encode_rows_per_s'))} rows/s in the same run.")
+    return out
+
+
 def estimate_check(rs: list[dict]) -> str:
     """The estimate of footnote ² made at a size also measured with the real model
     (`make bench-1m` runs 100k with the cache into bench/results/cache-check/)."""
@@ -411,6 +452,7 @@ def write(rs: list[dict], docs: Path) -> Path:
             "+ distinct descriptions per row / bare model rows/s), both measured in the "
             "same run; reindex with the model = reindex seconds without it + distinct "
             "descriptions / bare model rows/s." + estimate_check(rs))
+        notes += real_model_notes(rs)
     parts += [*notes, ""] if notes else []
     parts += [
         "## Approximate vector search (FAISS IVF)",
