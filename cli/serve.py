@@ -3,7 +3,7 @@ the server starts listening, so the first page a user opens draws at once.
 
 It loads the app's Desk (ui/resources.py) in this process, then hands over to Streamlit's
 own `streamlit run app.py`, which finds that Desk already in its resource cache.  Options
-Streamlit knows (`--server.address 0.0.0.0`, …) may follow and are passed on.
+Streamlit knows (`--server.enableXsrfProtection true`, …) may follow and are passed on.
 
 `commands` is merged into the root app by cli/main.py.
 """
@@ -35,12 +35,16 @@ STREAMLIT_FLAGS = ["--server.headless", "true", "--browser.gatherUsageStats", "f
 def serve(
     ctx: typer.Context,
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8501,
+    address: Annotated[str, typer.Option(
+        help="Address to listen on: this machine only by default; 0.0.0.0 for the team's "
+             "other machines (Streamlit then also tries to look up the public IP, "
+             "which fails quietly offline).")] = "localhost",
     data_dir: Annotated[str | None, typer.Option("--data-dir", help="Data folder (default: "
                                                  "$KNOWNFIX_DATA_DIR or ./data).")] = None,
 ) -> None:
     """Start the app on http://localhost:PORT once the model and index are loaded.
 
-    Example: knownfix serve --port 8501 --server.address 0.0.0.0
+    Example: knownfix serve --port 8501 --address 0.0.0.0
     """
     from cli.main import fail
 
@@ -61,6 +65,6 @@ def serve(
                f"{counts['article']} articles")
     from streamlit.web import cli as streamlit_cli
 
-    sys.argv = ["streamlit", "run", str(APP), "--server.port", str(port), *STREAMLIT_FLAGS,
-                *ctx.args]
+    sys.argv = ["streamlit", "run", str(APP), "--server.port", str(port),
+                "--server.address", address, *STREAMLIT_FLAGS, *ctx.args]
     sys.exit(streamlit_cli.main())

@@ -88,8 +88,7 @@ def served_app(data_dir: Path, log: Path, *options: str) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [*_knownfix(), "serve", "--port", str(port), "--server.address", "127.0.0.1",
-             *options],
+            [*_knownfix(), "serve", "--port", str(port), "--address", "127.0.0.1", *options],
             cwd=ROOT, env=_env(data_dir), stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True)
     try:
