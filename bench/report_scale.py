@@ -322,8 +322,9 @@ def real_model_notes(rs: list[dict]) -> list[str]:
         out.append(
             f"³ The import alone at {size_label(r['size'])}, measured with the real model "
             f"(`bench/bench_scale.py --sizes {r['size']} --import-only --out-dir "
-            f"bench/results/real-model`, {m['at'][:16].replace('T', ' ')} UTC, load average "
-            f"{run['loadavg_start'][0]:.1f} at the start): {fmt(med(m, 'rows'))} rows in "
+            f"bench/results/real-model`, finished {m['at'][:16].replace('T', ' ')} UTC, "
+            f"load average {run['loadavg_start'][0]:.1f} at the start): "
+            f"{fmt(med(m, 'rows'))} rows in "
             f"{med(m, 'import_s') / 60:.0f} min, {fmt(med(m, 'import_rows_per_s'))} rows/s, "
             f"{fmt(med(m, 'texts_encoded'))} distinct descriptions encoded, "
             f"{med(m, 'import_model_s') / 60:.0f} min of it inside the model; the bare model "
