@@ -206,6 +206,20 @@ def plots(rs: list[dict], docs: Path) -> list[str]:
     sizes = [r["size"] for r in rs]
     labels = [size_label(n) for n in sizes]
 
+    def save(fig, ax, ylabel: str, title: str, png: str) -> None:
+        """A plot over the benchmark sizes: log size axis, labels, legend, saved."""
+        ax.set_xscale("log")
+        ax.set_xticks(sizes, labels)
+        ax.set_xlabel("documents")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(docs / png, dpi=110)
+        plt.close(fig)
+        made.append(png)
+
     # latency
     fig, ax = plt.subplots(figsize=(6.4, 4))
     for key, name, style in (("search", "search", "o-"), ("triage", "triage", "s-")):
@@ -214,17 +228,7 @@ def plots(rs: list[dict], docs: Path) -> list[str]:
                 label=f"{name} p95")
     ax.plot(sizes, [med(r, "close_to_searchable_ms_p50") for r in rs], "^-",
             label="close → searchable p50")
-    ax.set_xscale("log")
-    ax.set_xticks(sizes, labels)
-    ax.set_xlabel("documents")
-    ax.set_ylabel("ms")
-    ax.set_title("Latency by knowledge-base size")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(docs / "bench-latency.png", dpi=110)
-    plt.close(fig)
-    made.append("bench-latency.png")
+    save(fig, ax, "ms", "Latency by knowledge-base size", "bench-latency.png")
 
     # throughput
     fig, ax = plt.subplots(figsize=(6.4, 4))
@@ -238,18 +242,8 @@ def plots(rs: list[dict], docs: Path) -> list[str]:
     if no_model:
         ax.plot([s for s, _ in no_model], [v for _, v in no_model], "d",
                 label="import without the model (1M, cached vectors)")
-    ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xticks(sizes, labels)
-    ax.set_xlabel("documents")
-    ax.set_ylabel("rows/s")
-    ax.set_title("Import throughput")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(docs / "bench-throughput.png", dpi=110)
-    plt.close(fig)
-    made.append("bench-throughput.png")
+    save(fig, ax, "rows/s", "Import throughput", "bench-throughput.png")
 
     # recall vs nprobe
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.8))
@@ -281,17 +275,7 @@ def plots(rs: list[dict], docs: Path) -> list[str]:
             label="index on disk per document, KB")
     ax.plot(sizes, [med(r, "db_mb") * 1024 / r["size"] for r in rs], "^-",
             label="database per document, KB")
-    ax.set_xscale("log")
-    ax.set_xticks(sizes, labels)
-    ax.set_xlabel("documents")
-    ax.set_ylabel("KB per document")
-    ax.set_title("Memory and disk per document")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(docs / "bench-memory.png", dpi=110)
-    plt.close(fig)
-    made.append("bench-memory.png")
+    save(fig, ax, "KB per document", "Memory and disk per document", "bench-memory.png")
     return made
 
 
