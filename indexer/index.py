@@ -6,7 +6,10 @@ files of that generation.  Saving writes new files first and replaces the manife
 so a crash leaves either the old index or the new one.
 
 Hybrid score = w * max(cosine, 0) + (1 - w) * normalised BM25, both in 0-1, so one
-threshold means the same for every query (see README, "How matching works").
+threshold means the same for every query (see README, "How matching works"); `Ranking`
+(indexer/ranking.py) holds w per script of the query and what the lexical side reads.
+The lexical index holds two fields of every record, its words and its Chinese character
+bigrams (indexer/tokens.py); a query reads one or both.
 
 With the "faiss" backend the vector store is exact below `AnnParams.threshold` vectors and
 approximate (IVF) above it; the choice is re-made at the end of every sync and rebuild
@@ -30,7 +33,8 @@ import numpy as np
 from errors import IndexCorrupt, ModelMismatch
 from indexer.encoder import Encoder
 from indexer.lexical import BM25Index
-from indexer.tokens import tokenize
+from indexer.ranking import Ranking, fuse
+from indexer.tokens import analyze, shown_terms
 from indexer.vectors import (
     BACKENDS,
     AnnParams,
@@ -41,7 +45,7 @@ from indexer.vectors import (
 )
 from kb.records import Record
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: the lexical index holds character bigrams beside words
 CANDIDATES = 64
 CHUNK = 8192  # records encoded per call (the model sorts each call by length)
 
@@ -63,12 +67,13 @@ class Index:
     """Vectors + BM25 + the map between internal int ids and KB keys."""
 
     def __init__(self, folder: str | Path, encoder: Encoder, backend: str = "faiss",
-                 fusion_weight: float = 0.7, batch_size: int = 64,
+                 ranking: Ranking | None = None, batch_size: int = 64,
                  ann: AnnParams | None = None) -> None:
         self.folder = Path(folder)
         self.encoder = encoder
         self.backend = backend
-        self.weight = fusion_weight
+        self.ranking = ranking or Ranking()
+        self.tuning: dict | None = None  # the tuning in force, recorded in the manifest
         self.batch_size = batch_size
         self._ann = ann or AnnParams()
         self.vectors: VectorStore = make_vectors(backend, encoder.dim)
@@ -96,10 +101,10 @@ class Index:
     # -- persistence ---------------------------------------------------------------------
     @classmethod
     def open(cls, folder: str | Path, encoder: Encoder, backend: str = "faiss",
-             fusion_weight: float = 0.7, batch_size: int = 64,
+             ranking: Ranking | None = None, batch_size: int = 64,
              ann: AnnParams | None = None) -> Index:
         """Load the index in `folder`, or start an empty one if there is none."""
-        idx = cls(folder, encoder, backend, fusion_weight, batch_size, ann)
+        idx = cls(folder, encoder, backend, ranking, batch_size, ann)
         manifest = idx.read_manifest()
         if manifest is None:
             return idx
@@ -150,6 +155,9 @@ class Index:
                 "backend": self.backend, "count": len(self.key_to_id), "next_id": self.next_id,
                 "vector_index": getattr(self.vectors, "describe", lambda: {"type": "exact"})(),
                 "seq": self.seq, "generation": self.generation,
+                "ranking": {"fusion": self.ranking.fusion, "analyzers": self.ranking.analyzers,
+                            "context_weight": self.ranking.context_weight},
+                "tuning": self.tuning,
                 "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
     def save(self) -> None:
@@ -187,7 +195,7 @@ class Index:
             for rec in chunk:
                 digest = _digest(rec.description)
                 if self.digests.get(rec.key) == digest:
-                    self.lexical.add(self.key_to_id[rec.key], tokenize(rec.search_text))
+                    self.lexical.add(self.key_to_id[rec.key], analyze(rec.search_text))
                 else:
                     fresh.append((rec, digest))
             self.delete([r.key for r, _ in fresh if r.key in self.key_to_id])
@@ -201,7 +209,7 @@ class Index:
                 self.id_to_key[i] = rec.key
                 self.digests[rec.key] = digest
                 by_digest.setdefault(digest, i)
-                self.lexical.add(i, tokenize(rec.search_text))
+                self.lexical.add(i, analyze(rec.search_text))
             done += len(chunk)
             if progress:
                 progress(done)
@@ -280,7 +288,7 @@ class Index:
         """Throw away the contents and index every record in the KB afresh; returns how
         many records the index now holds."""
         gen = self.generation
-        self.__init__(self.folder, self.encoder, self.backend, self.weight, self.batch_size,
+        self.__init__(self.folder, self.encoder, self.backend, self.ranking, self.batch_size,
                       self.ann)
         self.generation = gen
         self.sync(kb, progress)  # sets seq to the change it read up to, not a later one
@@ -297,12 +305,18 @@ class Index:
         return self.encoder.encode([text], self.batch_size)[0]
 
     def search(self, text: str, k: int = 5, qvec: np.ndarray | None = None,
-               keep: Callable[[str], bool] | None = None, pool: int = CANDIDATES) -> list[Hit]:
-        """The k best records for `text` by hybrid score (see module docstring)."""
+               keep: Callable[[str], bool] | None = None, pool: int = CANDIDATES,
+               context: str = "", weight: float | None = None) -> list[Hit]:
+        """The k best records for `text` by hybrid score (see module docstring).
+        `context` (product, model, title) weighs less than `text`; `qvec`, when given,
+        is the encoding of both.  `weight` overrides the ranking's fusion weight, for
+        callers whose thresholds were set on a fixed fusion (duplicates, recurrence)."""
         if not self.key_to_id:
             return []
-        qvec = self.encode_query(text) if qvec is None else qvec
-        tokens = tokenize(text)
+        if qvec is None:
+            qvec = self.encode_query("\n".join(p for p in (context, text) if p))
+        tokens = self.ranking.query_terms(text, context)
+        weight = self.ranking.weight_for(text or context) if weight is None else weight
         want = max(pool, k * 4) * (4 if keep else 1)
         dense_s, dense_i = self.vectors.search(qvec, want)
         dense = {int(i): float(s) for s, i in zip(dense_s[0], dense_i[0], strict=True) if i >= 0}
@@ -323,12 +337,11 @@ class Index:
             if key is None or (keep and not keep(key)):
                 continue
             lex = lex_of[i]
-            score = self.weight * max(d, 0.0) + (1 - self.weight) * lex
-            hits.append(Hit(key, score, d, lex))
+            hits.append(Hit(key, float(fuse(weight, d, lex)), d, lex))
         hits.sort(key=lambda h: -h.score)
         hits = hits[:k]
         for h in hits:
-            h.matched = self.lexical.matched(self.key_to_id[h.key], tokens)
+            h.matched = shown_terms(self.lexical.matched(self.key_to_id[h.key], list(tokens)))
         return hits
 
 

@@ -69,20 +69,25 @@ class BM25Index:
             arr = self._cache[term] = (docs, tfs, lens)
         return arr
 
-    def scores(self, tokens: list[str]) -> dict[int, float]:
+    def scores(self, tokens: list[str] | dict[str, float]) -> dict[int, float]:
         """Normalised BM25 (0-1) of every document that shares a term with the query."""
         docs, total = self.score_arrays(tokens)
         return dict(zip(docs.tolist(), total.tolist(), strict=True))
 
-    def score_arrays(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def score_arrays(self, tokens: list[str] | dict[str, float]
+                     ) -> tuple[np.ndarray, np.ndarray]:
         """`scores` as two arrays, doc ids ascending and their scores: cheaper than a
-        dict when a common word matches a large share of a big collection."""
-        terms = Counter(tokens)
+        dict when a common word matches a large share of a big collection.  `tokens` is
+        a list (each occurrence counts once) or a {term: weight} mapping, for a query
+        whose parts weigh differently."""
+        terms = tokens if isinstance(tokens, dict) else Counter(tokens)
         none = np.zeros(0, np.int64), np.zeros(0, np.float64)
         if not terms or not self.doc_terms:
             return none
         avgdl = self.total_len / len(self.doc_terms) or 1.0
         upper = sum(self.idf(t) * (K1 + 1) * qtf for t, qtf in terms.items())
+        if upper <= 0:
+            return none
         parts_docs, parts_scores = [], []
         for term, qtf in terms.items():
             if term not in self.postings:

@@ -10,6 +10,7 @@ import pytest
 from errors import IndexCorrupt, ModelMismatch
 from indexer.encoder import HashEncoder, make_encoder
 from indexer.index import FORMAT_VERSION, Index
+from indexer.ranking import Ranking
 from kb.records import Record
 from kb.store import KnowledgeBase
 
@@ -128,7 +129,7 @@ def test_hits_are_best_first_and_limited_to_k(index):
     (1.0, lambda h: h.score == pytest.approx(max(h.dense, 0.0))),
 ])
 def test_fusion_weight_extremes(tmp_path, weight, check):
-    idx = Index(tmp_path / "i", HashEncoder(64), "numpy", fusion_weight=weight)
+    idx = Index(tmp_path / "i", HashEncoder(64), "numpy", ranking=Ranking.uniform(weight))
     idx.upsert(RECORDS)
     hits = idx.search("硬盘错误", 10)
     assert hits and all(check(h) for h in hits)

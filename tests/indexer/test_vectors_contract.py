@@ -113,7 +113,7 @@ QUERIES = ["硬盘错误", "IP conflict printer", "E-1043", "R123-78 degraded", 
 
 
 def new_index(folder, backend: str) -> Index:
-    return Index(folder, HashEncoder(64), backend, fusion_weight=0.7)
+    return Index(folder, HashEncoder(64), backend)
 
 
 def results(index: Index, query: str, k: int = 10) -> list[tuple[str, float]]:
