@@ -23,9 +23,12 @@ CALIBRATION_ROWS = 4000
 
 
 class TextFeatures:
-    """Fits the TF-IDF vocabularies once and turns (texts, vectors) into one matrix."""
+    """Fits the TF-IDF vocabularies once and turns (texts, vectors) into one matrix.
+    `dense` scales the embedding vector's block (0 leaves it out: for a language the
+    model reads poorly it is noise)."""
 
-    def __init__(self, texts: list[str]) -> None:
+    def __init__(self, texts: list[str], dense: float = 1.0) -> None:
+        self.dense = dense
         big = len(texts) > 20000
         self.chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
                                      min_df=2 if big else 1, max_features=400000,
@@ -38,8 +41,10 @@ class TextFeatures:
         self.words.fit(texts)
 
     def transform(self, texts: list[str], vectors: np.ndarray) -> csr_matrix:
-        return hstack([self.chars.transform(texts), self.words.transform(texts) * 0.5,
-                       csr_matrix(vectors.astype(np.float32))]).tocsr()
+        blocks = [self.chars.transform(texts), self.words.transform(texts) * 0.5]
+        if self.dense > 0:
+            blocks.append(csr_matrix(vectors.astype(np.float32) * self.dense))
+        return hstack(blocks).tocsr()
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -70,13 +75,16 @@ class LabelClassifier:
         self.temperature = 3.0
         self.constant: str | None = None
 
-    def fit(self, x: csr_matrix, values: list[str]) -> LabelClassifier:
+    def fit(self, x: csr_matrix, values: list[str], calibrate: bool = True) -> LabelClassifier:
+        """Fit on feature rows and their values; `calibrate` fits the softmax temperature
+        by cross-validation (tuning skips it where only the ranking of classes counts)."""
         self.classes = sorted(set(values))
         if len(self.classes) == 1:
             self.constant = self.classes[0]
             return self
         y = np.array(values)
-        self.temperature = self._calibrate(x, y)
+        if calibrate:
+            self.temperature = self._calibrate(x, y)
         self.model = LinearSVC(C=self.c).fit(x, y)
         self.classes = list(self.model.classes_)
         return self

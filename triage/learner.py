@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager, nullcontext
 import numpy as np
 
 from indexer.index import Index
-from kb.records import is_known_fix
+from kb.records import Record, is_known_fix
 from kb.store import KnowledgeBase
 from triage.classifier import LabelClassifier, TextFeatures
 
@@ -46,51 +46,80 @@ class Models:
                 for name, clf in self.classifiers.items()}
 
 
-def train(kb: KnowledgeBase, index: Index,
-          lock: AbstractContextManager | None = None) -> Models:
-    """Fit features and classifiers on every labelled record in the KB. `lock` guards
-    the moment the index's vectors are copied (a background retrain runs while other
-    threads change the index)."""
-    version = kb.label_version
+def labelled(kb: KnowledgeBase, index: Index, lock: AbstractContextManager | None = None
+             ) -> tuple[list[Record], np.ndarray]:
+    """Every record that teaches (labelled or rated, and a known fix) with its vector
+    from the index, in the order the KB holds them.  `lock` guards the moment the
+    index's vectors are copied (a background retrain runs while other threads change
+    the index)."""
     records = kb.records()
     with lock or nullcontext():
         key_to_id = dict(index.key_to_id)
         ids, vecs = index.vectors.all()
-    records = [r for r in records if (r.labels or r.severity) and r.key in key_to_id
-               and is_known_fix(r.kind, r.state)]
+    pos = {int(i): n for n, i in enumerate(ids)}
+    records = [r for r in records if (r.labels or r.severity) and is_known_fix(r.kind, r.state)
+               and key_to_id.get(r.key) in pos]
+    rows = np.array([pos[key_to_id[r.key]] for r in records], dtype=np.int64)
+    return records, vecs[rows] if len(rows) else np.zeros((0, vecs.shape[1]), np.float32)
+
+
+def train(kb: KnowledgeBase, index: Index, lock: AbstractContextManager | None = None,
+          c: float = 0.5, dense: float = 1.0) -> Models:
+    """Fit features and classifiers on the KB's labelled records (see `labelled`)."""
+    version = kb.label_version
+    records, vectors = labelled(kb, index, lock)
+    if len(records) > TRAIN_MAX:  # every article, then the newest cases (rowid order)
+        keep = [n for n, r in enumerate(records) if r.kind == "article"][-TRAIN_MAX:]
+        cases = [n for n, r in enumerate(records) if r.kind != "article"]
+        keep += cases[len(cases) - (TRAIN_MAX - len(keep)):]
+        records, vectors = [records[n] for n in keep], vectors[keep]
+    return fit_models(version, records, vectors, c, dense)
+
+
+def fit_models(version: int, records: list[Record], vectors: np.ndarray, c: float = 0.5,
+               dense: float = 1.0) -> Models:
+    """Features and one classifier per label field (and severity) fitted on `records`,
+    whose embedding vectors are the rows of `vectors`."""
     if not records:
         return Models(version, None, {}, {})
-    pos = {int(i): n for n, i in enumerate(ids)}
-    records = [r for r in records if key_to_id[r.key] in pos]
-    if len(records) > TRAIN_MAX:  # every article, then the newest cases (rowid order)
-        articles = [r for r in records if r.kind == "article"][-TRAIN_MAX:]
-        cases = [r for r in records if r.kind != "article"]
-        records = articles + cases[len(cases) - (TRAIN_MAX - len(articles)):]
-    rows = np.array([pos[key_to_id[r.key]] for r in records], dtype=np.int64)
     texts = [r.description for r in records]
-    features = TextFeatures(texts)
-    x = features.transform(texts, vecs[rows])
-    targets: dict[str, list[int]] = {}
-    for n, r in enumerate(records):
-        for name in r.labels:
-            targets.setdefault(name, []).append(n)
-        if r.severity:
-            targets.setdefault(SEVERITY, []).append(n)
-    classifiers, sizes = {}, {}
-    for name, members in targets.items():
-        values = [records[n].severity if name == SEVERITY else records[n].labels[name]
-                  for n in members]
-        classifiers[name] = LabelClassifier().fit(x[members], values)
-        sizes[name] = len(members)
+    features = TextFeatures(texts, dense)
+    x = features.transform(texts, vectors)
+    classifiers, sizes = fit_fields(x, records, c)
     return Models(version, features, classifiers, sizes)
+
+
+def targets(records: list[Record]) -> dict[str, tuple[list[int], list[str]]]:
+    """Per label field (and SEVERITY): the rows that have a value, and the values."""
+    out: dict[str, tuple[list[int], list[str]]] = {}
+    for n, r in enumerate(records):
+        for name, value in [*r.labels.items(), *([(SEVERITY, r.severity)] if r.severity
+                                                 else [])]:
+            rows, values = out.setdefault(name, ([], []))
+            rows.append(n)
+            values.append(value)
+    return out
+
+
+def fit_fields(x, records: list[Record], c: float, calibrate: bool = True
+               ) -> tuple[dict[str, LabelClassifier], dict[str, int]]:
+    """One classifier per field on the feature rows `x` of `records`, and how many
+    records each learned from."""
+    classifiers, sizes = {}, {}
+    for name, (rows, values) in targets(records).items():
+        classifiers[name] = LabelClassifier(c).fit(x[rows], values, calibrate)
+        sizes[name] = len(rows)
+    return classifiers, sizes
 
 
 class Learner:
     """Serves the current Models and retrains them when the KB's labels change."""
 
     def __init__(self, kb: KnowledgeBase, index: Index, sync_max: int = 20000,
-                 lock: AbstractContextManager | None = None) -> None:
+                 lock: AbstractContextManager | None = None, c: float = 0.5,
+                 dense: float = 1.0) -> None:
         self.kb, self.index, self.sync_max, self.index_lock = kb, index, sync_max, lock
+        self.c, self.dense = c, dense
         self.models: Models | None = None
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
@@ -107,14 +136,15 @@ class Learner:
         if self.models is None or block or labelled <= self.sync_max:
             with self._lock:
                 if self.models is None or self.models.version != version:
-                    self.models = train(self.kb, self.index, self.index_lock)
+                    self.models = train(self.kb, self.index, self.index_lock, self.c,
+                                        self.dense)
         elif self._worker is None or not self._worker.is_alive():
             self._worker = threading.Thread(target=self._retrain, daemon=True)
             self._worker.start()
         return self.models
 
     def _retrain(self) -> None:
-        models = train(self.kb, self.index, self.index_lock)
+        models = train(self.kb, self.index, self.index_lock, self.c, self.dense)
         with self._lock:
             self.models = models
 

@@ -15,7 +15,9 @@ class LabelPrediction:
 
 @dataclass
 class Match:
-    """A known fix: an article or a past case, with why it matched."""
+    """A known fix: an article or a past case, with why it matched.  `score` is the
+    ranking score (the list is in its order); `hybrid` the plain dense + lexical fusion
+    it started from, `dense` and `lexical` that fusion's parts."""
 
     key: str
     kind: str
@@ -23,6 +25,7 @@ class Match:
     title: str
     fix: str
     score: float
+    hybrid: float
     dense: float
     lexical: float
     matched: list[str]

@@ -1,8 +1,11 @@
-"""Severity: keyword rules plus learned probabilities, decided with asymmetric costs.
+"""Severity: keyword rules plus learned probabilities.
 
-Rating a case below its true level costs twice as much per level as rating it above,
-so when the evidence is split the higher level wins; keyword rules then set a floor
-(they only ever raise the rating).
+Untuned, the learned probabilities are decided with asymmetric costs: rating a case
+below its true level costs twice as much per level as rating it above, so when the
+evidence is split the higher level wins.  Tuned (triage/tuning.py), each level above the
+lowest has a cutoff on P(that level or above), set on the team's own history so that a
+chosen share of the truly most severe cases is rated at the top (`top_severity_recall`).
+Keyword rules then set a floor (they only ever raise the rating).
 """
 
 from __future__ import annotations
@@ -56,12 +59,33 @@ def decide(levels: list[str], probs: dict[str, float]) -> tuple[str, float]:
     return levels[best], p[best]
 
 
+def at_or_above(levels: list[str], probs: dict[str, float]) -> list[float]:
+    """P(level or above) for each level, least severe first."""
+    p = [probs.get(lv, 0.0) for lv in levels]
+    return [sum(p[i:]) for i in range(len(levels))]
+
+
+def decide_by_cutoffs(levels: list[str], probs: dict[str, float],
+                      cutoffs: dict[str, float]) -> tuple[str, float]:
+    """The most severe level whose P(level or above) reaches its cutoff (the lowest
+    level when none does), and that level's probability."""
+    tail = at_or_above(levels, probs)
+    for i in range(len(levels) - 1, 0, -1):
+        cut = cutoffs.get(levels[i])
+        if cut is not None and tail[i] >= cut:
+            return levels[i], probs.get(levels[i], 0.0)
+    return levels[0], probs.get(levels[0], 0.0)
+
+
 def rate(levels: list[str], rules: SeverityRules, text: str,
-         probs: dict[str, float], evidence: int) -> SeverityRating:
-    """Combine the learned probabilities (may be empty) with the keyword floor."""
+         probs: dict[str, float], evidence: int,
+         cutoffs: dict[str, float] | None = None) -> SeverityRating:
+    """Combine the learned probabilities (may be empty) with the keyword floor; with
+    `cutoffs` (tuned) the learned level is decided by them."""
     floor = rules.floor(text)
     if probs:
-        level, conf = decide(levels, probs)
+        level, conf = (decide_by_cutoffs(levels, probs, cutoffs) if cutoffs
+                       else decide(levels, probs))
         reason = f"learned from {evidence} rated records (p={conf:.2f})"
     else:
         level, conf, reason = None, 0.0, "no rated history yet"
