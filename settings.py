@@ -3,6 +3,10 @@
 Values come from, in rising priority: the defaults below, `settings.json` in the data
 folder (written by the admin page), and environment variables `KNOWNFIX_<NAME>`
 (upper case).  The CLI, the README table and a test all read `SETTINGS`.
+
+A setting given in settings.json or the environment is *pinned*: the quality settings
+that tuning chooses from the team's own history (`knownfix tune`, triage/tuning.py) are
+only chosen where the administrator has not pinned them.
 """
 
 from __future__ import annotations
@@ -73,25 +77,49 @@ SETTINGS: list[Setting] = [
     Setting(
         "match_threshold",
         0.45,
-        "Hybrid score (0-1) the best known fix must reach to count as a confident match.",
+        "Ranking score (0-1) the best known fix must reach to count as a confident match. "
+        "Tuned unless pinned: the lowest score at which the best match was the right fix "
+        "for at least `confident_precision` of the team's recent cases.",
     ),
     Setting(
         "confidence_threshold",
         0.40,
-        "Classification confidence below which triage advises escalation.",
+        "Classification confidence below which triage advises escalation. Tuned unless "
+        "pinned: the lowest confidence at which at least `confident_precision` of the "
+        "predictions were right on the team's recent cases.",
     ),
+    Setting("confident_precision", 0.8, "How often a 'confident' known fix or label should "
+            "be right; tuning sets match_threshold and confidence_threshold to reach it."),
     Setting("top_k", 5, "How many known fixes triage and search return."),
     Setting(
         "fusion_weight",
         0.7,
         "Weight of the dense (semantic) score in the hybrid score; the lexical (BM25) "
-        "score gets the rest.",
+        "score gets the rest. Tuned unless pinned, apart for Chinese and other queries.",
     ),
+    Setting("lexical_analyzers", "both", "What the lexical score reads: 'words' (jieba "
+            "words for Chinese), 'bigrams' (Chinese character pairs) or 'both'. Tuned "
+            "unless pinned."),
     Setting(
         "label_boost",
         0.3,
-        "How much a match whose labels agree with the predicted labels is lifted in ranking.",
+        "How much a match whose labels agree with the predicted labels is lifted in "
+        "ranking. Tuned unless pinned.",
     ),
+    Setting("classifier_c", 0.5, "Regularisation of the label classifiers (linear SVM C: "
+            "smaller is smoother). Tuned unless pinned."),
+    Setting("classifier_dense", 1.0, "Weight of the embedding model's vector among the "
+            "classifiers' features (0: characters and words only). Tuned unless pinned."),
+    Setting("neighbour_weight", 0.25, "Share of the nearest records' vote in a predicted "
+            "label (the classifier has the rest). Tuned unless pinned."),
+    Setting("top_severity_recall", 0.9, "Share of truly top-severity cases that must be "
+            "rated at the top: tuning sets the decision for each level above the lowest "
+            "to reach it on the team's recent cases (the price, lower cases rated too "
+            "high, is shown with it)."),
+    Setting("auto_tune", True, "Tune after an import and whenever the labelled history has "
+            "grown by `retune_growth` since the last tuning (in the background)."),
+    Setting("retune_growth", 0.2, "Growth of the labelled history, as a share, that "
+            "triggers a new tuning."),
     Setting(
         "sync_retrain_max",
         5000,
@@ -139,8 +167,16 @@ class Settings:
     match_threshold: float = _DEFAULTS["match_threshold"]
     confidence_threshold: float = _DEFAULTS["confidence_threshold"]
     top_k: int = _DEFAULTS["top_k"]
+    confident_precision: float = _DEFAULTS["confident_precision"]
     fusion_weight: float = _DEFAULTS["fusion_weight"]
+    lexical_analyzers: str = _DEFAULTS["lexical_analyzers"]
     label_boost: float = _DEFAULTS["label_boost"]
+    classifier_c: float = _DEFAULTS["classifier_c"]
+    classifier_dense: float = _DEFAULTS["classifier_dense"]
+    neighbour_weight: float = _DEFAULTS["neighbour_weight"]
+    top_severity_recall: float = _DEFAULTS["top_severity_recall"]
+    auto_tune: bool = _DEFAULTS["auto_tune"]
+    retune_growth: float = _DEFAULTS["retune_growth"]
     sync_retrain_max: int = _DEFAULTS["sync_retrain_max"]
     encode_batch_size: int = _DEFAULTS["encode_batch_size"]
     project_code: str = _DEFAULTS["project_code"]
@@ -151,6 +187,8 @@ class Settings:
     duplicate_threshold: float = _DEFAULTS["duplicate_threshold"]
     feedback_weight: float = _DEFAULTS["feedback_weight"]
     article_duplicate: float = _DEFAULTS["article_duplicate"]
+    # names given in settings.json, the environment or by the caller (not a setting)
+    pinned: frozenset[str] = field(default=frozenset(), compare=False)
 
     @property
     def levels(self) -> list[str]:
@@ -196,7 +234,10 @@ class Settings:
         return Path(self.data_dir) / self.index_name
 
     def with_(self, **changes: Any) -> Settings:
-        return _checked(replace(self, **changes))
+        """A copy with some values changed; a value set here is pinned like one from
+        settings.json."""
+        pinned = self.pinned | (set(changes) - {"data_dir", "pinned"})
+        return _checked(replace(self, **changes, pinned=frozenset(pinned)))
 
 
 def _coerce(name: str, raw: Any) -> Any:
@@ -224,8 +265,15 @@ def _checked(s: Settings) -> Settings:
         raise SettingsError(f"escalate_at_severity {s.escalate_at_severity!r} is not a level")
     if s.vector_backend not in ("faiss", "numpy"):
         raise SettingsError("vector_backend must be 'faiss' or 'numpy'")
-    if not 0.0 <= s.fusion_weight <= 1.0:
-        raise SettingsError("fusion_weight must be between 0 and 1")
+    for name in ("fusion_weight", "neighbour_weight", "confident_precision",
+                 "top_severity_recall", "match_threshold", "confidence_threshold"):
+        if not 0.0 <= getattr(s, name) <= 1.0:
+            raise SettingsError(f"{name} must be between 0 and 1")
+    if s.lexical_analyzers not in ("words", "bigrams", "both"):
+        raise SettingsError("lexical_analyzers must be 'words', 'bigrams' or 'both'")
+    if s.classifier_c <= 0 or s.classifier_dense < 0 or s.retune_growth <= 0:
+        raise SettingsError("classifier_c and retune_growth must be > 0, "
+                            "classifier_dense >= 0")
     name = s.index_name
     if not name or name in (".", "..") or any(c in name for c in "/\\:\0") \
             or name != name.strip():
@@ -251,19 +299,21 @@ def load_settings(data_dir: str | None = None, **overrides: Any) -> Settings:
             values[s.name] = env[f"KNOWNFIX_{s.name.upper()}"]
     values.update({k: v for k, v in overrides.items() if v is not None})
     values["data_dir"] = data_dir or values.get("data_dir", base)
-    known = {f.name for f in fields(Settings)}
+    known = set(_DEFAULTS)
     bad = sorted(set(values) - known)
     if bad:
         raise SettingsError(f"unknown setting(s): {', '.join(bad)}")
-    return _checked(Settings(**{k: _coerce(k, v) for k, v in values.items()}))
+    pinned = frozenset(values) - {"data_dir"}
+    return _checked(Settings(**{k: _coerce(k, v) for k, v in values.items()}, pinned=pinned))
 
 
 def save_settings(s: Settings) -> Path:
     """Write the non-default settings to data_dir/settings.json and return its path."""
     path = Path(s.data_dir) / "settings.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    changed = {f.name: getattr(s, f.name) for f in fields(s) if f.name != "data_dir"
-               and getattr(s, f.name) != _DEFAULTS[f.name]}
+    changed = {f.name: getattr(s, f.name) for f in fields(s) if f.name in _DEFAULTS
+               and f.name != "data_dir" and (getattr(s, f.name) != _DEFAULTS[f.name]
+                                              or f.name in s.pinned)}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(changed, ensure_ascii=False, indent=2), encoding="utf-8")
     os.replace(tmp, path)  # readers see the old file or the new one, never half of one

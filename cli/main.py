@@ -333,13 +333,16 @@ def evaluate(
                                                     "column equals the test row's.")] = None,
     id_col: Annotated[str | None, typer.Option("--id", help="Id column.")] = None,
     encoding: Annotated[str | None, typer.Option(help="Force a text encoding.")] = None,
+    tune: Annotated[bool, typer.Option("--tune", help="Tune on TRAIN first (time-ordered "
+                                       "validation inside TRAIN), as after an import; the "
+                                       "JSON reports what was chosen under 'tuned'.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Measure triage and retrieval on your own history.
 
     Example: knownfix evaluate --train old.csv --test new.csv --text problem
-    --label fault=fault_type --relevant-by fault_type --json
+    --label fault=fault_type --relevant-by fault_type --tune --json
     """
     from service.evaluate import EvalSpec
     from service.evaluate import evaluate as run_eval
@@ -348,7 +351,7 @@ def evaluate(
         settings = load_settings(data_dir, severity_levels=severity_levels)
         spec = EvalSpec(str(train), str(test),
                         _mapping(text, title, fix, label, severity, id_col, "case"),
-                        relevant_by, encoding)
+                        relevant_by, encoding, tune)
         result = run_eval(spec, settings)
     except (KnownFixError, SettingsError) as exc:
         fail(str(exc))

@@ -170,6 +170,16 @@ class KnowledgeBase:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, str(value)])
         return value
 
+    def meta(self, key: str) -> str | None:
+        """A stored value of the knowledge base's own (e.g. the tuning), or None."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                            [key, value])
+
     @property
     def seq(self) -> int:
         """The sequence number of the latest change to any case or article."""

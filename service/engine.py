@@ -1,10 +1,18 @@
 """Engine: the knowledge base, the index and the triager wired together from settings.
 
 The CLI and the app call these methods; they hold no business rule of their own.
+
+The quality knobs (fusion weights, lexical fields, classifier and thresholds) are the
+settings' values overridden by the tuning stored in the database for the current model
+(`knownfix tune`, triage/tuning.py), except where the administrator pinned a setting.
+Tuning runs again by itself after an import and when the labelled history has grown by
+`retune_growth` since the last run, in a background thread; the new knobs take over
+once the classifiers for them are trained.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -19,15 +27,24 @@ from kb.exporter import export_csv
 from kb.importer import ColumnMapping, ImportReport, import_file
 from kb.reader import check_text
 from kb.records import Record, is_known_fix
-from kb.store import KnowledgeBase
+from kb.store import KnowledgeBase, now_utc
 from service.integrity import check_and_repair, open_index
 from settings import Settings
+from triage.learner import labelled
+from triage.params import TriageParams
 from triage.result import TriageResult
 from triage.triager import Triager
+from triage.tuning import MIN_RECORDS as TUNE_MIN_RECORDS
+from triage.tuning import Tuning, time_order, tune
 
 Progress = Callable[[int], None]
 SAVE_EVERY_CHANGES = 200
 SAVE_EVERY_SECONDS = 60.0
+TUNING_KEY = "tuning"  # meta key of the stored Tuning (JSON)
+
+
+class _Closing(Exception):
+    """Raised inside a background tuning when the engine closes."""
 
 
 @dataclass
@@ -49,17 +66,23 @@ class Engine:
         self.lock = threading.RLock()
         self.encoder = encoder or make_encoder(settings.model)
         self.kb = KnowledgeBase(settings.db_path, settings.levels)
+        self.tuning = self._stored_tuning()
+        self.params = TriageParams.resolve(settings, self.tuning and self.tuning.chosen)
         self.index = self._new_index() if fresh_index else open_index(
             settings.index_dir, self.encoder, settings.vector_backend,
-            settings.fusion_weight, settings.encode_batch_size)
+            self.params.ranking, settings.encode_batch_size)
         self.index.ann = AnnParams.from_settings(settings)  # exact or IVF by size
-        self.triager = Triager(self.kb, self.index, settings, lock=self.lock)
+        self.index.tuning = self.tuning and self.tuning.to_json()
+        self.triager = Triager(self.kb, self.index, settings, self.lock, self.params)
         self._unsaved, self._saved_at = 0, time.monotonic()
+        self._tuner: threading.Thread | None = None
+        self._closing = threading.Event()
+        self._label_version_seen = -1
         self.integrity = None if fresh_index else check_and_repair(self)
 
     def _new_index(self) -> Index:
         s = self.settings
-        return Index(s.index_dir, self.encoder, s.vector_backend, s.fusion_weight,
+        return Index(s.index_dir, self.encoder, s.vector_backend, self.params.ranking,
                      s.encode_batch_size, AnnParams.from_settings(s))
 
     # -- keeping the index current ----------------------------------------------------------
@@ -70,6 +93,7 @@ class Engine:
         with self.lock:
             changed = self.index.sync(self.kb, progress)
             self._unsaved += changed
+            self.maybe_tune()
             if self._unsaved and (save or self._unsaved >= SAVE_EVERY_CHANGES
                                   or time.monotonic() - self._saved_at > SAVE_EVERY_SECONDS):
                 self.save()
@@ -89,10 +113,101 @@ class Engine:
             except IndexCorrupt:
                 old = None
             self.index.generation = old.get("generation", 0) if old else 0
+            self.index.tuning = self.tuning and self.tuning.to_json()
             n = self.index.rebuild(self.kb, progress)
             self.save()
-            self.triager = Triager(self.kb, self.index, self.settings, lock=self.lock)
+            self.triager = Triager(self.kb, self.index, self.settings, self.lock, self.params)
         return n
+
+    def switch_model(self, settings: Settings, encoder: Encoder, index: Index) -> None:
+        """Serve from another model's finished index (service/migrate.py): it catches up
+        with the KB and is saved, then replaces the current one.  A tuning belongs to
+        its model, so the new one starts from the settings until it is tuned."""
+        with self.lock:
+            index.sync(self.kb)  # changes since the build finished
+            self.settings, self.encoder, self.index = settings, encoder, index
+            self.tuning = self._stored_tuning()
+            self.params = TriageParams.resolve(settings, self.tuning and self.tuning.chosen)
+            index.ranking = self.params.ranking
+            index.tuning = self.tuning and self.tuning.to_json()
+            index.save()
+            self.triager = Triager(self.kb, index, settings, self.lock, self.params)
+            self._unsaved, self._saved_at = 0, time.monotonic()
+            self._label_version_seen = -1
+
+    # -- tuning ---------------------------------------------------------------------------
+    def _stored_tuning(self) -> Tuning | None:
+        """The tuning stored for this model, if any (another model's is stale)."""
+        raw = self.kb.meta(TUNING_KEY)
+        if not raw:
+            return None
+        tuning = Tuning.from_json(json.loads(raw))
+        return tuning if tuning.model == self.encoder.name else None
+
+    def tune(self, progress: Callable[[str], None] | None = None,
+             dry_run: bool = False) -> Tuning:
+        """Choose the quality knobs on the KB's own labelled history (triage/tuning.py)
+        and, unless `dry_run`, store them and put them to work."""
+        with self.lock:
+            self.refresh()
+        records, vectors = labelled(self.kb, self.index, self.lock)
+        order = time_order(records)
+        result = tune([records[n] for n in order], vectors[order], self.settings,
+                      TriageParams.from_settings(self.settings), self.encoder.name,
+                      len(records), now_utc(), progress)
+        if not dry_run:
+            self.apply_tuning(result)
+        return result
+
+    def apply_tuning(self, tuning: Tuning) -> None:
+        """Store a tuning and switch the index and triager to its knobs; the new
+        classifiers are trained before the switch, so triage never waits for them."""
+        self.kb.set_meta(TUNING_KEY, json.dumps(tuning.to_json(), ensure_ascii=False))
+        params = TriageParams.resolve(self.settings, tuning.chosen
+                                      if tuning.status == "tuned" else None)
+        triager = Triager(self.kb, self.index, self.settings, self.lock, params)
+        triager.learner.current(block=True)
+        with self.lock:
+            self.tuning, self.params, self.triager = tuning, params, triager
+            self.index.ranking = params.ranking
+            self.index.tuning = tuning.to_json()
+            self._unsaved += 1  # the manifest carries the tuning: save it with the index
+
+    def maybe_tune(self) -> bool:
+        """Start a background tuning when `auto_tune` is on and the labelled history has
+        grown by `retune_growth` since the last tuning (or was never tuned); returns
+        whether one was started."""
+        if not self.settings.auto_tune or (self._tuner and self._tuner.is_alive()):
+            return False
+        version = self.kb.label_version
+        if version == self._label_version_seen:
+            return False
+        self._label_version_seen = version
+        now = self.kb.counts()["labelled"]
+        last = self.tuning.labelled if self.tuning else 0
+        if now < max(last * (1 + self.settings.retune_growth), 1) or \
+                (self.tuning is None and now < TUNE_MIN_RECORDS):
+            return False
+        self._tuner = threading.Thread(target=self._tune_quietly, daemon=True,
+                                       name="knownfix-tune")
+        self._tuner.start()
+        return True
+
+    def _tune_quietly(self) -> None:
+        def progress(_msg: str) -> None:
+            if self._closing.is_set():
+                raise _Closing
+        try:
+            self.tune(progress)
+        except _Closing:
+            return
+        except Exception as exc:  # a background thread has nobody to tell but the log
+            if not self._closing.is_set():
+                self.kb.log("system", "tune-failed", "index", {"error": str(exc)[:300]})
+
+    def wait_for_tuning(self) -> None:
+        if self._tuner is not None:
+            self._tuner.join()
 
     # -- knowledge base -----------------------------------------------------------------------
     def import_file(self, path: str | Path, mapping: ColumnMapping, encoding: str | None = None,
@@ -165,7 +280,10 @@ class Engine:
                           "saved_at": manifest.get("saved_at")}}
 
     def close(self) -> None:
-        """Save what the index has not saved yet and close the database."""
+        """Stop a background tuning, save what the index has not saved yet and close
+        the database."""
+        self._closing.set()
+        self.wait_for_tuning()
         with self.lock:
             self.refresh()
             if self._unsaved:

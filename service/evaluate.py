@@ -2,6 +2,9 @@
 
 A fresh temporary KB is built from TRAIN with the normal importer; every TEST row is
 triaged by the normal Triager; predictions and matches are scored against the row.
+With `tune`, the KB first tunes itself on TRAIN alone (time-ordered validation inside
+TRAIN, triage/tuning.py), exactly as it would after a team's import; TEST is read only
+to be scored.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class EvalSpec:
     mapping: ColumnMapping
     relevant_by: str | None = None
     encoding: str | None = None
+    tune: bool = False
 
 
 @dataclass
@@ -77,15 +81,20 @@ def evaluate(spec: EvalSpec, settings: Settings,
     m.check(test.columns)
     test_rows = list(test.rows)
     with tempfile.TemporaryDirectory(prefix="knownfix-eval-") as tmp:
-        engine = Engine(settings.with_(data_dir=tmp, top_k=max(10, settings.top_k)))
+        engine = Engine(settings.with_(data_dir=tmp, top_k=max(10, settings.top_k),
+                                       auto_tune=False))
         try:
             report = engine.import_file(spec.train, m, spec.encoding)
             if report.taken == 0:
                 raise BadInput(f"no usable rows in {spec.train}")
+            tuning = engine.tune() if spec.tune else None
             relevant = _relevance(spec, settings.levels)
             train_values = set(relevant.values()) - {""}
             engine.triager.learner.current()  # train before timing triage
-            return _score(engine, spec, test_rows, relevant, train_values, report, progress)
+            result = _score(engine, spec, test_rows, relevant, train_values, report, progress)
+            if tuning is not None:
+                result["tuned"] = tuning.to_json()
+            return result
         finally:
             engine.close()
 

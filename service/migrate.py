@@ -47,6 +47,7 @@ from indexer.vectors import AnnParams
 from kb.records import KINDS
 from kb.store import _TABLE, KnowledgeBase
 from settings import Settings, load_settings
+from triage.params import TriageParams
 
 STATE_FILE = "migration.json"
 CHECKPOINT_SECONDS = 30.0
@@ -129,8 +130,9 @@ class ModelMigration:
     # -- building --------------------------------------------------------------------------
     def _open(self) -> Index:
         s = self.settings
-        args = (self.folder, self.encoder, s.vector_backend, s.fusion_weight,
-                s.encode_batch_size, AnnParams.from_settings(s))
+        args = (self.folder, self.encoder, s.vector_backend,
+                TriageParams.from_settings(s).ranking, s.encode_batch_size,
+                AnnParams.from_settings(s))
         try:
             return Index.open(*args)
         except (IndexCorrupt, ModelMismatch):  # a leftover that cannot be resumed
@@ -217,17 +219,7 @@ class ModelMigration:
         return new_settings
 
     def _swap(self, engine, settings: Settings) -> None:
-        from triage.triager import Triager
-
-        lock = getattr(engine, "lock", None)
-        with lock or contextlib.nullcontext():
-            idx = self.index
-            idx.sync(engine.kb)  # changes since the build finished
-            idx.save()
-            engine.settings, engine.encoder, engine.index = settings, self.encoder, idx
-            engine.triager = Triager(engine.kb, idx, settings,
-                                     **({"lock": lock} if lock is not None else {}))
-            engine._unsaved, engine._saved_at = 0, time.monotonic()
+        engine.switch_model(settings, self.encoder, self.index)
 
     def _remove(self, folder: Path) -> None:
         """Delete an index folder inside the data folder (never anything else)."""

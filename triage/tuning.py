@@ -1,0 +1,501 @@
+"""Self-calibration: choose the settings that decide triage quality from the team's own
+history, instead of numbers fixed on somebody else's data.
+
+The labelled records (confirmed cases, imported history and articles), in time order,
+are split the way a team meets its future: older records teach, newer ones are triaged
+as if they had just arrived.  Two expanding-window folds: the records from 60 to 80 % of
+the history are triaged against the 60 % before them, the newest 20 % against the 80 %
+before them.  (The evaluation's TEST file is never part of this: `evaluate --tune` tunes
+on TRAIN alone.)  Every candidate value is scored through the same functions triage uses
+(`indexer.ranking.fuse`, `triage.triager.neighbour_votes` / `blend` / `rank`,
+`triage.severity`), and a setting moves from its current value only when another value
+wins by more than half a validation record's worth.
+
+Stages, each using the choices made before it:
+
+1. fusion weight, per script of the query, and the lexical fields: retrieval
+   (hit@5 and MRR@10; a match is relevant when it shares the query's value of the
+   finest label field);
+2. the classifiers' regularisation C and the weight of the embedding vector among their
+   features: label accuracy;
+3. the neighbour vote's share in a label: label accuracy;
+4. label boost: retrieval;
+5. match_threshold and confidence_threshold: the lowest value at which at least
+   `confident_precision` of the answers at or above it were right;
+6. severity: for each level above the lowest, the highest cutoff on P(that level or
+   above) that still rates `top_severity_recall` of the records truly at or above it
+   there.
+
+Settings the administrator pinned are not tuned (`TriageParams.resolve`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from indexer.lexical import BM25Index
+from indexer.ranking import SCRIPTS, Ranking, fuse
+from indexer.tokens import ANALYZERS, analyze, script_of
+from kb.records import Record
+from settings import Settings
+from triage.classifier import LabelClassifier, TextFeatures
+from triage.learner import SEVERITY, fit_fields
+from triage.params import PINNED_BY, TriageParams
+from triage.severity import at_or_above, decide, decide_by_cutoffs
+from triage.triager import POOL, blend, neighbour_votes, rank, top_label
+
+MIN_RECORDS = 150        # labelled records needed before tuning says anything
+MAX_RECORDS = 10_000     # the newest labelled records tuning reads, at most
+MAX_VALIDATION = 500     # validation records per fold, at most (evenly spaced)
+MIN_SCRIPT_QUERIES = 20  # validation queries a script needs for its own fusion weight
+MIN_TOP_CASES = 5        # records at or above a level needed to set its cutoff
+FOLDS = ((0.6, 0.8), (0.8, 1.0))
+FUSION_GRID = tuple(round(x * 0.1, 1) for x in range(11))
+C_GRID = (0.1, 0.3, 1.0, 3.0)
+DENSE_GRID = (0.0, 1.0)
+NEIGHBOUR_GRID = (0.0, 0.1, 0.25, 0.4, 0.6)
+BOOST_GRID = (0.0, 0.1, 0.2, 0.3, 0.5)
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Tuning:
+    """What a tuning run chose and why: the chosen values (only the knobs not pinned),
+    the figures on the validation records with the values before and after, and when."""
+
+    status: str                      # "tuned" or "too_little_history"
+    at: str
+    model: str
+    labelled: int                    # labelled records in the KB when it ran
+    chosen: dict = field(default_factory=dict)
+    pinned: list[str] = field(default_factory=list)
+    before: dict = field(default_factory=dict)
+    after: dict = field(default_factory=dict)
+    validation: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    note: str = ""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Tuning:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class _Fold:
+    """One split of the history: teaching records, validation records, and the dense and
+    lexical scores of every validation record against every teaching record."""
+
+    teach: list[Record]
+    val: list[Record]
+    teach_vecs: np.ndarray
+    val_vecs: np.ndarray
+    dense: np.ndarray                       # |val| x |teach| cosines
+    lexical: dict[str, np.ndarray]          # analyzers -> |val| x |teach| normalised BM25
+    scripts: list[str]
+    relevant: np.ndarray                    # |val| x |teach| bool (same finest label)
+    has_relevant: np.ndarray                # |val| bool: the query has some relevant record
+
+
+def time_order(records: list[Record]) -> list[int]:
+    """The positions of `records` in time order (created_at; records written in the
+    same second keep the order the knowledge base gives them: the order of writing)."""
+    return sorted(range(len(records)), key=lambda n: records[n].created_at or "")
+
+
+def tune(records: list[Record], vectors: np.ndarray, settings: Settings,
+         current: TriageParams, model: str, labelled: int, now: str,
+         progress: Progress | None = None) -> Tuning:
+    """Choose the quality knobs on `records` (labelled, time-ordered; row n of `vectors`
+    is record n's embedding).  `current` holds the values in force: they are the
+    starting point and the 'before' figures."""
+    start = time.perf_counter()
+    say = progress or (lambda _msg: None)
+    pinned = sorted(k for k, name in PINNED_BY.items() if name in settings.pinned)
+    base = Tuning("too_little_history", now, model, labelled, pinned=pinned)
+    records, vectors = records[-MAX_RECORDS:], vectors[-MAX_RECORDS:]
+    finest = _finest_field(records)
+    if len(records) < MIN_RECORDS or (finest is None and not any(r.severity for r in records)):
+        base.note = (f"{len(records)} labelled records; tuning needs at least {MIN_RECORDS} "
+                     "with labels: the defaults stay")
+        return base
+    say(f"reading {len(records)} labelled records")
+    folds = [_fold(records, vectors, lo, hi, finest) for lo, hi in FOLDS]
+    run = _Run(folds, settings, current, pinned)
+    run.go(say)
+    base.status, base.chosen = "tuned", run.chosen()
+    base.before, base.after = run.figures(current), run.figures(run.params)
+    base.validation = {"folds": len(folds), "queries": sum(len(f.val) for f in folds),
+                       "teach": [len(f.teach) for f in folds], "relevant_by": finest}
+    base.seconds = round(time.perf_counter() - start, 1)
+    return base
+
+
+def _finest_field(records: list[Record]) -> str | None:
+    """The label field with the most distinct values: relevance for retrieval."""
+    values: dict[str, set[str]] = {}
+    for r in records:
+        for f, v in r.labels.items():
+            values.setdefault(f, set()).add(v)
+    return max(values, key=lambda f: (len(values[f]), f)) if values else None
+
+
+def _fold(records: list[Record], vectors: np.ndarray, lo: float, hi: float,
+          finest: str | None) -> _Fold:
+    n = len(records)
+    cut, end = int(n * lo), int(n * hi)
+    val_rows = np.arange(cut, end)
+    if len(val_rows) > MAX_VALIDATION:
+        val_rows = val_rows[np.linspace(0, len(val_rows) - 1, MAX_VALIDATION).astype(int)]
+    teach, val = records[:cut], [records[i] for i in val_rows]
+    teach_vecs, val_vecs = vectors[:cut], vectors[val_rows]
+    bm25 = BM25Index()
+    for i, r in enumerate(teach):
+        bm25.add(i, analyze(r.search_text))
+    lexical = {}
+    for analyzers in ANALYZERS:
+        ranking = Ranking(analyzers=analyzers)
+        mat = np.zeros((len(val), len(teach)), dtype=np.float32)
+        for q, r in enumerate(val):
+            docs, scores = bm25.score_arrays(ranking.query_terms(r.text or r.title,
+                                                                 r.title if r.text else ""))
+            mat[q, docs] = scores
+        lexical[analyzers] = mat
+    codes = {v: i for i, v in enumerate(sorted({r.labels.get(finest or "", "")
+                                                for r in records}))}
+    tcode = np.array([codes[r.labels.get(finest or "", "")] for r in teach])
+    vcode = np.array([codes[r.labels.get(finest or "", "")] for r in val])
+    blank = codes.get("", -1)
+    relevant = (vcode[:, None] == tcode[None, :]) & (vcode[:, None] != blank)
+    return _Fold(teach, val, teach_vecs, val_vecs, val_vecs @ teach_vecs.T, lexical,
+                 [script_of(r.text or r.title) for r in val], relevant, relevant.any(axis=1))
+
+
+def _pick(scores: dict, current) -> object:
+    """The best-scoring candidate, unless the current value is within the noise margin
+    of it (scores are (mean, n) pairs)."""
+    best = max(scores, key=lambda k: scores[k][0])
+    cur = scores.get(current)
+    if cur is None:
+        return best
+    margin = 0.002 + 0.5 / max(cur[1], 1)
+    return current if cur[0] >= scores[best][0] - margin else best
+
+
+def _retrieval(order: list[int], relevant: np.ndarray) -> float:
+    """(hit@5 + MRR@10) / 2 of one ranked list of teaching rows."""
+    for rank_, t in enumerate(order[:10], start=1):
+        if relevant[t]:
+            return ((1.0 if rank_ <= 5 else 0.0) + 1.0 / rank_) / 2
+    return 0.0
+
+
+def _top(row: np.ndarray, k: int) -> np.ndarray:
+    k = min(k, len(row))
+    part = np.argpartition(-row, k - 1)[:k]
+    return part[np.argsort(-row[part], kind="stable")]
+
+
+def _threshold(scored: list[tuple[float, bool]], precision: float) -> float:
+    """The lowest score at which the answers scoring at least that much were right at
+    least `precision` of the time (at least five of them); above every score when no
+    such score exists."""
+    pairs = sorted(scored, key=lambda p: -p[0])
+    right, best = 0, None
+    for n, (score, ok) in enumerate(pairs, start=1):
+        right += ok
+        if n >= 5 and right / n >= precision and (n == len(pairs) or pairs[n][0] < score):
+            best = score
+    if best is None:
+        best = (pairs[0][0] + 0.01) if pairs else 1.0
+    return round(min(max(best, 0.05), 0.99), 3)
+
+
+class _Run:
+    """The stages over the folds; `params` holds the choices so far."""
+
+    def __init__(self, folds: list[_Fold], settings: Settings, current: TriageParams,
+                 pinned: list[str]) -> None:
+        self.folds, self.s, self.pinned = folds, settings, set(pinned)
+        self.params = current
+        self.current = current
+        self._probs: dict[tuple, list[list[dict]]] = {}
+        self._cache: dict[tuple, object] = {}
+
+    def tunable(self, name: str) -> bool:
+        return name not in self.pinned
+
+    def go(self, say: Progress) -> None:
+        say("fusion weights and lexical fields")
+        self._fusion()
+        say("classifiers")
+        self._classifiers()
+        say("neighbour vote and label boost")
+        self._neighbours()
+        self._boost()
+        say("thresholds and severity")
+        self._thresholds()
+        self._severity()
+
+    def chosen(self) -> dict:
+        out = {}
+        for name in PINNED_BY:
+            if name not in self.pinned:
+                out[name] = getattr(self.params, name)
+        return out
+
+    # -- retrieval --------------------------------------------------------------------------
+    def _hybrid(self, fold: _Fold, params: TriageParams) -> np.ndarray:
+        lex = fold.lexical[params.analyzers]
+        weights = np.array([params.fusion[s] for s in fold.scripts], dtype=np.float32)
+        return fuse(weights[:, None], fold.dense, lex)
+
+    def _retrieval_by_script(self, analyzers: str, weight: float) -> dict[str, list[float]]:
+        """Retrieval of every validation query with one fusion weight, by script."""
+        key = ("retrieval", analyzers, weight)
+        if key not in self._cache:
+            out: dict[str, list[float]] = {s: [] for s in SCRIPTS}
+            params = replace(self.params, fusion={s: weight for s in SCRIPTS},
+                             analyzers=analyzers)
+            for fold in self.folds:
+                hybrid = self._hybrid(fold, params)
+                for q in np.flatnonzero(fold.has_relevant):
+                    out[fold.scripts[q]].append(
+                        _retrieval(_top(hybrid[q], 10).tolist(), fold.relevant[q]))
+            self._cache[key] = out
+        return self._cache[key]
+
+    def _fusion(self) -> None:
+        """Stage 1: per analyzer choice, the best weight per script; then the analyzers
+        whose best weights retrieve best."""
+        a_grid = ANALYZERS if self.tunable("analyzers") else (self.current.analyzers,)
+        w_grid = FUSION_GRID if self.tunable("fusion") else ()
+        fusion_of: dict[str, dict[str, float]] = {}
+        totals: dict[str, tuple[float, int]] = {}
+        for a in a_grid:
+            fusion_of[a], total, n = {}, 0.0, 0
+            for script in SCRIPTS:
+                cur = self.current.fusion[script]
+                per_w = {}
+                for w in {*w_grid, cur}:
+                    got = self._retrieval_by_script(a, w)[script]
+                    per_w[w] = (_mean(got), len(got))
+                count = per_w[cur][1]
+                w = _pick(per_w, cur) if count >= MIN_SCRIPT_QUERIES else cur
+                fusion_of[a][script] = w
+                total, n = total + per_w[w][0] * count, n + count
+            totals[a] = (total / n if n else 0.0, n)
+        analyzers = _pick(totals, self.current.analyzers)
+        self.params = replace(self.params, analyzers=analyzers, fusion=fusion_of[analyzers])
+
+    # -- labels ------------------------------------------------------------------------------
+    def _class_probs(self, c: float, dense: float, calibrate: bool) -> list[list[dict]]:
+        """Per fold, per validation record: {field: {value: p}} from classifiers fitted
+        on the fold's teaching records."""
+        key = (c, dense, calibrate)
+        if key not in self._probs:
+            out = []
+            for fold in self.folds:
+                texts = [r.description for r in fold.teach]
+                features = TextFeatures(texts, dense)
+                x = features.transform(texts, fold.teach_vecs)
+                xv = features.transform([r.description for r in fold.val], fold.val_vecs)
+                classifiers, _ = fit_fields(x, fold.teach, c, calibrate)
+                out.append(_predict(classifiers, xv))
+            self._probs[key] = out
+        return self._probs[key]
+
+    def _accuracy(self, probs: list[list[dict]], votes: list[list[dict]] | None = None,
+                  weight: float = 0.0) -> tuple[float, int]:
+        """Mean over label fields of the accuracy on the validation records."""
+        right: dict[str, list[bool]] = {}
+        for f_probs, f_votes, fold in zip(probs, votes or [None] * len(probs), self.folds,
+                                          strict=True):
+            for q, rec in enumerate(fold.val):
+                for name, truth in rec.labels.items():
+                    p = blend(f_probs[q].get(name), f_votes[q].get(name) if f_votes else None,
+                              weight)
+                    right.setdefault(name, []).append(top_label(p)[0] == truth)
+        if not right:
+            return 0.0, 0
+        return _mean([_mean(v) for v in right.values()]), min(len(v) for v in right.values())
+
+    def _classifiers(self) -> None:
+        cur = (self.current.classifier_c, self.current.dense_features)
+        cs = C_GRID if self.tunable("classifier_c") else (cur[0],)
+        ds = DENSE_GRID if self.tunable("dense_features") else (cur[1],)
+        grid = {(c, d) for c in cs for d in ds} | {cur}
+        scores = {key: self._accuracy(self._class_probs(*key, calibrate=False))
+                  for key in grid}
+        c, d = _pick(scores, cur)
+        self.params = replace(self.params, classifier_c=c, dense_features=d)
+
+    def _votes(self, params: TriageParams) -> list[list[dict]]:
+        """Per fold, per validation record: the neighbours' vote under `params`' fusion."""
+        out = []
+        for fold in self.folds:
+            hybrid = self._hybrid(fold, params)
+            per = []
+            for q in range(len(fold.val)):
+                top = _top(hybrid[q], POOL)
+                per.append(neighbour_votes((float(hybrid[q, t]), fold.teach[t].labels,
+                                            fold.teach[t].severity) for t in top))
+            out.append(per)
+        return out
+
+    def _neighbours(self) -> None:
+        if not self.tunable("neighbour_weight"):
+            return
+        probs = self._class_probs(self.params.classifier_c, self.params.dense_features, True)
+        votes = self._votes(self.params)
+        scores = {w: self._accuracy(probs, votes, w)
+                  for w in {*NEIGHBOUR_GRID, self.current.neighbour_weight}}
+        self.params = replace(self.params,
+                              neighbour_weight=_pick(scores, self.current.neighbour_weight))
+
+    def _blended(self, params: TriageParams) -> list[list[dict]]:
+        """Per fold, per validation record: {field: blended probabilities}, severity too."""
+        probs = self._class_probs(params.classifier_c, params.dense_features, True)
+        votes = self._votes(params)
+        out = []
+        for f_probs, f_votes in zip(probs, votes, strict=True):
+            out.append([{name: blend(p.get(name), v.get(name), params.neighbour_weight)
+                         for name in set(p) | set(v)} for p, v in zip(f_probs, f_votes,
+                                                                       strict=True)])
+        return out
+
+    def _ranked(self, params: TriageParams, blended: list[list[dict]]
+                ) -> list[list[tuple[list[int], float]]]:
+        """Per fold, per validation record: the ranked teaching rows and the top score."""
+        out = []
+        for fold, f_blended in zip(self.folds, blended, strict=True):
+            hybrid = self._hybrid(fold, params)
+            per = []
+            for q in range(len(fold.val)):
+                top = _top(hybrid[q], POOL)
+                probs = {k: v for k, v in f_blended[q].items() if k != SEVERITY}
+                picked = rank([(int(t), float(hybrid[q, t]), fold.teach[t].labels)
+                               for t in top], probs, params.label_boost, 10)
+                per.append(([t for t, _ in picked], picked[0][1] if picked else 0.0))
+            out.append(per)
+        return out
+
+    def _boost(self) -> None:
+        if not self.tunable("label_boost"):
+            return
+        blended = self._blended(self.params)
+        scores = {}
+        for b in {*BOOST_GRID, self.current.label_boost}:
+            params = replace(self.params, label_boost=b)
+            got = [_retrieval(order, fold.relevant[q])
+                   for fold, ranked in zip(self.folds, self._ranked(params, blended),
+                                           strict=True)
+                   for q, (order, _) in enumerate(ranked) if fold.has_relevant[q]]
+            scores[b] = (_mean(got), len(got))
+        self.params = replace(self.params,
+                              label_boost=_pick(scores, self.current.label_boost))
+
+    # -- thresholds and severity ----------------------------------------------------------------
+    def _thresholds(self) -> None:
+        blended = self._blended(self.params)
+        target = self.s.confident_precision
+        if self.tunable("match_threshold"):
+            pairs = [(min(max(score, 0.0), 1.0), bool(order) and
+                      bool(fold.relevant[q][order[0]]))
+                     for fold, ranked in zip(self.folds, self._ranked(self.params, blended),
+                                             strict=True)
+                     for q, (order, score) in enumerate(ranked) if fold.has_relevant[q]]
+            if pairs:
+                self.params = replace(self.params, match_threshold=_threshold(pairs, target))
+        if self.tunable("confidence_threshold"):
+            pairs = []
+            for fold, f_blended in zip(self.folds, blended, strict=True):
+                for q, rec in enumerate(fold.val):
+                    for name, truth in rec.labels.items():
+                        value, conf, _ = top_label(f_blended[q].get(name) or {})
+                        pairs.append((conf, value == truth))
+            if pairs:
+                self.params = replace(self.params,
+                                      confidence_threshold=_threshold(pairs, target))
+
+    def _severity(self) -> None:
+        if not self.tunable("severity_cutoffs"):
+            return
+        levels = self.s.levels
+        rows = [(levels.index(rec.severity), at_or_above(levels, f_blended[q][SEVERITY]))
+                for fold, f_blended in zip(self.folds, self._blended(self.params), strict=True)
+                for q, rec in enumerate(fold.val)
+                if rec.severity in levels and f_blended[q].get(SEVERITY)]
+        cutoffs = {}
+        for i in range(1, len(levels)):
+            tails = sorted((tail[i] for truth, tail in rows if truth >= i), reverse=True)
+            if len(tails) < MIN_TOP_CASES:
+                continue
+            need = math.ceil(self.s.top_severity_recall * len(tails))
+            cutoffs[levels[i]] = round(max(tails[need - 1] - 1e-6, 0.0), 4)
+        self.params = replace(self.params, severity_cutoffs=cutoffs or None)
+
+    # -- figures -------------------------------------------------------------------------------
+    def figures(self, params: TriageParams) -> dict:
+        """Label accuracy, retrieval and severity on the validation records with `params`."""
+        blended = self._blended(params)
+        out: dict = {"accuracy": {}}
+        right: dict[str, list[bool]] = {}
+        for fold, f_blended in zip(self.folds, blended, strict=True):
+            for q, rec in enumerate(fold.val):
+                for name, truth in rec.labels.items():
+                    right.setdefault(name, []).append(
+                        top_label(f_blended[q].get(name) or {})[0] == truth)
+        out["accuracy"] = {k: round(_mean(v), 4) for k, v in sorted(right.items())}
+        hits, rr = [], []
+        for fold, ranked in zip(self.folds, self._ranked(params, blended), strict=True):
+            for q, (order, _) in enumerate(ranked):
+                if not fold.has_relevant[q]:
+                    continue
+                first = next((n for n, t in enumerate(order[:10], 1)
+                              if fold.relevant[q][t]), None)
+                hits.append(first is not None and first <= 5)
+                rr.append(1.0 / first if first else 0.0)
+        out["hit@5"], out["mrr@10"] = round(_mean(hits), 4), round(_mean(rr), 4)
+        out["severity"] = self._severity_figures(params, blended)
+        return out
+
+    def _severity_figures(self, params: TriageParams, blended) -> dict | None:
+        levels = self.s.levels
+        pairs = []
+        for fold, f_blended in zip(self.folds, blended, strict=True):
+            for q, rec in enumerate(fold.val):
+                probs = f_blended[q].get(SEVERITY)
+                if rec.severity in levels and probs:
+                    guess = (decide_by_cutoffs(levels, probs, params.severity_cutoffs)
+                             if params.severity_cutoffs else decide(levels, probs))[0]
+                    pairs.append((rec.severity, guess))
+        if not pairs:
+            return None
+        top = levels[-1]
+        tops = [g for t, g in pairs if t == top]
+        lower = [g for t, g in pairs if t != top]
+        return {"accuracy": round(_mean([t == g for t, g in pairs]), 4),
+                "top_recall": round(_mean([g == top for g in tops]), 4) if tops else None,
+                "over_rated_at_top": round(_mean([g == top for g in lower]), 4)
+                if lower else None, "n": len(pairs)}
+
+
+def _predict(classifiers: dict[str, LabelClassifier], x) -> list[dict]:
+    per_field = {name: (clf.classes, clf.probs(x)) for name, clf in classifiers.items()}
+    return [{name: dict(zip(classes, probs[q].tolist(), strict=True))
+             for name, (classes, probs) in per_field.items()} for q in range(x.shape[0])]
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return float(sum(values) / len(values)) if values else 0.0
+
+
