@@ -45,6 +45,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 IdArg = Annotated[str, typer.Argument(help="Case number, e.g. KF-20261127-1.")]
 LabelOpt = Annotated[list[str] | None, typer.Option(
     "--label", help="Label NAME=VALUE, e.g. category=storage (repeatable).")]
+ConfirmOpt = Annotated[bool, typer.Option(
+    "--confirm", help="Confirm triage's predicted labels and severity for every field not "
+                      "given with --label / --severity.")]
 
 
 def _fail(message: str) -> None:
@@ -95,6 +98,17 @@ def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
             raise BadInput(f"bad {what} {item!r}: use NAME=VALUE")
         out[name.strip().replace("-", "_") if what == "field" else name.strip()] = value.strip()
     return out
+
+
+def _say_unconfirmed(s, case: Case) -> None:
+    """Tell the resolver which predicted fields were left unconfirmed (they teach
+    nothing until someone confirms them)."""
+    open_fields = [n for n, p in s.cases.predictions(case).items()
+                   if p["value"] and (case.labels.get(n) if n != "severity"
+                                      else case.severity) is None]
+    if open_fields:
+        typer.echo(f"not confirmed (teaches nothing until confirmed): "
+                   f"{', '.join(open_fields)}; use --confirm or --label NAME=VALUE", err=True)
 
 
 def _target(case: Case, target: str) -> str:
@@ -400,18 +414,23 @@ def resolve_cmd(
                                              "or a suggestion number.")] = None,
     label: LabelOpt = None,
     severity: Annotated[str | None, typer.Option(help="Confirmed severity level.")] = None,
+    confirm: ConfirmOpt = False,
     as_user: AsOpt = None, data_dir: DataDir = None,
 ) -> None:
-    """Record the resolution; confirmed labels and severity teach triage.
+    """Record the resolution. Only confirmed labels and severity teach triage: give the
+    right values with --label / --severity, and --confirm to accept triage's prediction
+    for the fields you leave out. Without either the case teaches nothing.
 
     Example: knownfix case resolve KF-20261127-1 --fix "更换硬盘并初始化" --cause 硬盘坏道
-    --used article:A12 --label category=storage --severity high
+    --used article:A12 --label category=storage --severity high --confirm
     """
     with session(data_dir, as_user) as s:
         key = _target(s.cases.get(case_id), used) if used else None
         case = s.cases.resolve(s.actor, case_id, fix, cause=cause, used=key,
-                               labels=_pairs(label, "label") or None, severity=severity)
+                               labels=_pairs(label, "label") or None, severity=severity,
+                               confirm=confirm)
         _done(s, case)
+        _say_unconfirmed(s, case)
 
 
 @case_app.command("confirm")
@@ -430,14 +449,19 @@ def confirm_cmd(
 
 
 @case_app.command("close")
-def close_cmd(case_id: IdArg, as_user: AsOpt = None, data_dir: DataDir = None) -> None:
-    """Close a resolved or confirmed case (结案); a write-up is drafted from it.
+def close_cmd(case_id: IdArg, label: LabelOpt = None,
+              severity: Annotated[str | None, typer.Option(help="Confirmed severity level.")]
+              = None, confirm: ConfirmOpt = False,
+              as_user: AsOpt = None, data_dir: DataDir = None) -> None:
+    """Close a resolved or confirmed case (结案); a write-up is drafted from it. Labels not
+    confirmed at resolve can be confirmed here, as with `case resolve`.
 
-    Example: knownfix case close KF-20261127-1
+    Example: knownfix case close KF-20261127-1 --confirm
     """
     with session(data_dir, as_user) as s:
         before = {lk["id"] for lk in s.cases.kb.links(case_id)}
-        case = s.cases.close(s.actor, case_id)
+        case = s.cases.close(s.actor, case_id, labels=_pairs(label, "label") or None,
+                             severity=severity, confirm=confirm)
         typer.echo(_summary(case))
         for lk in s.cases.kb.links(case_id):
             if lk["id"] not in before and lk["relation"] == "created-from":

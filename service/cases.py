@@ -55,6 +55,16 @@ def iso(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _confirmation(checked: dict) -> dict:
+    """The event detail of a confirmation: each confirmed field's prediction and settled
+    value, and which were corrected (reports count these per field and week)."""
+    if not checked:
+        return {}
+    return {"confirmed": checked,
+            "corrected": sorted(n for n, c in checked.items()
+                                if c["predicted"] and c["predicted"] != c["value"])}
+
+
 @dataclass
 class Case:
     """Everything about one case, as stored."""
@@ -72,6 +82,13 @@ class Case:
     @property
     def key(self) -> str:
         return f"case:{self.id}"
+
+    @property
+    def predicted(self) -> dict[str, str]:
+        """The label values triage predicted (not confirmed: they teach nothing)."""
+        triage = self.fields.get("triage") or {}
+        return {n: p["value"] for n, p in (triage.get("labels") or {}).items()
+                if isinstance(p, dict) and p.get("value")}
 
 
 class Cases:
@@ -372,25 +389,22 @@ class Cases:
 
     def resolve(self, actor: User, case_id: str, fix: str, cause: str = "",
                 used: str | None = None, labels: dict[str, str] | None = None,
-                severity: str | None = None) -> Case:
-        """Record the resolution; confirmed labels and severity make it training data.
-        Open duplicates of this case are offered its fix."""
+                severity: str | None = None, confirm: bool = False) -> Case:
+        """Record the resolution.  `labels` and `severity` are the resolver's values;
+        `confirm` accepts triage's prediction for every field they leave out.  Only
+        confirmed or corrected values become the case's labels and teach the
+        classifiers (see `predictions`); a case nobody confirmed teaches nothing, though
+        its text and fix still serve search.  Open duplicates are offered its fix."""
         require(actor, "case.resolve")
         if not fix.strip():
             raise BadInput("a resolution needs the fix (what was done)", "resolution_fix")
         case = self.get(case_id)
         if used:
             self.link_fix(actor, case_id, used)
-        final_labels = dict(case.labels)
-        triage = case.fields.get("triage") or {}
-        for name, pred in (triage.get("labels") or {}).items():
-            final_labels.setdefault(name, pred.get("value") or "")
-        final_labels.update(labels or {})
-        self._check_labels({k: v for k, v in final_labels.items() if v})
+        final, final_severity, checked = self._confirmed(case, labels, severity, confirm)
         escalated = bool(case.fields.get("escalation"))
         used_links = [lk for lk in self.kb.links(case_id) if lk["relation"] == "used"]
-        changes = {"fix": fix.strip(), "resolved_at": now_utc(),
-                   "severity": severity or case.severity or case.priority,
+        changes = {"fix": fix.strip(), "resolved_at": now_utc(), "severity": final_severity,
                    "resolved_with": used or (used_links[-1]["target"] if used_links else None),
                    "first_contact": int(bool(used_links) and not escalated)}
         if cause:
@@ -400,9 +414,49 @@ class Cases:
         if not case.fields.get("first_response_at"):
             changes["first_response_at"] = changes["resolved_at"]
         resolved = self._move(actor, case_id, "resolved", "resolve", changes,
-                              labels={k: v for k, v in final_labels.items() if v})
+                              _confirmation(checked), labels=final)
         self._offer_to_duplicates(actor, case_id)
         return resolved
+
+    def predictions(self, case: Case) -> dict:
+        """What the resolver is asked to confirm: per label field (and "severity") the
+        value to pre-fill — the case's confirmed value if it has one, else triage's
+        prediction — and the prediction itself."""
+        triage = case.fields.get("triage") or {}
+        out = {name: {"predicted": (p or {}).get("value"),
+                      "value": case.labels.get(name) or (p or {}).get("value")}
+               for name, p in (triage.get("labels") or {}).items()}
+        for name, value in case.labels.items():
+            out.setdefault(name, {"predicted": None, "value": value})
+        out["severity"] = {"predicted": triage.get("severity"),
+                           "value": case.severity or triage.get("severity")}
+        return out
+
+    def _confirmed(self, case: Case, labels: dict[str, str] | None, severity: str | None,
+                   confirm: bool) -> tuple[dict[str, str], str | None, dict]:
+        """The labels and severity to store, and per field what was predicted and what
+        the resolver settled on (only fields someone confirmed or corrected)."""
+        labels = {k: v.strip() for k, v in (labels or {}).items() if v and v.strip()}
+        self._check_labels(labels)
+        if severity:
+            self.kb.check_severity(severity)
+        asked = self.predictions(case)
+        final = dict(case.labels)
+        checked = {}
+        for name, p in asked.items():
+            if name == "severity":
+                continue
+            value = labels.get(name) or (p["value"] if confirm else None)
+            if value:
+                final[name] = value
+                checked[name] = {"predicted": p["predicted"], "value": value}
+        for name, value in labels.items():
+            final[name] = value
+            checked.setdefault(name, {"predicted": None, "value": value})
+        sev = severity or (asked["severity"]["value"] if confirm else None) or case.severity
+        if severity or (confirm and sev):
+            checked["severity"] = {"predicted": asked["severity"]["predicted"], "value": sev}
+        return final, sev, checked
 
     def _offer_to_duplicates(self, actor: User, case_id: str) -> list[str]:
         offered = []
@@ -423,10 +477,19 @@ class Cases:
                           {"satisfaction": int(satisfaction), "satisfaction_comment": comment,
                            "confirmed_at": now_utc()}, {"satisfaction": int(satisfaction)})
 
-    def close(self, actor: User, case_id: str) -> Case:
-        """Close a resolved (or confirmed) case; the knowledge service drafts an article."""
+    def close(self, actor: User, case_id: str, labels: dict[str, str] | None = None,
+              severity: str | None = None, confirm: bool = False) -> Case:
+        """Close a resolved (or confirmed) case; the knowledge service drafts an article.
+        Labels and severity not confirmed at resolve may be confirmed or corrected here
+        (as in `resolve`)."""
         require(actor, "case.close")
-        case = self._move(actor, case_id, "closed", "close", {"closed_at": now_utc()})
+        case = self.get(case_id)
+        final, sev, checked = self._confirmed(case, labels, severity, confirm)
+        changes = {"closed_at": now_utc()}
+        if checked:
+            changes["severity"] = sev
+        case = self._move(actor, case_id, "closed", "close", changes, _confirmation(checked),
+                          labels=final if checked else None)
         for hook in self.on_close:
             hook(actor, case)
         return case

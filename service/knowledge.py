@@ -173,7 +173,8 @@ class Knowledge:
             return None
         body = self._from_case(case)
         with self.kb.transaction():
-            article_id = self._new(actor, **body, labels=dict(case.labels),
+            # confirmed labels, else triage's prediction for the reviewer to check
+            article_id = self._new(actor, **body, labels=dict(case.labels or case.predicted),
                                    severity=case.severity, source_case=case.id,
                                    author=case.fields.get("assignee") or actor.username,
                                    action="draft")

@@ -53,11 +53,11 @@ def cases(engine, knowledge) -> Cases:
     return c
 
 
-def close_case(cases: Cases, actor: User, used: str | None = None):
+def close_case(cases: Cases, actor: User, used: str | None = None, confirm: bool = True):
     case = cases.open(actor, FAULT, title="仓库摄像机掉线", customer="华东物流有限公司",
                       contact=CONTACT, product="DS-2CD2143G2-I", asset_serial="GX20260001",
                       channel="phone")
-    cases.resolve(actor, case.id, FIX, cause="与张三的打印机IP冲突", used=used)
+    cases.resolve(actor, case.id, FIX, cause="与张三的打印机IP冲突", used=used, confirm=confirm)
     return cases.close(actor, case.id)
 
 
@@ -93,6 +93,13 @@ def test_closing_a_case_proposes_a_redacted_draft(engine, users, knowledge, case
     assert draft.environment == "DS-2CD2143G2-I"
     assert draft.labels == case.labels and draft.labels
     assert draft.severity == engine.kb.get("case", case.id).severity
+
+
+def test_a_draft_from_an_unconfirmed_case_carries_the_prediction_for_review(users, knowledge,
+                                                                           cases):
+    case = close_case(cases, users["first_line"], confirm=False)
+    assert case.labels == {} and case.predicted
+    assert knowledge.review_queue()[0].labels == case.predicted
 
 
 def test_a_draft_is_not_a_known_fix(engine, users, cases, knowledge):
@@ -311,15 +318,21 @@ def _order(engine: Engine, **given) -> list[str]:
 def test_feedback_moves_a_fix_for_the_same_kind_of_fault(engine, relation):
     _twins(engine)
     first, second = _order(engine, category="network")
-    scores = {m.key: m.score for m in engine.triage(TWIN, category="network").matches}
+    scores = {m.key: m.hybrid for m in engine.triage(TWIN, category="network").matches}
     # 'used' lifts the one below; 'not helpful' sinks the one above
     marked = second if relation == "used" else first
     for i in range(3):
         engine.kb.link(f"FB{i}", marked, relation)          # network cases
     assert _order(engine, category="network") == [second, first]
-    after = {m.key: m.score for m in engine.triage(TWIN, category="network").matches}
-    assert after[marked] == scores[marked], "the shown score is the hybrid score"
+    matches = engine.triage(TWIN, category="network").matches
+    assert after_hybrid(matches)[marked] == scores[marked], "feedback moves only the ranking"
+    shown = [m.score for m in matches]
+    assert shown == sorted(shown, reverse=True), "the list is in the order of its scores"
     assert _order(engine, category="storage") == [first, second]  # another kind of fault
+
+
+def after_hybrid(matches) -> dict[str, float]:
+    return {m.key: m.hybrid for m in matches}
 
 
 def test_feedback_from_other_categories_does_not_count(engine):
