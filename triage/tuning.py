@@ -3,13 +3,15 @@ history, instead of numbers fixed on somebody else's data.
 
 The labelled records (confirmed cases, imported history and articles), in time order,
 are split the way a team meets its future: older records teach, newer ones are triaged
-as if they had just arrived.  Two expanding-window folds: the records from 60 to 80 % of
-the history are triaged against the 60 % before them, the newest 20 % against the 80 %
-before them.  (The evaluation's TEST file is never part of this: `evaluate --tune` tunes
-on TRAIN alone.)  Every candidate value is scored through the same functions triage uses
+as if they had just arrived.  Expanding windows: the newest part of the history is cut
+into slices, and each slice is triaged against everything before it (four slices over
+the newest half for a small history, fewer and thinner as it grows; `windows`).  (The
+evaluation's TEST file is never part of this: `evaluate --tune` tunes on TRAIN alone.)
+Every candidate value is scored through the same functions triage uses
 (`indexer.ranking.fuse`, `triage.triager.neighbour_votes` / `blend` / `rank`,
-`triage.severity`), and a setting moves from its current value only when another value
-wins by more than half a validation record's worth.
+`triage.severity`), record by record, and a setting moves from its current value only
+when the best candidate beats it by more than one standard error of the paired
+per-record differences: on a small history a setting moves only for a clear gain.
 
 Stages, each using the choices made before it:
 
@@ -35,6 +37,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from itertools import pairwise
 
 import numpy as np
 
@@ -54,7 +57,6 @@ MAX_RECORDS = 10_000     # the newest labelled records tuning reads, at most
 MAX_VALIDATION = 500     # validation records per fold, at most (evenly spaced)
 MIN_SCRIPT_QUERIES = 20  # validation queries a script needs for its own fusion weight
 MIN_TOP_CASES = 5        # records at or above a level needed to set its cutoff
-FOLDS = ((0.6, 0.8), (0.8, 1.0))
 FUSION_GRID = tuple(round(x * 0.1, 1) for x in range(11))
 C_GRID = (0.1, 0.3, 1.0, 3.0)
 DENSE_GRID = (0.0, 1.0)
@@ -127,7 +129,7 @@ def tune(records: list[Record], vectors: np.ndarray, settings: Settings,
                      "with labels: the defaults stay")
         return base
     say(f"reading {len(records)} labelled records")
-    folds = [_fold(records, vectors, lo, hi, finest) for lo, hi in FOLDS]
+    folds = [_fold(records, vectors, lo, hi, finest) for lo, hi in windows(len(records))]
     run = _Run(folds, settings, current, pinned)
     run.go(say)
     base.status, base.chosen = "tuned", run.chosen()
@@ -136,6 +138,15 @@ def tune(records: list[Record], vectors: np.ndarray, settings: Settings,
                        "teach": [len(f.teach) for f in folds], "relevant_by": finest}
     base.seconds = round(time.perf_counter() - start, 1)
     return base
+
+
+def windows(n: int) -> list[tuple[float, float]]:
+    """The validation slices of a history of n records, as shares of it: four over the
+    newest half below 1,500 records, three over the newest 45 % below 5,000, else two
+    over the newest 40 % (enough records to judge by, and bounded work)."""
+    k, share = (4, 0.5) if n < 1500 else (3, 0.45) if n < 5000 else (2, 0.4)
+    edges = [1 - share + share * i / k for i in range(k + 1)]
+    return list(pairwise(edges))
 
 
 def _finest_field(records: list[Record]) -> str | None:
@@ -179,14 +190,16 @@ def _fold(records: list[Record], vectors: np.ndarray, lo: float, hi: float,
 
 
 def _pick(scores: dict, current) -> object:
-    """The best-scoring candidate, unless the current value is within the noise margin
-    of it (scores are (mean, n) pairs)."""
-    best = max(scores, key=lambda k: scores[k][0])
+    """The candidate with the best mean score, unless the current value is as good
+    within one standard error of their paired per-record differences.  `scores` maps a
+    candidate to its per-record scores (the same records, in the same order, for every
+    candidate)."""
+    best = max(scores, key=lambda k: (_mean(scores[k]), k == current))
     cur = scores.get(current)
-    if cur is None:
-        return best
-    margin = 0.002 + 0.5 / max(cur[1], 1)
-    return current if cur[0] >= scores[best][0] - margin else best
+    if cur is None or best == current or len(cur) < 2:
+        return best if cur is None else current
+    diff = np.asarray(scores[best], dtype=float) - np.asarray(cur, dtype=float)
+    return best if diff.mean() > diff.std(ddof=1) / math.sqrt(len(diff)) else current
 
 
 def _retrieval(order: list[int], relevant: np.ndarray) -> float:
@@ -278,20 +291,15 @@ class _Run:
         a_grid = ANALYZERS if self.tunable("analyzers") else (self.current.analyzers,)
         w_grid = FUSION_GRID if self.tunable("fusion") else ()
         fusion_of: dict[str, dict[str, float]] = {}
-        totals: dict[str, tuple[float, int]] = {}
+        totals: dict[str, list[float]] = {}
         for a in a_grid:
-            fusion_of[a], total, n = {}, 0.0, 0
+            fusion_of[a], totals[a] = {}, []
             for script in SCRIPTS:
                 cur = self.current.fusion[script]
-                per_w = {}
-                for w in {*w_grid, cur}:
-                    got = self._retrieval_by_script(a, w)[script]
-                    per_w[w] = (_mean(got), len(got))
-                count = per_w[cur][1]
-                w = _pick(per_w, cur) if count >= MIN_SCRIPT_QUERIES else cur
+                per_w = {w: self._retrieval_by_script(a, w)[script] for w in {*w_grid, cur}}
+                w = _pick(per_w, cur) if len(per_w[cur]) >= MIN_SCRIPT_QUERIES else cur
                 fusion_of[a][script] = w
-                total, n = total + per_w[w][0] * count, n + count
-            totals[a] = (total / n if n else 0.0, n)
+                totals[a] += per_w[w]
         analyzers = _pick(totals, self.current.analyzers)
         self.params = replace(self.params, analyzers=analyzers, fusion=fusion_of[analyzers])
 
@@ -313,19 +321,20 @@ class _Run:
         return self._probs[key]
 
     def _accuracy(self, probs: list[list[dict]], votes: list[list[dict]] | None = None,
-                  weight: float = 0.0) -> tuple[float, int]:
-        """Mean over label fields of the accuracy on the validation records."""
-        right: dict[str, list[bool]] = {}
+                  weight: float = 0.0) -> list[float]:
+        """Per validation record with labels: the share of its label fields predicted
+        right."""
+        out = []
         for f_probs, f_votes, fold in zip(probs, votes or [None] * len(probs), self.folds,
                                           strict=True):
             for q, rec in enumerate(fold.val):
-                for name, truth in rec.labels.items():
-                    p = blend(f_probs[q].get(name), f_votes[q].get(name) if f_votes else None,
-                              weight)
-                    right.setdefault(name, []).append(top_label(p)[0] == truth)
-        if not right:
-            return 0.0, 0
-        return _mean([_mean(v) for v in right.values()]), min(len(v) for v in right.values())
+                right = [top_label(blend(f_probs[q].get(name),
+                                         f_votes[q].get(name) if f_votes else None,
+                                         weight))[0] == truth
+                         for name, truth in rec.labels.items()]
+                if right:
+                    out.append(sum(right) / len(right))
+        return out
 
     def _classifiers(self) -> None:
         cur = (self.current.classifier_c, self.current.dense_features)
@@ -394,11 +403,10 @@ class _Run:
         scores = {}
         for b in {*BOOST_GRID, self.current.label_boost}:
             params = replace(self.params, label_boost=b)
-            got = [_retrieval(order, fold.relevant[q])
-                   for fold, ranked in zip(self.folds, self._ranked(params, blended),
-                                           strict=True)
-                   for q, (order, _) in enumerate(ranked) if fold.has_relevant[q]]
-            scores[b] = (_mean(got), len(got))
+            scores[b] = [_retrieval(order, fold.relevant[q])
+                         for fold, ranked in zip(self.folds, self._ranked(params, blended),
+                                                 strict=True)
+                         for q, (order, _) in enumerate(ranked) if fold.has_relevant[q]]
         self.params = replace(self.params,
                               label_boost=_pick(scores, self.current.label_boost))
 
