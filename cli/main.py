@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from cli.cases import commands as case_commands
+from cli.mail import commands as mail_commands
 from cli.maintenance import commands as maintenance_commands
 from cli.reports import commands as report_commands
 from cli.serve import commands as serve_commands
@@ -23,7 +24,8 @@ from settings import SETTINGS, SettingsError, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="KnownFix: turn a support team's history into answers.")
-app.add_typer(case_commands)  # case, user, intake-mail (cli/cases.py)
+app.add_typer(case_commands)  # case, user (cli/cases.py)
+app.add_typer(mail_commands)  # intake-mail (cli/mail.py)
 app.add_typer(report_commands)  # report (cli/reports.py)
 app.add_typer(maintenance_commands)  # backup, check-backup, restore (cli/maintenance.py)
 app.add_typer(serve_commands)  # serve: the app, loaded before it listens (cli/serve.py)
