@@ -93,3 +93,38 @@ def test_unreachable_imap_server_is_one_line(kf, monkeypatch):
     monkeypatch.setenv("KNOWNFIX_IMAP_PASSWORD", "x")
     one_line_error(kf("intake-mail", "--imap", "imap://u@127.0.0.1:9/INBOX", ok=False),
                    "IMAP imap://u@127.0.0.1:9/INBOX: cannot connect")
+
+
+def test_poll_takes_new_mail_until_interrupted(tmp_path, inbox):
+    """`--poll` in a real process: new mail dropped in the folder is taken on the next
+    run; Ctrl-C (SIGINT) stops it cleanly."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (inbox / "3.msg.eml").unlink()
+    env = {**os.environ, "KNOWNFIX_DATA_DIR": str(tmp_path / "data"),
+           "KNOWNFIX_MODEL": "hash:256", "KNOWNFIX_VECTOR_BACKEND": "numpy",
+           "PYTHONPATH": str(Path(__file__).parent.parent)}
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "intake-mail", str(inbox),
+                             "--poll", "1"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        while len([ln for ln in lines if ln.startswith("taken")]) < 3:
+            assert time.monotonic() < deadline, lines
+            line = proc.stdout.readline()
+            lines.append(line)
+            if line.startswith("2 messages: taken 2"):
+                (inbox / "4.eml").write_bytes(mail("<m4@acme.example>", "Camera 9 black"))
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Camera 9 black" in "".join(lines)
+    assert "polling every 1 s" in err and "stopped" in err

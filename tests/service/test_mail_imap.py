@@ -189,7 +189,7 @@ def test_intake_from_a_real_imap_server(intake, mailbox):
 
     first = intake.intake(SYSTEM, fetch())
     assert [o.status for o in first.outcomes] == [TAKEN, TAKEN, REJECTED]
-    assert first.outcomes[0].source == "imaps://support@127.0.0.1:%d/INBOX;UID=1" % mailbox.port
+    assert first.outcomes[0].source == f"imaps://support@127.0.0.1:{mailbox.port}/INBOX;UID=1"
     case = intake.cases.get(first.outcomes[0].case_id)
     assert (case.title, case.description) == ("NVR硬盘报错", "仓库NVR提示硬盘错误。")
     assert case.fields["contact"] == "王工 <wang@example.cn>"
