@@ -276,3 +276,13 @@ def test_polling_takes_new_mail_on_each_run_until_stopped(intake, tmp_path):
     assert [r.counts()[TAKEN] for r in reports[:2]] == [1, 1]
     assert reports[1].counts()[REPEAT] == 1
     assert str(errors[0]) == "server gone"
+
+
+def test_the_privacy_report_knows_the_senders_in_the_intake_log(intake):
+    from service.privacy import personal_data_report
+
+    intake.intake(SYSTEM, [RawMessage("m", en_message().as_bytes())])
+    rows = {(r["table"], r["column"]): r for r in personal_data_report(intake.kb)}
+    assert rows[("mail_log", "sender")]["personal"] == "name"
+    assert rows[("mail_log", "sender")]["email"] == 1
+    assert rows[("mail_log", "actor")]["personal"] == "staff name"
