@@ -286,3 +286,12 @@ def test_the_privacy_report_knows_the_senders_in_the_intake_log(intake):
     assert rows[("mail_log", "sender")]["personal"] == "name"
     assert rows[("mail_log", "sender")]["email"] == 1
     assert rows[("mail_log", "actor")]["personal"] == "staff name"
+
+
+def test_the_desk_holds_the_mail_intake_and_its_log(engine):
+    from service.desk import Desk
+
+    desk = Desk(engine)
+    report = desk.mail.intake(SYSTEM, [RawMessage("m", en_message().as_bytes())])
+    assert [(e.status, e.case_id) for e in desk.mail.log(SYSTEM)] == \
+        [(TAKEN, report.outcomes[0].case_id)]
