@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,6 +19,7 @@ from cli.cases import AsOpt, DataDir, JsonOpt, session
 from errors import KnownFixError
 
 if TYPE_CHECKING:
+    from service.auth import User
     from service.mail import IntakeReport, MailIntake, Outcome
     from service.mail_sources import ImapAccount, RawMessage
 
@@ -43,7 +44,7 @@ def _imap_password(account: ImapAccount) -> str:
 
 
 def _sources(paths: list[Path], account: ImapAccount | None, password: str,
-             intake: MailIntake):
+             intake: MailIntake) -> Callable[[], Iterator[RawMessage]]:
     """A function giving, each time it is called, the messages of every source."""
     from service.mail_sources import imap_messages, path_messages
 
@@ -74,8 +75,8 @@ def _finish(report: IntakeReport, as_json: bool) -> None:
         raise typer.Exit(1)
 
 
-def _poll(intake: MailIntake, actor, fetch, interval: float, project: str | None,
-          as_json: bool) -> None:
+def _poll(intake: MailIntake, actor: User, fetch: Callable[[], Iterator[RawMessage]],
+          interval: float, project: str | None, as_json: bool) -> None:
     """Intake every `interval` seconds until interrupted; prints what each run took or
     rejected (repeats only in the count)."""
     def report_run(report: IntakeReport) -> None:
@@ -88,7 +89,7 @@ def _poll(intake: MailIntake, actor, fetch, interval: float, project: str | None
         if report.taken or report.rejected:
             typer.echo(report.summary())
 
-    def report_error(exc) -> None:
+    def report_error(exc: KnownFixError) -> None:
         typer.echo(f"error: {exc} (trying again in {interval:g} s)", err=True)
 
     typer.echo(f"polling every {interval:g} s; Ctrl-C stops", err=True)

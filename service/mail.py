@@ -78,6 +78,7 @@ class IntakeReport:
     outcomes: list[Outcome] = field(default_factory=list)
 
     def of(self, status: str) -> list[Outcome]:
+        """The outcomes with one status, in order."""
         return [o for o in self.outcomes if o.status == status]
 
     @property
@@ -158,6 +159,7 @@ class MailIntake:
         return None
 
     def _release(self, key: str) -> None:
+        """Drop this run's claim on `key` (the message was not taken after all)."""
         with self.kb.transaction():
             self.kb.db.execute("DELETE FROM mail_seen WHERE message_id = ? AND case_id IS NULL",
                                [key])
@@ -240,6 +242,7 @@ class MailIntake:
         return self.intake(actor, path_messages(paths), project, on_outcome)
 
     def _log(self, run: str, actor: User, outcome: Outcome) -> None:
+        """One `mail_log` row for one outcome."""
         with self.kb.transaction():
             self.kb.db.execute(
                 "INSERT INTO mail_log (run, at, actor, source, message_key, status, case_id, "

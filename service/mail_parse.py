@@ -125,6 +125,7 @@ def raw_header(msg: Message, name: str) -> str | None:
 
 
 def _unfold(value: str) -> str:
+    """A folded header value on one line."""
     return re.sub(r"\r?\n[ \t]*", " ", value)
 
 
@@ -148,6 +149,7 @@ def _split_params(value: str) -> list[str]:
 
 
 def _unquote(value: str) -> str:
+    """A parameter value without its double quotes and backslash escapes."""
     value = value.strip()
     if len(value) >= 2 and value[0] == value[-1] == '"':
         return re.sub(r"\\(.)", r"\1", value[1:-1])
@@ -252,6 +254,7 @@ def _payload(part: Message) -> bytes:
 
 
 def _part_text(part: Message, data: bytes, html: bool) -> str:
+    """A text part's bytes as text: its charset, or an HTML <meta> charset, or detected."""
     _ctype, params = header_params(raw_header(part, "Content-Type"))
     charset = params.get("charset") or (html_charset(data) if html else None)
     return decode_bytes(data, charset)

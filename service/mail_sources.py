@@ -15,7 +15,7 @@ import contextlib
 import imaplib
 import re
 import ssl
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -144,6 +144,7 @@ def _file_messages(path: Path, label: str) -> Iterator[RawMessage]:
 
 
 def _is_maildir(folder: Path) -> bool:
+    """A maildir has cur/ and new/ (and tmp/, not needed for reading)."""
     return (folder / "cur").is_dir() and (folder / "new").is_dir()
 
 
@@ -168,6 +169,7 @@ def _folder_messages(folder: Path) -> Iterator[RawMessage]:
 
 
 def _inside_maildir(path: Path, top: Path) -> bool:
+    """Whether `path` lies in a maildir below `top` (read as a maildir, not as files)."""
     return any(_is_maildir(parent) for parent in path.parents
                if parent == top or top in parent.parents)
 
@@ -229,7 +231,7 @@ class ImapAccount:
 
 
 def imap_messages(account: ImapAccount, password: str, timeout: float = 30.0,
-                  is_known=None) -> Iterator[RawMessage]:
+                  is_known: Callable[[str], bool] | None = None) -> Iterator[RawMessage]:
     """The messages of an IMAP mailbox, oldest first, read without changing it.
 
     `is_known(message_id) -> bool` lets a caller skip downloading messages it has
@@ -275,6 +277,7 @@ def _imap_login(account: ImapAccount, password: str, timeout: float) -> imaplib.
 
 
 def _imap_uids(conn: imaplib.IMAP4, account: ImapAccount) -> list[bytes]:
+    """The UIDs of the mailbox's messages, oldest first; the mailbox opened read-only."""
     status, _data = conn.select(_quote(account.mailbox), readonly=True)
     if status != "OK":
         raise MailboxError(f"IMAP {account.url}: no mailbox {account.mailbox!r}")
@@ -288,8 +291,7 @@ def _imap_message_ids(conn: imaplib.IMAP4, uids: list[bytes]) -> dict[bytes, str
     """UID -> Message-ID for the whole mailbox, in one FETCH of that one header."""
     if not uids:
         return {}
-    status, data = conn.uid("FETCH", b",".join(uids).decode(),
-                            "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+    status, data = conn.uid("FETCH", "1:*", "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
     if status != "OK":
         return {}
     out: dict[bytes, str] = {}
@@ -304,6 +306,7 @@ def _imap_message_ids(conn: imaplib.IMAP4, uids: list[bytes]) -> dict[bytes, str
 
 
 def _imap_fetch(conn: imaplib.IMAP4, uid: bytes) -> bytes:
+    """One whole message by UID, without setting its \\Seen flag."""
     status, data = conn.uid("FETCH", uid.decode(), "(BODY.PEEK[])")
     if status != "OK":
         raise MailboxError(f"IMAP: cannot fetch message UID {uid.decode()}")
@@ -314,9 +317,11 @@ def _imap_fetch(conn: imaplib.IMAP4, uid: bytes) -> bytes:
 
 
 def _imap_logout(conn: imaplib.IMAP4) -> None:
+    """Log out, ignoring a connection that is already gone."""
     with contextlib.suppress(imaplib.IMAP4.error, OSError):
         conn.logout()
 
 
 def _quote(mailbox: str) -> str:
+    """A mailbox name as an IMAP quoted string."""
     return '"' + mailbox.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -27,7 +27,7 @@ import re
 from html import unescape
 from html.parser import HTMLParser
 
-from charset_normalizer import from_bytes
+from charset_normalizer import CharsetMatches, from_bytes
 from charset_normalizer.cd import coherence_ratio
 
 # Declared label -> the codecs that read everything clients send under it, tried in turn.
@@ -197,7 +197,7 @@ def _detected(data: bytes) -> str:
     return data.decode(_preferred(found, best.encoding, best.chaos), errors="replace")
 
 
-def _preferred(found, codec: str, chaos: float) -> str:
+def _preferred(found: CharsetMatches, codec: str, chaos: float) -> str:
     """GB18030 over a CJK look-alike, Windows-1252 over another single-byte charset, when
     it reads the text almost as well (KnownFix's users write Chinese; European mail is
     Windows-1252 far more often than anything else)."""
