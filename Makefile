@@ -34,7 +34,21 @@ $(VENV)/.browser: | $(VENV)/.installed
 	else echo "no /usr/bin/chromium and no root apt-get: the browser tests will skip"; fi
 	touch $@
 
-test: setup $(VENV)/.browser
+# Dovecot (Debian's dovecot-imapd) for the mail intake test against a real IMAP server:
+# tests/service/test_mail_imap.py starts its own instance on a free loopback port with a
+# temporary configuration.  (On a machine that runs services, installing the package also
+# starts its system service; containers such as CI's refuse that.)  Tried once per venv;
+# without Dovecot that test skips and says why.
+$(VENV)/.mailserver: | $(VENV)/.installed
+	@if [ -x /usr/sbin/dovecot ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			dovecot-imapd) \
+		|| echo "could not install dovecot-imapd: the IMAP intake test will skip"; \
+	else echo "no /usr/sbin/dovecot and no root apt-get: the IMAP intake test will skip"; fi
+	touch $@
+
+test: setup $(VENV)/.browser $(VENV)/.mailserver
 	$(PY) -m pytest
 
 # Refresh docs/screenshots/ (every page, zh and en) from the real app in headless Chromium.

@@ -29,6 +29,15 @@ class UnknownLabel(BadInput):
     """A label field or severity level that the knowledge base does not know."""
 
 
+class NotMail(BadInput):
+    """Bytes offered as one e-mail message that are not one: empty, binary (an Outlook
+    .msg, an archive) or without mail headers and text."""
+
+
+class MailboxError(KnownFixError):
+    """A mailbox (mbox file, maildir folder or IMAP server) cannot be read as a whole."""
+
+
 class NotFound(KnownFixError):
     """A case, article or user id that does not exist."""
 

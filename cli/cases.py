@@ -1,4 +1,4 @@
-"""`knownfix case ...`, `knownfix user ...` and `knownfix intake-mail`: the case loop
+"""`knownfix case ...` and `knownfix user ...`: the case loop
 (intake → triage → escalation → dispatch → resolution → confirmation → follow-up → close)
 from the command line.
 
@@ -17,7 +17,6 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -590,27 +589,3 @@ def user_list_cmd(as_json: JsonOpt = False, as_user: AsOpt = None,
     for u in users:
         typer.echo(f"{u.username:<16} {u.role:<11} {u.lang}  {u.team or '-':<10} "
                    f"{u.display_name}")
-
-
-# -- mail ---------------------------------------------------------------------------------
-@commands.command("intake-mail")
-def intake_mail_cmd(
-    file: Annotated[Path, typer.Argument(help="One message (.eml) or an mbox file.")],
-    project: Annotated[str | None, typer.Option(help="Project code of the case numbers.")
-                       ] = None,
-    as_user: AsOpt = None, data_dir: DataDir = None,
-) -> None:
-    """Turn e-mails into cases (channel email); messages already taken are skipped.
-
-    Example: knownfix intake-mail support-inbox.mbox --as alice
-    """
-    from service.mail import MailIntake
-
-    with session(data_dir, as_user) as s:
-        report = MailIntake(s.cases).import_file(s.actor, file, project)
-    for key, case_id in report.taken:
-        typer.echo(f"{case_id}  {key}")
-    for where, reason in report.failed:
-        typer.echo(f"{where}: {reason}", err=True)
-    typer.echo(f"taken {len(report.taken)}, skipped {len(report.skipped)} (already taken), "
-               f"failed {len(report.failed)}")

@@ -14,16 +14,18 @@ from typing import Annotated
 import typer
 
 from cli.cases import commands as case_commands
+from cli.mail import commands as mail_commands
 from cli.maintenance import commands as maintenance_commands
 from cli.reports import commands as report_commands
 from cli.serve import commands as serve_commands
 from errors import KnownFixError
-from kb.importer import ColumnMapping, parse_label_options, write_rejects
+from kb.importer import ColumnMapping, parse_label_options, parse_severity_map, write_rejects
 from settings import SETTINGS, SettingsError, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="KnownFix: turn a support team's history into answers.")
-app.add_typer(case_commands)  # case, user, intake-mail (cli/cases.py)
+app.add_typer(case_commands)  # case, user (cli/cases.py)
+app.add_typer(mail_commands)  # intake-mail (cli/mail.py)
 app.add_typer(report_commands)  # report (cli/reports.py)
 app.add_typer(maintenance_commands)  # backup, check-backup, restore (cli/maintenance.py)
 app.add_typer(serve_commands)  # serve: the app, loaded before it listens (cli/serve.py)
@@ -99,22 +101,34 @@ def import_cmd(
     id_col: Annotated[str | None, typer.Option("--id", help="Id column (upsert key).")] = None,
     kind: Annotated[str, typer.Option("--kind", help="case or article.")] = "case",
     encoding: Annotated[str | None, typer.Option(help="Force a text encoding.")] = None,
+    header_row: Annotated[int | None, typer.Option(
+        "--header-row", help="The row (from 1) holding the column names, when rows above "
+        "it are not a title or empty (those are passed by without this).")] = None,
+    severity_map: Annotated[list[str] | None, typer.Option(
+        "--severity-map", help="Severity values of the file as levels of the scale: "
+        "高=high,中=medium,低=low (repeatable).")] = None,
+    last_wins: Annotated[bool, typer.Option(
+        "--last-wins", help="A later row with an id already in the file replaces the "
+        "earlier one (without it, the later row is rejected).")] = False,
     rejects: Annotated[Path | None, typer.Option(help="Write rejected rows here (CSV).")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Import cases or articles from a file.
 
-    Example: knownfix import history.csv --text 故障描述 --fix 处理记录
-    --label category=类别 --severity 严重程度 --id 工单号
+    Example: knownfix import history.xlsx --text 故障描述 --fix 处理记录
+    --label category=类别 --severity 严重程度 --severity-map 高=high,中=medium,低=low
+    --id 工单号
     """
     with engine_for(data_dir) as engine:
         mapping = _mapping(text, title, fix, label, severity, id_col, kind)
+        mapping.severity_map = parse_severity_map(severity_map or [])
         bar = _bar(None, "import")
         ibar = _bar(None, "index")
         try:
             report = engine.import_file(file, mapping, encoding,
                                         progress=lambda n: bar.update(n - bar.n),
-                                        index_progress=lambda n: ibar.update(n - ibar.n))
+                                        index_progress=lambda n: ibar.update(n - ibar.n),
+                                        header_row=header_row, last_wins=last_wins)
         finally:
             bar.close()
             ibar.close()
@@ -122,8 +136,19 @@ def import_cmd(
             typer.echo(f"row {rej.row}: {rej.reason}", err=True)
         if rejects and report.rejected:
             write_rejects(report, rejects)
-        typer.echo(f"imported {report.taken} {kind}s, rejected {len(report.rejected)} rows "
-                   f"({report.rows_per_s:.0f} rows/s, encoding {report.encoding or 'xlsx'})")
+        typer.echo(_import_summary(report, kind))
+
+
+def _import_summary(report, kind: str) -> str:
+    """'imported 9 cases, rejected 1 rows (…)', saying where the header was and how many
+    rows replaced an earlier one with the same id."""
+    notes = [f"{report.rows_per_s:.0f} rows/s", f"encoding {report.encoding or 'xlsx'}"]
+    if report.header_row != 1:
+        notes.append(f"header in row {report.header_row}")
+    replaced = (f" ({report.replaced} later row(s) replaced an earlier one with the same "
+                "id: --last-wins)") if report.replaced else ""
+    return (f"imported {report.taken} {kind}s{replaced}, rejected {len(report.rejected)} "
+            f"rows ({', '.join(notes)})")
 
 
 @app.command()

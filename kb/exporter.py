@@ -30,6 +30,18 @@ def safe_cell(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
+def unguard_cell(value: str) -> str:
+    """Undo `safe_cell` on the way back in: the quote before a formula character goes
+    (as a spreadsheet drops it on display); any other leading quote stays."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA_START) \
+        else value
+
+
+def is_export_header(columns: list[str]) -> bool:
+    """Whether a file's columns are those `export_csv` writes (its fields and stamps)."""
+    return set(columns) >= {*_FIELDS, *_STAMPS}
+
+
 def export_csv(kb: KnowledgeBase, out: str | Path | TextIO, kind: str | None = None,
                redact: bool = False) -> int:
     """Write every record (or every record of one kind); returns the number of rows.

@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from errors import BadInput, MissingColumn
+from errors import BadInput, MissingColumn, UnknownLabel
+from kb.exporter import is_export_header, unguard_cell
 from kb.reader import SURPLUS, SURROGATE, open_table
-from kb.records import KINDS, Record
+from kb.records import KINDS, STATES, Record
 from kb.store import KnowledgeBase
 
 BATCH = 500
@@ -31,12 +32,16 @@ class ColumnMapping:
     severity: str | None = None
     id: str | None = None
     kind: str = "case"
+    # a file's severity value -> a level of the scale ({'高': 'high'}); --severity-map
+    severity_map: dict[str, str] = field(default_factory=dict)
 
     def columns(self) -> list[str]:
         named = [*self.text, self.title, self.fix, self.severity, self.id, *self.labels.values()]
         return [c for c in named if c]
 
-    def check(self, available: list[str]) -> None:
+    def check(self, available: list[str], levels: list[str] | None = None,
+              header_row: int = 1) -> None:
+        """BadInput unless the mapping fits the file's columns and the severity scale."""
         if self.kind not in KINDS:
             raise BadInput(f"unknown kind {self.kind!r} (use case or article)")
         if not self.text and not self.title:
@@ -44,7 +49,13 @@ class ColumnMapping:
         missing = [c for c in self.columns() if c not in available]
         if missing:
             raise MissingColumn(f"column(s) not in the file: {_names(missing)} "
-                                f"(columns: {_names(available)})")
+                                f"(columns: {_names(available)}; header taken from row "
+                                f"{header_row}, give --header-row N if it is another row)")
+        scale = {lv.casefold() for lv in levels or []}
+        for value, level in self.severity_map.items():
+            if scale and level.casefold() not in scale:
+                raise UnknownLabel(f"--severity-map {value}={level}: {level!r} is not a "
+                                   f"severity level (levels: {', '.join(levels or [])})")
 
 
 def _names(columns: list[str], most: int = 30, width: int = 40) -> str:
@@ -53,6 +64,21 @@ def _names(columns: list[str], most: int = 30, width: int = 40) -> str:
              for c in columns[:most]]
     more = f", … ({len(columns) - most} more)" if len(columns) > most else ""
     return ", ".join(shown) + more
+
+
+def parse_severity_map(items: str | Iterable[str]) -> dict[str, str]:
+    """'高=high,中=medium' (or several such strings) as {'高': 'high', '中': 'medium'}."""
+    out: dict[str, str] = {}
+    for item in [items] if isinstance(items, str) else items:
+        for pair in item.replace("，", ",").split(","):
+            if not pair.strip():
+                continue
+            value, sep, level = pair.partition("=")
+            if not sep or not value.strip() or not level.strip():
+                raise BadInput(f"bad --severity-map item {pair.strip()!r}: use VALUE=LEVEL, "
+                               "e.g. 高=high,中=medium,低=low")
+            out[value.strip()] = level.strip()
+    return out
 
 
 def parse_label_options(pairs: Iterable[str]) -> dict[str, str]:
@@ -76,10 +102,15 @@ class Rejected:
 
 @dataclass
 class ImportReport:
+    """Records written, rows rejected (with reasons), rows that replaced an earlier row
+    of the same file (--last-wins), and the row the header was found in."""
+
     taken: int = 0
     rejected: list[Rejected] = field(default_factory=list)
     seconds: float = 0.0
     encoding: str | None = None
+    replaced: int = 0
+    header_row: int = 1
 
     @property
     def rows_per_s(self) -> float:
@@ -87,18 +118,32 @@ class ImportReport:
 
 
 class RowConverter:
-    """Turns one file row into a Record, or raises BadInput with the reason."""
+    """Turns one file row into a Record, or raises BadInput with the reason.
 
-    def __init__(self, mapping: ColumnMapping, levels: list[str], default_prefix: str) -> None:
+    A file KnownFix exported (its columns: `kb.exporter.is_export_header`) comes back as
+    it was written: kind, state and created_at are taken from their columns, `label:X` and
+    `extra:X` columns go back to label and column X; nothing of it lands in `extra`."""
+
+    def __init__(self, mapping: ColumnMapping, levels: list[str], default_prefix: str,
+                 columns: list[str] | None = None, last_wins: bool = False) -> None:
         self.m = mapping
         self.levels = {lv.casefold(): lv for lv in levels}
+        self.severity_map = {k.casefold(): self.levels.get(v.casefold(), v)
+                             for k, v in mapping.severity_map.items()}
         self.prefix = default_prefix
         self.used = set(mapping.columns())
+        self.export = is_export_header(columns or [])
+        if self.export:
+            self.used |= {"kind", "state", "created_at", "updated_at"}
+        self.last_wins = last_wins
+        self.first_row: dict[tuple[str, str], int] = {}
+        self.replaced = 0
 
     def __call__(self, rowno: int, row: dict[str, str]) -> Record:
         m = self.m
         if SURPLUS in row:
             raise BadInput(f"more cells than the header has columns: {row[SURPLUS]!r}")
+        row = {k: unguard_cell(v) for k, v in row.items()}
         text = "\n".join(v for v in (row.get(c, "").strip() for c in m.text) if v)
         title = row.get(m.title, "").strip() if m.title else ""
         if not text and not title:
@@ -106,21 +151,59 @@ class RowConverter:
         rid = row.get(m.id, "").strip() if m.id else f"{self.prefix}-{rowno}"
         if not rid:
             raise BadInput(f"empty id in column {m.id!r}")
-        severity = None
-        if m.severity and row.get(m.severity, "").strip():
-            raw = row[m.severity].strip()
-            severity = self.levels.get(raw.casefold())
-            if severity is None:
-                levels = ", ".join(self.levels.values())
-                raise BadInput(f"unknown severity {raw!r} (levels: {levels})")
+        kind = self._kind(row)
+        self._check_duplicate(kind, rid, rowno)
         labels = {name: row.get(col, "").strip() for name, col in m.labels.items()}
+        extra = {k: v for k, v in row.items() if k not in self.used and k and v != ""}
+        if self.export:
+            labels |= {k.removeprefix("label:"): v.strip() for k, v in row.items()
+                       if k.startswith("label:") and k not in self.used}
+            extra = {k.removeprefix("extra:"): v for k, v in extra.items()
+                     if not k.startswith("label:")}
         return Record(
-            kind=m.kind, id=rid, title=title, text=text,
+            kind=kind, id=rid, title=title, text=text,
             fix=row.get(m.fix, "").strip() if m.fix else "",
-            labels={k: v for k, v in labels.items() if v}, severity=severity,
-            state="validated" if m.kind == "article" else "closed",
-            extra={k: v for k, v in row.items() if k not in self.used and k and v != ""},
+            labels={k: v for k, v in labels.items() if v}, severity=self._severity(row),
+            state=self._state(kind, row), extra=extra,
+            created_at=(row.get("created_at") or None) if self.export else None,
         )
+
+    def _kind(self, row: dict[str, str]) -> str:
+        """The row's own kind in a KnownFix export, else the mapping's."""
+        if self.export and row.get("kind", "").strip() in KINDS:
+            return row["kind"].strip()
+        return self.m.kind
+
+    def _state(self, kind: str, row: dict[str, str]) -> str:
+        """The row's own state in a KnownFix export; imported history is closed cases and
+        validated articles."""
+        state = row.get("state", "").strip() if self.export else ""
+        if state in STATES[kind]:
+            return state
+        return "validated" if kind == "article" else "closed"
+
+    def _severity(self, row: dict[str, str]) -> str | None:
+        """The row's severity on the scale (through --severity-map), None when empty."""
+        if not self.m.severity or not row.get(self.m.severity, "").strip():
+            return None
+        raw = row[self.m.severity].strip()
+        level = self.levels.get(self.severity_map.get(raw.casefold(), raw).casefold())
+        if level is None:
+            levels = ", ".join(self.levels.values())
+            raise BadInput(f"unknown severity {raw!r} (levels: {levels}; map it with "
+                           f"--severity-map {raw}=LEVEL, or add it to the setting "
+                           "severity_levels)")
+        return level
+
+    def _check_duplicate(self, kind: str, rid: str, rowno: int) -> None:
+        """BadInput for an id already seen in this file, unless the later row wins."""
+        first = self.first_row.setdefault((kind, rid), rowno)
+        if first == rowno:
+            return
+        if not self.last_wins:
+            raise BadInput(f"duplicate id {rid!r} (also row {first}); --last-wins keeps "
+                           "the later row")
+        self.replaced += 1
 
 
 def convert_rows(rows: Iterable[dict[str, str]], convert: RowConverter,
@@ -143,30 +226,37 @@ def convert_rows(rows: Iterable[dict[str, str]], convert: RowConverter,
 
 def import_file(kb: KnowledgeBase, path: str | Path, mapping: ColumnMapping, *,
                 encoding: str | None = None, actor: str = "import",
-                progress: Callable[[int], None] | None = None) -> ImportReport:
-    """Read `path`, convert and upsert its rows. Returns what was taken and rejected."""
-    table = open_table(path, encoding)
-    mapping.check(table.columns)
-    report = ImportReport(encoding=table.encoding)
-    convert = RowConverter(mapping, kb.levels, Path(path).stem)
+                progress: Callable[[int], None] | None = None, header_row: int | None = None,
+                last_wins: bool = False) -> ImportReport:
+    """Read `path`, convert and upsert its rows. Returns what was taken and rejected.
+    `header_row`: the file row holding the header (found by itself otherwise);
+    `last_wins`: a later row with an id already in the file replaces the earlier one
+    (otherwise it is rejected)."""
+    table = open_table(path, encoding, header_row, expected=mapping.columns())
+    mapping.check(table.columns, kb.levels, table.header_row)
+    report = ImportReport(encoding=table.encoding, header_row=table.header_row)
+    convert = RowConverter(mapping, kb.levels, Path(path).stem, table.columns, last_wins)
     start = time.perf_counter()
     batch: list[Record] = []
+    written = 0
     try:
         for rec in convert_rows(table.rows, convert, report):
             batch.append(rec)
             if len(batch) >= BATCH:
-                report.taken += kb.upsert(batch, actor)
+                written += kb.upsert(batch, actor)
                 batch = []
                 if progress:
-                    progress(report.taken)
+                    progress(written)
     except BadInput as exc:  # the file breaks off: say what the finished batches wrote
-        if report.taken:
-            raise type(exc)(f"{exc} ({report.taken} rows had been imported)") from exc
+        if written:
+            raise type(exc)(f"{exc} ({written} rows had been imported)") from exc
         raise
     if batch:
-        report.taken += kb.upsert(batch, actor)
+        written += kb.upsert(batch, actor)
         if progress:
-            progress(report.taken)
+            progress(written)
+    report.replaced = convert.replaced
+    report.taken = written - convert.replaced  # records, each counted once
     report.seconds = time.perf_counter() - start
     return report
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,11 +37,53 @@ def check_text(text: str, what: str) -> str:
 
 @dataclass
 class Table:
-    """A file opened for reading: its columns and a one-pass row iterator."""
+    """A file opened for reading: its columns, a one-pass row iterator, and the row of the
+    file (1-based) the header was taken from."""
 
     columns: list[str]
     rows: Iterator[dict[str, str]]
     encoding: str | None = None
+    header_row: int = 1
+
+
+HEAD_ROWS = 30  # rows read ahead to find the header below a title row
+
+
+def pick_header(rows: list[list[str]], expected: Sequence[str] = ()) -> int:
+    """The index of the header among a file's first rows: the first row holding every
+    `expected` column name, else the first row filled at least half as wide as the widest
+    (a title row, a line of export details or empty rows above the header are passed by).
+    BadInput when every row is empty."""
+    cells = [[c.strip().lstrip("\ufeff") for c in row] for row in rows]
+    if expected:
+        for i, row in enumerate(cells):
+            if set(expected) <= set(row):
+                return i
+    filled = [sum(1 for c in row if c) for row in cells]
+    widest = max(filled, default=0)
+    if widest == 0:
+        raise BadInput("the file is empty")
+    for i, n in enumerate(filled):
+        if n and (widest < 2 or (n >= 2 and 2 * n >= widest)):
+            return i
+    raise BadInput("the file is empty")  # not reached: the widest row qualifies
+
+
+def _choose_header(head: list[list[str]], header_row: int | None, expected: Sequence[str],
+                   name: str) -> int:
+    """Index into `head` of the header: `header_row` (1-based) if given, else detected."""
+    if header_row is None:
+        try:
+            return pick_header(head, expected)
+        except BadInput as exc:
+            raise BadInput(f"{name}: {exc}") from None
+    if header_row < 1:
+        raise BadInput(f"--header-row {header_row}: rows count from 1")
+    if header_row > len(head):
+        more = "" if len(head) < HEAD_ROWS else f" among its first {HEAD_ROWS}"
+        raise BadInput(f"--header-row {header_row}: {name} has only {len(head)} "
+                       f"row(s){more}")
+    return header_row - 1
 
 
 def detect_encoding(sample: bytes, whole: bool = False) -> str:
@@ -106,7 +149,7 @@ def _text_stream(path: Path, encoding: str | None) -> tuple[io.TextIOBase, str]:
 
 
 def _delimiter(head: str) -> str:
-    """The delimiter that splits the header line into the most columns (the sniffer's
+    """The delimiter that splits the first lines into the most columns (the sniffer's
     guess breaks a tie).  Quoting is always standard CSV ("" inside quotes): the
     sniffer's guesses of quote character and escaping misread well-formed files whose
     free text has apostrophes or stray quotes."""
@@ -114,14 +157,16 @@ def _delimiter(head: str) -> str:
         sniffed = csv.Sniffer().sniff(head, delimiters=DELIMITERS).delimiter
     except csv.Error:
         sniffed = ","
-    widths = {d: len(next(csv.reader(io.StringIO(head, newline=""), delimiter=d), []))
+    lines = head.splitlines()[:HEAD_ROWS]  # a title row may stand above the header
+    widths = {d: max((len(r) for r in csv.reader(lines, delimiter=d)), default=0)
               for d in DELIMITERS}
     best = max(widths.values())
     return sniffed if widths.get(sniffed) == best else \
         next(d for d in DELIMITERS if widths[d] == best)
 
 
-def _csv(path: Path, encoding: str | None) -> Table:
+def _csv(path: Path, encoding: str | None, header_row: int | None = None,
+         expected: Sequence[str] = ()) -> Table:
     fh, enc = _text_stream(path, encoding)
     try:
         head = fh.read(65536)
@@ -131,22 +176,21 @@ def _csv(path: Path, encoding: str | None) -> Table:
     fh.seek(0)
     reader = csv.reader(fh, csv.excel, delimiter=_delimiter(head))
     try:
-        header = next(reader)
-        while not any(c.strip() for c in header):  # blank lines before the header
-            header = next(reader)
-    except StopIteration:
-        fh.close()
-        raise BadInput(f"{path.name}: the file is empty") from None
+        first = [row for _n, row in zip(range(HEAD_ROWS), reader, strict=False)]
+        index = _choose_header(first, header_row, expected, path.name)
     except (csv.Error, UnicodeDecodeError) as exc:  # a header line that is not CSV text
         fh.close()
         raise BadInput(f"{path.name}: the header line is not readable as {enc} CSV: "
                        f"{getattr(exc, 'reason', exc)}") from exc
-    columns = [c.strip().lstrip("\ufeff") for c in header]
+    except BadInput:
+        fh.close()
+        raise
+    columns = [c.strip().lstrip("\ufeff") for c in first[index]]
 
     def rows() -> Iterator[dict[str, str]]:
         with fh:
             try:
-                for cells in reader:
+                for cells in itertools.chain(first[index + 1:], reader):
                     if not any(c.strip() for c in cells):
                         continue
                     yield _cells_to_row(columns, cells)
@@ -157,7 +201,7 @@ def _csv(path: Path, encoding: str | None) -> Table:
                 raise BadInput(f"{path.name}: broken CSV near line {reader.line_num}: "
                                f"{exc}") from exc
 
-    return Table(columns, rows(), enc)
+    return Table(columns, rows(), enc, index + 1)
 
 
 def _jsonl(path: Path, encoding: str | None) -> Table:
@@ -225,7 +269,7 @@ def _valid(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _excel(path: Path) -> Table:
+def _excel(path: Path, header_row: int | None = None, expected: Sequence[str] = ()) -> Table:
     from openpyxl import load_workbook
 
     try:
@@ -235,22 +279,25 @@ def _excel(path: Path) -> Table:
                        f"({exc.__class__.__name__})") from exc
     try:
         it = wb.worksheets[0].iter_rows(values_only=True)
-        header = next(it, None)
+        first = [_cells(values) for _n, values in zip(range(HEAD_ROWS), it, strict=False)]
     except Exception as exc:  # a damaged sheet shows when it is read, not when opened
         wb.close()
         raise BadInput(f"{path.name}: not a readable Excel file "
                        f"({exc.__class__.__name__})") from exc
-    if not header:
+    try:
+        index = _choose_header(first, header_row, expected, path.name)
+    except BadInput as exc:
         wb.close()
-        raise BadInput(f"{path.name}: the first sheet is empty")
-    columns = ["" if c is None else str(c).strip() for c in header]
+        if "empty" in str(exc):
+            raise BadInput(f"{path.name}: the first sheet is empty") from None
+        raise
+    columns = [c.strip() for c in first[index]]
 
     def rows() -> Iterator[dict[str, str]]:
-        n = 1
+        n = index + 1
         try:
-            for values in it:
+            for cells in itertools.chain(first[index + 1:], (_cells(v) for v in it)):
                 n += 1
-                cells = ["" if v is None else str(v) for v in values]
                 if any(c.strip() for c in cells):
                     yield _cells_to_row(columns, cells)
         except Exception as exc:  # zip, XML and value errors of a damaged sheet
@@ -259,19 +306,28 @@ def _excel(path: Path) -> Table:
         finally:
             wb.close()
 
-    return Table(columns, rows(), None)
+    return Table(columns, rows(), None, index + 1)
 
 
-def open_table(path: str | Path, encoding: str | None = None) -> Table:
-    """Open a CSV/TSV, Excel (.xlsx) or JSON Lines file by its extension."""
+def _cells(values: tuple) -> list[str]:
+    return ["" if v is None else str(v) for v in values]
+
+
+def open_table(path: str | Path, encoding: str | None = None, header_row: int | None = None,
+               expected: Sequence[str] = ()) -> Table:
+    """Open a CSV/TSV, Excel (.xlsx) or JSON Lines file by its extension.  In CSV and
+    Excel the header is row `header_row` (1-based), or, without it, the first row holding
+    all `expected` columns, else the first row that is not a title row (`pick_header`)."""
     p = Path(path)
     if not p.is_file():
         raise BadInput(f"no such file: {p}")
     suffix = p.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        return _excel(p)
+        return _excel(p, header_row, expected)
     if suffix in (".jsonl", ".ndjson", ".json"):
+        if header_row not in (None, 1):
+            raise BadInput("--header-row is for CSV and Excel files; JSON Lines have none")
         return _jsonl(p, encoding)
     if suffix in (".csv", ".tsv", ".txt", ""):
-        return _csv(p, encoding)
+        return _csv(p, encoding, header_row, expected)
     raise BadInput(f"{p.name}: unsupported file type {suffix!r} (use .csv, .xlsx or .jsonl)")

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 KINDS = ("case", "article")
+# Every state a record of each kind can be in (the case loop, the article review).
+CASE_STATES = ("new", "triaged", "in_progress", "escalated", "resolved", "confirmed", "closed")
+ARTICLE_STATES = ("wip", "not_validated", "validated", "archived")
+STATES = {"case": CASE_STATES, "article": ARTICLE_STATES}
 # Case states whose labels and fix count as settled knowledge (None: imported history).
 SETTLED_CASE_STATES = frozenset({"resolved", "confirmed", "closed", None})
 # Article states shown as known fixes.

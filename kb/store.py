@@ -91,7 +91,8 @@ class KnowledgeBase:
 
     # -- schema -------------------------------------------------------------------
     _SCHEMA = frozenset({*_TABLE.values(), "labels", "links", "article_versions", "removed",
-                         "meta", "events", "events_no_update", "events_no_delete"})
+                         "meta", "events", "events_no_update", "events_no_delete",
+                         "mail_seen", "mail_log"})
 
     def _schema_complete(self) -> bool:
         """Every table and trigger is there (opening then takes no write lock)."""
@@ -139,11 +140,28 @@ class KnowledgeBase:
             db["events"].create({"id": int, "at": str, "actor": str, "action": str,
                                  "target": str, "detail": str}, pk="id")
             db["events"].create_index(["target"])
+        self._create_mail_tables()
         for op in ("UPDATE", "DELETE"):
             db.execute(
                 f"CREATE TRIGGER IF NOT EXISTS events_no_{op.lower()} BEFORE {op} ON events "
                 "BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END"
             )
+
+    def _create_mail_tables(self) -> None:
+        """Mail intake's memory: `mail_seen` maps a message key (Message-ID, or a hash of
+        the raw message) to the case it became; `mail_log` holds one row per message per
+        intake run — taken, repeat or rejected, with the case and the reason."""
+        db = self.db
+        if not db["mail_seen"].exists():
+            db["mail_seen"].create({"message_id": str, "case_id": str, "at": str},
+                                   pk="message_id")
+        if not db["mail_log"].exists():
+            db["mail_log"].create({"id": int, "run": str, "at": str, "actor": str,
+                                   "source": str, "message_key": str, "status": str,
+                                   "case_id": str, "reason": str, "subject": str,
+                                   "sender": str}, pk="id")
+            db["mail_log"].create_index(["run"])
+            db["mail_log"].create_index(["status", "id"])
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -16,6 +16,7 @@ from service.auth import User, Users, require
 from service.cases import Case, Cases
 from service.engine import Engine, Progress
 from service.knowledge import Article, Knowledge
+from service.mail import MailIntake
 from service.reports import Reports
 from settings import Settings, save_settings
 
@@ -25,7 +26,7 @@ UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 class Desk:
-    """Users, cases, knowledge and reports over one Engine."""
+    """Users, cases, knowledge, reports and mail intake over one Engine."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -33,6 +34,7 @@ class Desk:
         self.cases = Cases(engine)
         self.knowledge = Knowledge(engine)
         self.reports = Reports(engine)
+        self.mail = MailIntake(self.cases)  # intake runs and their log (`mail.log`)
         self.cases.on_close.append(self.knowledge.draft_from_case)
 
     @classmethod

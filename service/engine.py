@@ -212,10 +212,13 @@ class Engine:
     # -- knowledge base -----------------------------------------------------------------------
     def import_file(self, path: str | Path, mapping: ColumnMapping, encoding: str | None = None,
                     progress: Progress | None = None,
-                    index_progress: Progress | None = None) -> ImportReport:
-        """Import rows into the KB, then index them. The report's time covers both."""
+                    index_progress: Progress | None = None, header_row: int | None = None,
+                    last_wins: bool = False) -> ImportReport:
+        """Import rows into the KB, then index them. The report's time covers both.
+        `header_row` and `last_wins`: see kb.importer.import_file."""
         start = time.perf_counter()
-        report = import_file(self.kb, path, mapping, encoding=encoding, progress=progress)
+        report = import_file(self.kb, path, mapping, encoding=encoding, progress=progress,
+                             header_row=header_row, last_wins=last_wins)
         self.refresh(index_progress, save=True)
         report.seconds = time.perf_counter() - start
         return report

@@ -1,268 +1,313 @@
-"""Mail intake (邮件受理): e-mails, one .eml or an mbox file, become cases.
+"""Mail intake (邮件受理): every message of a mailbox accounted for, one at a time.
 
-Each message is opened as a case through `Cases.open` (channel "email"): the subject is
-the title, the plain-text body (or the HTML body stripped of tags) the description, the
-sender the contact and the Date header the time received. Attachments are listed, with
-their sizes, in a footer of the description. Messages already taken are remembered in
-the `mail_seen` table (Message-ID, or a hash of sender, date and subject when a message
-has none), so importing the same mailbox again creates nothing twice.
+Messages come from files (.eml, mbox), maildir or plain folders, or an IMAP mailbox
+(service.mail_sources); each is parsed on its own (service.mail_parse), so one bad
+message never stops the rest.  Each message has exactly one outcome:
 
-Headers encoded per RFC 2047 / RFC 2231 and bodies in any charset Python knows are
-decoded; GB2312 and GBK are read as GB18030 (their superset), and undeclared 8-bit text
-is tried as UTF-8, then GB18030.
+- **taken**: it became a case (channel email) through `Cases.open` — the subject is the
+  title, the text (or the HTML as text) the description with the attachments listed by
+  name, the sender the contact, the Date header the time received;
+- **repeat**: its key was seen before — the Message-ID, or, without one, a hash of the
+  raw message — and the outcome names the case it became;
+- **rejected**: not mail (empty, binary such as an Outlook .msg, no headers, nothing to
+  open a case with) or refused by the case service, with the reason.
+
+Outcomes are returned in an `IntakeReport` (taken + repeats + rejected = messages) and
+kept, one row each, in the `mail_log` table, readable with `MailIntake.log`.  A rejected
+message is not remembered as seen: it is tried again on the next run.
+
+`MailIntake.poll` repeats an intake on an interval (`knownfix intake-mail --poll`);
+`start_polling` runs it in a background thread for a long-lived process such as the app.
 """
 
 from __future__ import annotations
 
-import email
-import hashlib
-import mailbox
-import re
-from dataclasses import dataclass, field
-from datetime import UTC
-from email.header import decode_header
-from email.message import Message
-from email.utils import parseaddr, parsedate_to_datetime
-from html import unescape
-from html.parser import HTMLParser
+import email.errors
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from errors import BadInput, KnownFixError
+from errors import KnownFixError, MailboxError, NotMail
 from kb.store import now_utc
 from service.auth import User, require
-from service.cases import Cases, iso
+from service.cases import Cases
+from service.mail_parse import Mail, parse_mail
+from service.mail_sources import RawMessage, path_messages
 
-# Declared charsets read with a wider codec: mail clients label GBK text as GB2312.
-_WIDER = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "cp936": "gb18030",
-          "euc-cn": "gb18030", "x-euc-cn": "gb18030", "ascii": "utf-8", "us-ascii": "utf-8"}
-_UNDECLARED = ("utf-8", "gb18030")
-_BLOCK_TAGS = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6",
-                         "table", "blockquote", "pre", "hr"})
+TAKEN, REPEAT, REJECTED = "taken", "repeat", "rejected"
+STATUSES = (TAKEN, REPEAT, REJECTED)
+# Errors a damaged message can raise deep inside the standard library's parser; caught
+# per message so that the mailbox goes on, and reported as the message's reason.
+UNREADABLE = (ValueError, LookupError, TypeError, AttributeError, RecursionError,
+              email.errors.MessageError)
+CLAIM_TIMEOUT = timedelta(minutes=10)  # a claim older than this was left by a dead run
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one message."""
+
+    source: str
+    status: str
+    key: str = ""
+    case_id: str | None = None
+    reason: str = ""
+    subject: str = ""
+    sender: str = ""
+
+    def line(self) -> str:
+        """One line for a person: status, case, where the message came from, why."""
+        if self.status == TAKEN:
+            return f"taken     {self.case_id}  {self.source}  {self.subject[:80]}"
+        if self.status == REPEAT:
+            return f"repeat    {self.case_id or '-'}  {self.source}  ({self.reason})"
+        return f"rejected  {self.source}: {self.reason}"
+
+    def to_json(self) -> dict:
+        return asdict(self)
 
 
 @dataclass
-class Mail:
-    """What intake needs from one message."""
+class IntakeReport:
+    """The outcomes of one intake run, in the order the messages came."""
 
-    key: str
-    title: str
-    body: str
-    contact: str
-    received_at: str | None
-    attachments: list[tuple[str, int]] = field(default_factory=list)
+    run: str
+    outcomes: list[Outcome] = field(default_factory=list)
 
-    def description(self) -> str:
-        """The body, with the attachments listed in a footer."""
-        text = self.body.strip() or self.title.strip()
-        if self.attachments:
-            listed = ", ".join(f"{name} ({_size(n)})" for name, n in self.attachments)
-            text = f"{text}\n\n--\nAttachments: {listed}"
-        return text
+    def of(self, status: str) -> list[Outcome]:
+        """The outcomes with one status, in order."""
+        return [o for o in self.outcomes if o.status == status]
 
+    @property
+    def taken(self) -> list[Outcome]:
+        return self.of(TAKEN)
 
-@dataclass
-class MailReport:
-    """Outcome of one intake run: (message key, case id) taken, keys skipped, failures."""
+    @property
+    def repeats(self) -> list[Outcome]:
+        return self.of(REPEAT)
 
-    taken: list[tuple[str, str]] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
+    @property
+    def rejected(self) -> list[Outcome]:
+        return self.of(REJECTED)
 
+    def counts(self) -> dict[str, int]:
+        """messages, taken, repeat, rejected."""
+        return {"messages": len(self.outcomes),
+                **{s: len(self.of(s)) for s in STATUSES}}
 
-# -- decoding -------------------------------------------------------------------------------
-def decode_bytes(data: bytes, charset: str | None) -> str:
-    """Text from bytes in the declared charset, else UTF-8, else GB18030; never raises."""
-    declared = (charset or "").strip().lower()
-    tried = [_WIDER.get(declared, declared)] if declared and declared != "unknown-8bit" else []
-    for codec in [*tried, *_UNDECLARED]:
-        try:
-            return data.decode(codec)
-        except (LookupError, UnicodeDecodeError):
-            continue
-    return data.decode("utf-8", errors="replace")
+    def summary(self) -> str:
+        c = self.counts()
+        return (f"{c['messages']} messages: taken {c[TAKEN]}, repeats {c[REPEAT]} "
+                f"(already taken), rejected {c[REJECTED]}")
+
+    def to_json(self) -> dict:
+        return {"run": self.run, **self.counts(),
+                "outcomes": [o.to_json() for o in self.outcomes]}
 
 
-def decode_header_value(value) -> str:
-    """A header (str, with RFC 2047 encoded words, or raw 8-bit) as plain text."""
-    if value is None:
-        return ""
-    out = []
-    for chunk, charset in decode_header(value):
-        out.append(chunk if isinstance(chunk, str) else decode_bytes(chunk, charset))
-    return re.sub(r"\s+", " ", "".join(out)).strip()
+@dataclass(frozen=True)
+class IntakeLogEntry:
+    """One row of the intake log: a message's outcome in one run."""
 
+    id: int
+    run: str
+    at: str
+    actor: str
+    source: str
+    message_key: str
+    status: str
+    case_id: str | None
+    reason: str
+    subject: str
+    sender: str
 
-class _TextOfHtml(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag, attrs) -> None:
-        if tag in ("script", "style", "head"):
-            self._skip += 1
-        elif tag in _BLOCK_TAGS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag) -> None:
-        if tag in ("script", "style", "head"):
-            self._skip = max(0, self._skip - 1)
-        elif tag in _BLOCK_TAGS:
-            self.parts.append("\n")
-
-    def handle_data(self, data) -> None:
-        if not self._skip:
-            self.parts.append(data)
-
-
-def html_to_text(html: str) -> str:
-    """The readable text of an HTML body: tags, scripts and styles removed."""
-    parser = _TextOfHtml()
-    parser.feed(html)
-    parser.close()
-    text = unescape("".join(parser.parts)).replace("\xa0", " ")
-    lines = [re.sub(r"[ \t]+", " ", line).strip() for line in text.splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
-def _part_text(part: Message) -> str:
-    payload = part.get_payload(decode=True) or b""
-    return decode_bytes(payload, part.get_content_charset())
-
-
-def _is_attachment(part: Message) -> bool:
-    disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
-    return disposition == "attachment" or bool(part.get_filename())
-
-
-def _body_and_attachments(msg: Message) -> tuple[str, list[tuple[str, int]]]:
-    plain, html, attachments = [], [], []
-    for part in msg.walk():
-        if part.is_multipart():
-            continue
-        if _is_attachment(part):
-            name = decode_header_value(part.get_filename() or "") or "(unnamed)"
-            attachments.append((name, len(part.get_payload(decode=True) or b"")))
-        elif part.get_content_type() == "text/plain":
-            plain.append(_part_text(part))
-        elif part.get_content_type() == "text/html":
-            html.append(html_to_text(_part_text(part)))
-    body = "\n\n".join(t.strip() for t in plain if t.strip())
-    if not body:
-        body = "\n\n".join(t for t in html if t)
-    return body, attachments
-
-
-def _contact(msg: Message) -> str:
-    raw = msg.get("From")
-    if raw is None:
-        return ""
-    if isinstance(raw, str):
-        name, addr = parseaddr(raw)
-        name = decode_header_value(name)
-    else:  # raw 8-bit header: decode first, then split name and address
-        name, addr = parseaddr(decode_header_value(raw))
-    return f"{name} <{addr}>" if name and addr else (addr or name)
-
-
-def _received_at(msg: Message) -> str | None:
-    raw = decode_header_value(msg.get("Date"))
-    if not raw:
-        return None
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return iso(when if when.tzinfo else when.replace(tzinfo=UTC))
-
-
-def message_key(msg: Message, contact: str, date: str, subject: str) -> str:
-    """The Message-ID, or a hash of sender, date and subject when there is none."""
-    mid = re.sub(r"\s+", "", decode_header_value(msg.get("Message-ID")))
-    if mid:
-        return mid
-    digest = hashlib.sha256(f"{contact}\n{date}\n{subject}".encode()).hexdigest()
-    return f"sha256:{digest}"
-
-
-def parse_mail(data: bytes) -> Mail:
-    """One message (raw bytes) as a Mail."""
-    msg = email.message_from_bytes(data)
-    title = decode_header_value(msg.get("Subject"))
-    contact = _contact(msg)
-    body, attachments = _body_and_attachments(msg)
-    date = decode_header_value(msg.get("Date"))
-    return Mail(key=message_key(msg, contact, date, title), title=title, body=body,
-                contact=contact, received_at=_received_at(msg), attachments=attachments)
-
-
-def read_messages(path: str | Path) -> list[bytes]:
-    """The raw messages of an mbox file (starts with a 'From ' line) or of one .eml."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadInput(f"no such mail file: {path}")
-    with path.open("rb") as fh:
-        head = fh.read(4096).lstrip(b"\r\n")
-    if not head.startswith(b"From "):
-        return [path.read_bytes()]
-    box = mailbox.mbox(str(path), create=False)
-    try:
-        return [box.get_bytes(key) for key in box.iterkeys()]
-    finally:
-        box.close()
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / 1024 / 1024:.1f} MB"
+    @classmethod
+    def from_row(cls, row: dict) -> IntakeLogEntry:
+        """From a `mail_log` row (NULL text read as '')."""
+        text = {k: row[k] or "" for k in ("run", "at", "actor", "source", "message_key",
+                                          "status", "reason", "subject", "sender")}
+        return cls(id=row["id"], case_id=row["case_id"], **text)
 
 
 class MailIntake:
-    """Turns e-mails into cases once each, remembering what was taken in `mail_seen`."""
+    """Turns e-mails into cases once each and logs the outcome of every message."""
 
     def __init__(self, cases: Cases) -> None:
         self.cases = cases
         self.kb = cases.kb
-        if not self.kb.db["mail_seen"].exists():
-            with self.kb.transaction():  # a write lock first: processes may start together
-                if not self.kb.db["mail_seen"].exists():
-                    self.kb.db["mail_seen"].create(
-                        {"message_id": str, "case_id": str, "at": str}, pk="message_id")
 
+    # -- what was taken -----------------------------------------------------------------------
     def seen(self, key: str) -> str | None:
         """The case a message became, or None if it was never taken."""
         row = self.kb.db.execute("SELECT case_id FROM mail_seen WHERE message_id = ?",
                                  [key]).fetchone()
         return row[0] if row else None
 
+    def _claim(self, key: str) -> str | None:
+        """Mark `key` as being taken by this run, atomically.  Returns None when the claim
+        is ours, else the case it already became ('' while another run is taking it)."""
+        with self.kb.transaction():
+            row = self.kb.db.execute("SELECT case_id, at FROM mail_seen WHERE message_id = ?",
+                                     [key]).fetchone()
+            if row is not None and (row[0] or not _stale(row[1])):
+                return row[0] or ""
+            self.kb.db.execute("INSERT OR REPLACE INTO mail_seen (message_id, case_id, at) "
+                               "VALUES (?, NULL, ?)", [key, now_utc()])
+        return None
+
+    def _release(self, key: str) -> None:
+        """Drop this run's claim on `key` (the message was not taken after all)."""
+        with self.kb.transaction():
+            self.kb.db.execute("DELETE FROM mail_seen WHERE message_id = ? AND case_id IS NULL",
+                               [key])
+
     def take(self, actor: User, mail: Mail, project: str | None = None) -> str:
-        """Open the case for one message and remember it; returns the case id."""
+        """Open the case for one message (already claimed) and record it; the case id."""
         case = self.cases.open(actor, mail.description(), title=mail.title, project=project,
                                channel="email", contact=mail.contact,
                                received_at=mail.received_at or "")
         with self.kb.transaction():
-            self.kb.db["mail_seen"].insert({"message_id": mail.key, "case_id": case.id,
-                                            "at": now_utc()}, replace=True)
+            self.kb.db.execute("UPDATE mail_seen SET case_id = ?, at = ? WHERE message_id = ?",
+                               [case.id, now_utc(), mail.key])
             self.kb.log(actor.username, "mail:taken", case.key, {"message_id": mail.key})
         return case.id
 
-    def import_file(self, actor: User, path: str | Path,
-                    project: str | None = None) -> MailReport:
-        """Take every new message of an .eml or mbox file; one failure never stops the rest."""
+    # -- one message --------------------------------------------------------------------------
+    def _one(self, actor: User, raw: RawMessage, project: str | None) -> Outcome:
+        """The outcome of one message; never raises for anything the message holds."""
+        if raw.known_id:
+            case_id = self.seen(raw.known_id)
+            if case_id:
+                return Outcome(raw.source, REPEAT, raw.known_id, case_id,
+                               "Message-ID seen before")
+        try:
+            mail = parse_mail(raw.data)
+        except NotMail as exc:
+            return Outcome(raw.source, REJECTED, reason=str(exc))
+        except UNREADABLE as exc:
+            return Outcome(raw.source, REJECTED,
+                           reason=f"unreadable message ({type(exc).__name__}: {exc})"[:300])
+        return self._take_or_skip(actor, raw.source, mail, project)
+
+    def _take_or_skip(self, actor: User, source: str, mail: Mail,
+                      project: str | None) -> Outcome:
+        how = "same raw message" if mail.key.startswith("sha256:") else "Message-ID"
+        known = self._claim(mail.key)
+        if known is not None:
+            reason = f"{how} seen before" if known else f"{how} being taken by another run"
+            return Outcome(source, REPEAT, mail.key, known or None, reason, mail.title,
+                           mail.contact)
+        try:
+            case_id = self.take(actor, mail, project)
+        except (KnownFixError, *UNREADABLE) as exc:
+            self._release(mail.key)
+            reason = str(exc) if isinstance(exc, KnownFixError) else \
+                f"could not open a case ({type(exc).__name__}: {exc})"
+            return Outcome(source, REJECTED, mail.key, reason=reason[:300],
+                           subject=mail.title, sender=mail.contact)
+        except BaseException:  # interrupted: leave no claim behind
+            self._release(mail.key)
+            raise
+        return Outcome(source, TAKEN, mail.key, case_id, subject=mail.title,
+                       sender=mail.contact)
+
+    # -- runs ---------------------------------------------------------------------------------
+    def intake(self, actor: User, messages: Iterable[RawMessage], project: str | None = None,
+               on_outcome: Callable[[Outcome], None] | None = None) -> IntakeReport:
+        """Take every new message; log and report the outcome of each.  A mailbox that
+        breaks off (MailboxError) ends the run after logging what was done so far."""
         require(actor, "case.open")
-        report = MailReport()
-        for n, data in enumerate(read_messages(path), 1):
-            where = f"message {n}"
-            try:
-                mail = parse_mail(data)
-                where = f"message {n} ({mail.key})"
-                if self.seen(mail.key):
-                    report.skipped.append(mail.key)
-                    continue
-                report.taken.append((mail.key, self.take(actor, mail, project)))
-            except (KnownFixError, ValueError, LookupError) as exc:
-                report.failed.append((where, str(exc) or type(exc).__name__))
+        report = IntakeReport(run=_run_id())
+        for raw in messages:
+            outcome = self._one(actor, raw, project)
+            self._log(report.run, actor, outcome)
+            report.outcomes.append(outcome)
+            if on_outcome:
+                on_outcome(outcome)
         return report
+
+    def import_file(self, actor: User, path: str | Path, project: str | None = None,
+                    on_outcome: Callable[[Outcome], None] | None = None) -> IntakeReport:
+        """One .eml or mbox file, a maildir or a folder of such files."""
+        return self.import_paths(actor, [path], project, on_outcome)
+
+    def import_paths(self, actor: User, paths: Iterable[str | Path],
+                     project: str | None = None,
+                     on_outcome: Callable[[Outcome], None] | None = None) -> IntakeReport:
+        """Files (.eml, mbox), maildirs and folders, in the order given."""
+        require(actor, "case.open")
+        return self.intake(actor, path_messages(paths), project, on_outcome)
+
+    def _log(self, run: str, actor: User, outcome: Outcome) -> None:
+        """One `mail_log` row for one outcome."""
+        with self.kb.transaction():
+            self.kb.db.execute(
+                "INSERT INTO mail_log (run, at, actor, source, message_key, status, case_id, "
+                "reason, subject, sender) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [run, now_utc(), actor.username, outcome.source[:500], outcome.key,
+                 outcome.status, outcome.case_id, outcome.reason[:500],
+                 outcome.subject[:300], outcome.sender[:300]])
+
+    def log(self, actor: User, limit: int = 200, status: str | None = None,
+            run: str | None = None) -> list[IntakeLogEntry]:
+        """The intake log, newest first: every message's outcome (for the app's Admin)."""
+        require(actor, "kb.import")
+        sql, args = "SELECT * FROM mail_log WHERE 1=1", []
+        if status:
+            sql, args = sql + " AND status = ?", [*args, status]
+        if run:
+            sql, args = sql + " AND run = ?", [*args, run]
+        rows = self.kb.db.query(sql + " ORDER BY id DESC LIMIT ?", [*args, limit])
+        return [IntakeLogEntry.from_row(r) for r in rows]
+
+    # -- polling ------------------------------------------------------------------------------
+    def poll(self, actor: User, fetch: Callable[[], Iterable[RawMessage]], interval: float,
+             stop: threading.Event, project: str | None = None,
+             on_report: Callable[[IntakeReport], None] | None = None,
+             on_error: Callable[[KnownFixError], None] | None = None) -> None:
+        """Run an intake of `fetch()` now and then every `interval` seconds until `stop`
+        is set.  A mailbox that cannot be read this time (MailboxError) is reported to
+        `on_error` and tried again at the next interval."""
+        if interval <= 0:
+            raise ValueError("the poll interval must be positive")
+        while not stop.is_set():
+            try:
+                report = self.intake(actor, fetch(), project)
+            except MailboxError as exc:
+                if on_error:
+                    on_error(exc)
+            else:
+                if on_report:
+                    on_report(report)
+            stop.wait(interval)
+
+    def start_polling(self, actor: User, fetch: Callable[[], Iterable[RawMessage]],
+                      interval: float, project: str | None = None,
+                      on_report: Callable[[IntakeReport], None] | None = None,
+                      on_error: Callable[[KnownFixError], None] | None = None
+                      ) -> tuple[threading.Thread, threading.Event]:
+        """`poll` in a daemon thread (for `knownfix serve`); set the returned event to
+        stop it after its current run."""
+        stop = threading.Event()
+        thread = threading.Thread(target=self.poll, name="mail-poll", daemon=True,
+                                  args=(actor, fetch, interval, stop, project, on_report,
+                                        on_error))
+        thread.start()
+        return thread, stop
+
+
+def _run_id() -> str:
+    """A run's id: its start time and a random suffix, sortable."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+
+
+def _stale(at: str | None) -> bool:
+    """Whether a claim made at `at` (ISO-8601 UTC) is older than CLAIM_TIMEOUT."""
+    try:
+        when = datetime.fromisoformat((at or "").replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    return datetime.now(UTC) - when > CLAIM_TIMEOUT

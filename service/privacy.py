@@ -3,8 +3,9 @@ values (`knownfix privacy-report`).
 
 A column is listed when it holds personal data by what it is: the case fields customer,
 contact and asset_serial (kb.redact.personal_fields), an imported column whose name says
-so ("客户信息", "contact_phone", kept in a record's `extra`), or the names of staff
-(users, event and link actors, authors, assignees); and when its free text contains
+so ("客户信息", "contact_phone", kept in a record's `extra`), the senders in the mail
+intake log, or the names of staff (users, event and link actors, authors, assignees,
+who ran a mail intake); and when its free text contains
 phone numbers, e-mail addresses or ID numbers as kb.redact finds them.  The redacted
 export (`knownfix export --redact`) takes these out.
 """
@@ -17,10 +18,12 @@ from dataclasses import dataclass, field
 from kb.redact import detect, personal_column, personal_fields
 from kb.store import KnowledgeBase
 
-TABLES = ("cases", "articles", "article_versions", "labels", "links", "events", "users")
+TABLES = ("cases", "articles", "article_versions", "labels", "links", "events", "users",
+          "mail_log")
 STAFF = {("users", "username"), ("users", "display_name"), ("events", "actor"),
          ("links", "actor"), ("articles", "author"), ("article_versions", "actor"),
-         ("cases", "assignee")}
+         ("cases", "assignee"), ("mail_log", "actor")}
+SENDERS = {("mail_log", "sender")}  # who wrote a mail: a name and an e-mail address
 SKIP = {"password_hash"}  # a secret, not personal data; its random text only adds noise
 PATTERNS = ("phone", "email", "id")
 
@@ -54,6 +57,8 @@ def _kind(table: str, column: str) -> str:
         return "staff name"
     if table == "cases" and column in personal_fields():
         return personal_column(column) or "name"
+    if (table, column) in SENDERS:
+        return "name"
     return ""
 
 

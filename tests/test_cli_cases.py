@@ -1,10 +1,9 @@
-"""`knownfix case`, `knownfix user` and `knownfix intake-mail` through the CLI runner."""
+"""`knownfix case` and `knownfix user` through the CLI runner (intake-mail: test_cli_mail.py)."""
 
 from __future__ import annotations
 
 import json
 import re
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -153,23 +152,6 @@ def test_users_and_roles(kf):
     kf("case", "start", cid, "--as", "bob")
     events = json.loads(kf("case", "show", cid, "--json").stdout)["events"]
     assert [e["actor"] for e in events if e["action"] in ("intake", "start")] == ["alice", "bob"]
-
-
-def test_intake_mail(kf, tmp_path):
-    msg = EmailMessage()
-    msg["Subject"] = "NVR beeps: HDD error"
-    msg["From"] = "Jane <jane@acme.example>"
-    msg["Message-ID"] = "<m1@acme.example>"
-    msg.set_content("The NVR beeps with an HDD error and playback is empty.")
-    path = tmp_path / "m.eml"
-    path.write_bytes(msg.as_bytes())
-    first = kf("intake-mail", str(path)).stdout
-    assert "taken 1, skipped 0 (already taken), failed 0" in first
-    again = kf("intake-mail", str(path)).stdout
-    assert "taken 0, skipped 1 (already taken), failed 0" in again
-    listed = json.loads(kf("case", "list", "--state", "open", "--json").stdout)
-    assert listed[0]["fields"]["channel"] == "email"
-    one_line_error(kf("intake-mail", str(tmp_path / "none.eml"), ok=False), "no such mail file")
 
 
 @pytest.mark.parametrize("group", [["case"], ["user"], []])

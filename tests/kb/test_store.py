@@ -180,3 +180,20 @@ def test_many_records_read_back_with_their_labels(kb):
     records = kb.records("case")
     assert len(records) == 1000
     assert all(r.labels == {"category": f"c{int(r.id[2:]) % 3}"} for r in records)
+
+
+def test_a_database_from_before_mail_intake_gains_its_tables(tmp_path):
+    """An older knowledge base (no mail_log; mail_seen made by an older intake) opens
+    with both mail tables and keeps what intake had already taken."""
+    path = tmp_path / "kb.db"
+    kb = KnowledgeBase(path, LEVELS)
+    kb.upsert([case("OLD-1")])
+    kb.db.execute("DROP TABLE mail_log")
+    kb.db.execute("DELETE FROM mail_seen")
+    kb.db["mail_seen"].insert({"message_id": "<old@x>", "case_id": "OLD-1", "at": "t"})
+    kb.close()
+    kb = KnowledgeBase(path, LEVELS)
+    assert kb.db["mail_log"].exists()
+    assert [r["case_id"] for r in kb.db["mail_seen"].rows] == ["OLD-1"]
+    assert kb.get("case", "OLD-1").text == "NVR提示硬盘错误"
+    kb.close()
