@@ -18,6 +18,8 @@ from cli.mail import commands as mail_commands
 from cli.maintenance import commands as maintenance_commands
 from cli.reports import commands as report_commands
 from cli.serve import commands as serve_commands
+from cli.tuning import commands as tuning_commands
+from cli.tuning import tuning_lines
 from errors import KnownFixError
 from kb.importer import ColumnMapping, parse_label_options, parse_severity_map, write_rejects
 from settings import SETTINGS, SettingsError, load_settings
@@ -29,6 +31,7 @@ app.add_typer(mail_commands)  # intake-mail (cli/mail.py)
 app.add_typer(report_commands)  # report (cli/reports.py)
 app.add_typer(maintenance_commands)  # backup, check-backup, restore (cli/maintenance.py)
 app.add_typer(serve_commands)  # serve: the app, loaded before it listens (cli/serve.py)
+app.add_typer(tuning_commands)  # tune (cli/tuning.py)
 _state: dict = {}
 
 DataDir = Annotated[str | None, typer.Option("--data-dir", help="Data folder (default: "
@@ -46,7 +49,7 @@ def engine_for(data_dir: str | None, fresh_index: bool = False):
     from service.engine import Engine
 
     try:
-        engine = Engine(load_settings(data_dir), fresh_index=fresh_index)
+        engine = Engine(load_settings(data_dir), fresh_index=fresh_index, background=False)
     except (KnownFixError, SettingsError) as exc:
         fail(str(exc))
     if engine.integrity:  # what the start-up index check repaired (service/integrity.py)
@@ -137,6 +140,9 @@ def import_cmd(
         if rejects and report.rejected:
             write_rejects(report, rejects)
         typer.echo(_import_summary(report, kind))
+        if engine.tuning_due():  # as the app would in the background (settings auto_tune)
+            typer.echo("tuning triage on the labelled history …", err=True)
+            typer.echo("\n".join(tuning_lines(engine.tune())))
 
 
 def _import_summary(report, kind: str) -> str:

@@ -287,10 +287,10 @@ class Index:
     def rebuild(self, kb, progress: Callable[[int], None] | None = None) -> int:
         """Throw away the contents and index every record in the KB afresh; returns how
         many records the index now holds."""
-        gen = self.generation
+        gen, tuning = self.generation, self.tuning
         self.__init__(self.folder, self.encoder, self.backend, self.ranking, self.batch_size,
                       self.ann)
-        self.generation = gen
+        self.generation, self.tuning = gen, tuning
         self.sync(kb, progress)  # sets seq to the change it read up to, not a later one
         return len(self.key_to_id)
 

@@ -58,6 +58,13 @@ def _jieba():
     return jieba
 
 
+@lru_cache(maxsize=65536)
+def _segment(run: str) -> tuple[str, ...]:
+    """The words of one run of Chinese characters (jieba, search mode), remembered:
+    the same description is tokenized for the index, the classifiers and tuning."""
+    return tuple(w for w in _jieba().lcut_for_search(run) if w.strip())
+
+
 def _code_tokens(code: str) -> list[str]:
     if not _HAS_DIGIT.search(code):  # plain hyphenated words: split them
         return [p for p in re.split(r"[-_./:#]", code) if p]
@@ -74,7 +81,7 @@ def tokenize(text: str) -> list[str]:
         if kind == "code":
             out.extend(_code_tokens(m.group()))
         elif kind == "cjk":
-            out.extend(w for w in _jieba().lcut_for_search(m.group()) if w.strip())
+            out.extend(_segment(m.group()))
         else:
             out.append(m.group())
     return [t for t in out if t not in STOPWORDS]

@@ -279,8 +279,8 @@ class KnowledgeBase:
         atomically. The record's sequence number moves so the index picks it up."""
         table = _TABLE[kind]
         with self.transaction():
-            old = self.db.execute(f"SELECT state FROM {table} WHERE id = ?", [rid]).fetchone()
-            if old is None:
+            before = self._teaching(kind, rid)
+            if before is None:
                 raise NotFound(f"no {kind} with id {rid!r}", "not_found", kind=kind, id=rid)
             if "severity" in changes:
                 self.check_severity(changes["severity"])
@@ -290,11 +290,22 @@ class KnowledgeBase:
                 self.db.execute("DELETE FROM labels WHERE kind = ? AND doc_id = ?", [kind, rid])
                 self.db["labels"].insert_all([{"kind": kind, "doc_id": rid, "field": f,
                                                "value": v} for f, v in labels.items() if v])
-            new_state = changes.get("state", old[0])
-            touched = labels is not None or "severity" in changes or new_state != old[0]
-            if touched and (is_known_fix(kind, old[0]) or is_known_fix(kind, new_state)):
+            if self._teaching(kind, rid) != before:
                 self._bump("label_version")  # what classifiers learn from has changed
             self.log(actor, action, f"{kind}:{rid}", detail)
+
+    def _teaching(self, kind: str, rid: str) -> tuple | None:
+        """What a record teaches the classifiers: (labels, severity) while it is a known
+        fix, () when it teaches nothing, None when there is no such record."""
+        row = self.db.execute(f"SELECT state, severity FROM {_TABLE[kind]} WHERE id = ?",
+                              [rid]).fetchone()
+        if row is None:
+            return None
+        if not is_known_fix(kind, row[0]):
+            return ()
+        labels = self.db.execute("SELECT field, value FROM labels WHERE kind = ? AND "
+                                 "doc_id = ? ORDER BY field", [kind, rid]).fetchall()
+        return (tuple(labels), row[1]) if labels or row[1] else ()
 
     def row(self, kind: str, rid: str) -> dict:
         """The raw database row of a record, every column."""

@@ -57,9 +57,11 @@ class Engine:
     """One knowledge base with its index and triager."""
 
     def __init__(self, settings: Settings, encoder: Encoder | None = None,
-                 fresh_index: bool = False) -> None:
+                 fresh_index: bool = False, background: bool = True) -> None:
         """`fresh_index` skips loading the saved index (for `reindex`, which replaces it
-        even when it was built by another model or is unreadable)."""
+        even when it was built by another model or is unreadable); `background` lets
+        tuning start by itself in a thread (a long-running server; a command line that
+        ends in a moment tunes in the foreground where it must, see `tuning_due`)."""
         self.settings = settings
         # The in-memory index is changed by sync and read by search from the app's many
         # threads: every use of it goes through this lock (docs/reliability.md).
@@ -76,6 +78,7 @@ class Engine:
         self.triager = Triager(self.kb, self.index, settings, self.lock, self.params)
         self._unsaved, self._saved_at = 0, time.monotonic()
         self._tuner: threading.Thread | None = None
+        self._background = background
         self._closing = threading.Event()
         self._label_version_seen = -1
         self.integrity = None if fresh_index else check_and_repair(self)
@@ -173,20 +176,27 @@ class Engine:
             self.index.tuning = tuning.to_json()
             self._unsaved += 1  # the manifest carries the tuning: save it with the index
 
-    def maybe_tune(self) -> bool:
-        """Start a background tuning when `auto_tune` is on and the labelled history has
-        grown by `retune_growth` since the last tuning (or was never tuned); returns
-        whether one was started."""
-        if not self.settings.auto_tune or (self._tuner and self._tuner.is_alive()):
+    def tuning_due(self) -> bool:
+        """Whether `auto_tune` is on and the labelled history has grown by
+        `retune_growth` since the last tuning (or, never tuned, reached the size tuning
+        needs).  Cheap when nothing that teaches has changed since the last call."""
+        if not self.settings.auto_tune:
             return False
         version = self.kb.label_version
         if version == self._label_version_seen:
             return False
         self._label_version_seen = version
         now = self.kb.counts()["labelled"]
-        last = self.tuning.labelled if self.tuning else 0
-        if now < max(last * (1 + self.settings.retune_growth), 1) or \
-                (self.tuning is None and now < TUNE_MIN_RECORDS):
+        if self.tuning is None:
+            return now >= TUNE_MIN_RECORDS
+        return now >= self.tuning.labelled * (1 + self.settings.retune_growth)
+
+    def maybe_tune(self) -> bool:
+        """Start a background tuning when one is due (see `tuning_due`) in an engine
+        that may run in the background; returns whether one was started."""
+        if not self._background or (self._tuner and self._tuner.is_alive()):
+            return False
+        if not self.tuning_due():
             return False
         self._tuner = threading.Thread(target=self._tune_quietly, daemon=True,
                                        name="knownfix-tune")
@@ -280,7 +290,9 @@ class Engine:
                 "index": {"count": len(self.index), "model": self.encoder.name,
                           "dim": self.encoder.dim, "backend": self.index.backend,
                           "up_to_date": self.index.seq == self.kb.seq,
-                          "saved_at": manifest.get("saved_at")}}
+                          "saved_at": manifest.get("saved_at")},
+                "tuning": self.tuning.to_json() if self.tuning else None,
+                "quality_settings": self.params.to_json()}
 
     def close(self) -> None:
         """Stop a background tuning, save what the index has not saved yet and close

@@ -9,7 +9,9 @@ received in [start, end) (UTC dates; a case's `received_at`, else its `created_a
 - ``satisfaction``: mean, count and the 1–5 distribution;
 - ``engineers``: each assignee's cases, resolutions, escalations, speed and ratings;
 - ``knowledge``: link rate, reuse per article, unused, not-helpful and stale articles;
-- ``gaps``: recent cases with no confident known fix, clustered by meaning.
+- ``gaps``: recent cases with no confident known fix, clustered by meaning;
+- ``corrections``: how often the resolver corrected triage's prediction, per label field
+  (and severity) and per ISO week, over the confirmations made in the period.
 
 `weekly` counts cases opened, resolved and escalated per ISO week; `export` writes the
 summary and the weekly table as CSV (one long table), XLSX (a sheet per section) or JSON.
@@ -76,6 +78,7 @@ class Reports:
             "engineers": _engineers(cases),
             "knowledge": self._knowledge(cases, stale_days, now or datetime.now(UTC)),
             "gaps": self._gaps(cases, gap_similarity),
+            "corrections": self._corrections(lo, hi),
         }
 
     def _cases(self, lo: str, hi: str) -> list[dict]:
@@ -197,6 +200,37 @@ class Reports:
         if missing:
             out[missing] = self.engine.encoder.encode([texts[i] for i in missing])
         return out
+
+    # -- triage corrections ------------------------------------------------------------------
+    def corrections(self, actor: User, start: str, end: str) -> dict:
+        """How often people corrected triage when they confirmed a case's labels and
+        severity (at resolve or close) in [start, end): per field, and per ISO week and
+        field, confirmed values, corrected ones and the rate."""
+        require(actor, "report.view")
+        return self._corrections(*_bounds(start, end))
+
+    def _corrections(self, lo: str, hi: str) -> dict:
+        by_field: dict[str, Counter] = defaultdict(Counter)
+        by_week: dict[tuple[str, str], Counter] = defaultdict(Counter)
+        for at, detail in self.kb.db.execute(
+                "SELECT at, detail FROM events WHERE action IN ('resolve', 'close') AND at >= ? "
+                "AND at < ? AND json_extract(detail, '$.confirmed') IS NOT NULL", [lo, hi]):
+            found = _json(detail)
+            corrected = set(found.get("corrected") or [])
+            week = _week(_time(at).date()) if _time(at) else NONE
+            for name, checked in (found.get("confirmed") or {}).items():
+                if not checked.get("predicted"):
+                    continue  # nothing was predicted for this field: nothing to correct
+                for tally in (by_field[name], by_week[(week, name)]):
+                    tally["confirmed"] += 1
+                    tally["corrected"] += name in corrected
+
+        def row(t: Counter) -> dict:
+            return {"confirmed": t["confirmed"], "corrected": t["corrected"],
+                    "rate": _rate(t["corrected"], t["confirmed"])}
+        return {"by_field": {name: row(t) for name, t in sorted(by_field.items())},
+                "weeks": [{"key": f"{week} {name}", "week": week, "field": name, **row(t)}
+                          for (week, name), t in sorted(by_week.items())]}
 
     # -- weekly --------------------------------------------------------------------------------
     def weekly(self, actor: User, start: str, end: str) -> list[dict]:

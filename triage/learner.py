@@ -101,12 +101,14 @@ def targets(records: list[Record]) -> dict[str, tuple[list[int], list[str]]]:
     return out
 
 
-def fit_fields(x, records: list[Record], c: float, calibrate: bool = True
-               ) -> tuple[dict[str, LabelClassifier], dict[str, int]]:
-    """One classifier per field on the feature rows `x` of `records`, and how many
-    records each learned from."""
+def fit_fields(x, records: list[Record], c: float, calibrate: bool = True,
+               labels_only: bool = False) -> tuple[dict[str, LabelClassifier], dict[str, int]]:
+    """One classifier per field (`labels_only`: not severity) on the feature rows `x` of
+    `records`, and how many records each learned from."""
     classifiers, sizes = {}, {}
     for name, (rows, values) in targets(records).items():
+        if labels_only and name == SEVERITY:
+            continue
         classifiers[name] = LabelClassifier(c).fit(x[rows], values, calibrate)
         sizes[name] = len(rows)
     return classifiers, sizes

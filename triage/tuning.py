@@ -46,8 +46,8 @@ from indexer.ranking import SCRIPTS, Ranking, fuse
 from indexer.tokens import ANALYZERS, analyze, script_of
 from kb.records import Record
 from settings import Settings
-from triage.classifier import LabelClassifier, TextFeatures
-from triage.learner import SEVERITY, fit_fields
+from triage.classifier import TEMPERATURES, LabelClassifier, TextFeatures, softmax
+from triage.learner import SEVERITY, targets
 from triage.params import PINNED_BY, TriageParams
 from triage.severity import at_or_above, decide, decide_by_cutoffs
 from triage.triager import POOL, blend, neighbour_votes, rank, top_label
@@ -304,21 +304,88 @@ class _Run:
         self.params = replace(self.params, analyzers=analyzers, fusion=fusion_of[analyzers])
 
     # -- labels ------------------------------------------------------------------------------
-    def _class_probs(self, c: float, dense: float, calibrate: bool) -> list[list[dict]]:
-        """Per fold, per validation record: {field: {value: p}} from classifiers fitted
-        on the fold's teaching records."""
-        key = (c, dense, calibrate)
-        if key not in self._probs:
+    def _features(self, fold_no: int, dense: float):
+        """The fold's feature rows (teaching, validation) with the embedding block at
+        `dense`: the TF-IDF vocabularies are fitted once per fold."""
+        key = ("features", fold_no)
+        if key not in self._cache:
+            fold = self.folds[fold_no]
+            features = TextFeatures([r.description for r in fold.teach], 1.0)
+            self._cache[key] = (  # float64 once: the solver would convert on every fit
+                features.transform([r.description for r in fold.teach],
+                                   fold.teach_vecs).astype(np.float64),
+                features.transform([r.description for r in fold.val],
+                                   fold.val_vecs).astype(np.float64),
+                fold.teach_vecs.shape[1])
+        x, xv, dim = self._cache[key]
+        if dense == 1.0:
+            return x, xv
+        if dense == 0.0:
+            return x[:, :-dim], xv[:, :-dim]
+        scale = np.ones(x.shape[1], dtype=np.float32)
+        scale[-dim:] = dense
+        return x.multiply(scale).tocsr(), xv.multiply(scale).tocsr()
+
+    def _scores(self, c: float, dense: float, severity: bool = False) -> list[dict]:
+        """Per fold: {field: (classes, decision values of the validation records)} of
+        classifiers fitted on the fold's teaching records, for the label fields (or
+        for severity alone)."""
+        key = ("scores", c, dense, severity)
+        if key not in self._cache:
             out = []
-            for fold in self.folds:
-                texts = [r.description for r in fold.teach]
-                features = TextFeatures(texts, dense)
-                x = features.transform(texts, fold.teach_vecs)
-                xv = features.transform([r.description for r in fold.val], fold.val_vecs)
-                classifiers, _ = fit_fields(x, fold.teach, c, calibrate)
-                out.append(_predict(classifiers, xv))
-            self._probs[key] = out
-        return self._probs[key]
+            for n, fold in enumerate(self.folds):
+                x, xv = self._features(n, dense)
+                per = {}
+                for name, (rows, values) in targets(fold.teach).items():
+                    if (name == SEVERITY) == severity:
+                        clf = LabelClassifier(c).fit(x[rows], values, calibrate=False)
+                        per[name] = (clf.classes, clf.decision(xv))
+                out.append(per)
+            self._cache[key] = out
+        return self._cache[key]
+
+    def _class_probs(self, c: float, dense: float, calibrate: bool) -> list[list[dict]]:
+        """Per fold, per validation record: {field: {value: p}}.  Uncalibrated (only the
+        ranking of the values counts: choosing C) the label fields alone; calibrated,
+        severity too, each field's softmax temperature fitted on the pooled validation
+        records as the classifier fits its own by cross-validation."""
+        key = ("probs", c, dense, calibrate)
+        if key not in self._cache:
+            scores = self._scores(c, dense)
+            if calibrate:
+                severity = self._scores(c, dense, severity=True)
+                scores = [{**a, **b} for a, b in zip(scores, severity, strict=True)]
+            temps = self._temperatures(scores) if calibrate else {}
+            out = []
+            for per in scores:
+                probs = {name: (classes, softmax(d * temps.get(name, 1.0)))
+                         for name, (classes, d) in per.items()}
+                n = next(iter(probs.values()))[1].shape[0] if probs else 0
+                out.append([{name: dict(zip(classes, p[q].tolist(), strict=True))
+                             for name, (classes, p) in probs.items()} for q in range(n)])
+            self._cache[key] = out
+        return self._cache[key]
+
+    def _temperatures(self, scores: list[dict]) -> dict[str, float]:
+        """Per field, the softmax temperature with the lowest log loss on the validation
+        records that have a value for it."""
+        out = {}
+        for name in {n for per in scores for n in per}:
+            rows = []
+            for fold, per in zip(self.folds, scores, strict=True):
+                if name not in per:
+                    continue
+                classes, d = per[name]
+                for q, rec in enumerate(fold.val):
+                    truth = rec.severity if name == SEVERITY else rec.labels.get(name)
+                    if truth in classes:
+                        rows.append((d[q], classes.index(truth)))
+            if len(rows) < 10:
+                continue
+            losses = {t: -np.mean([np.log(softmax(row[None, :] * t)[0, i] + 1e-9)
+                                   for row, i in rows]) for t in TEMPERATURES}
+            out[name] = min(losses, key=losses.get)
+        return out
 
     def _accuracy(self, probs: list[list[dict]], votes: list[list[dict]] | None = None,
                   weight: float = 0.0) -> list[float]:
@@ -337,13 +404,15 @@ class _Run:
         return out
 
     def _classifiers(self) -> None:
-        cur = (self.current.classifier_c, self.current.dense_features)
-        cs = C_GRID if self.tunable("classifier_c") else (cur[0],)
-        ds = DENSE_GRID if self.tunable("dense_features") else (cur[1],)
-        grid = {(c, d) for c in cs for d in ds} | {cur}
-        scores = {key: self._accuracy(self._class_probs(*key, calibrate=False))
-                  for key in grid}
-        c, d = _pick(scores, cur)
+        """Stage 2: whether the embedding vector helps the classifiers (at the current
+        C), then C (with that choice)."""
+        c, d = self.current.classifier_c, self.current.dense_features
+        if self.tunable("dense_features"):
+            d = _pick({x: self._accuracy(self._class_probs(c, x, calibrate=False))
+                       for x in {*DENSE_GRID, d}}, d)
+        if self.tunable("classifier_c"):
+            c = _pick({x: self._accuracy(self._class_probs(x, d, calibrate=False))
+                       for x in {*C_GRID, c}}, c)
         self.params = replace(self.params, classifier_c=c, dense_features=d)
 
     def _votes(self, params: TriageParams) -> list[list[dict]]:
@@ -447,7 +516,7 @@ class _Run:
             if len(tails) < MIN_TOP_CASES:
                 continue
             need = math.ceil(self.s.top_severity_recall * len(tails))
-            cutoffs[levels[i]] = round(max(tails[need - 1] - 1e-6, 0.0), 4)
+            cutoffs[levels[i]] = math.floor(max(tails[need - 1], 0.0) * 1e4) / 1e4
         self.params = replace(self.params, severity_cutoffs=cutoffs or None)
 
     # -- figures -------------------------------------------------------------------------------
@@ -494,12 +563,6 @@ class _Run:
                 "top_recall": round(_mean([g == top for g in tops]), 4) if tops else None,
                 "over_rated_at_top": round(_mean([g == top for g in lower]), 4)
                 if lower else None, "n": len(pairs)}
-
-
-def _predict(classifiers: dict[str, LabelClassifier], x) -> list[dict]:
-    per_field = {name: (clf.classes, clf.probs(x)) for name, clf in classifiers.items()}
-    return [{name: dict(zip(classes, probs[q].tolist(), strict=True))
-             for name, (classes, probs) in per_field.items()} for q in range(x.shape[0])]
 
 
 def _mean(values) -> float:
