@@ -59,7 +59,8 @@ SETTINGS: list[Setting] = [
         {
             "critical": [
                 "停运", "宕机", "全部用户", "全部摄像机", "全部离线", "无法访问", "冒烟", "起火",
-                "outage", "all users", "all cameras", "site down", "smoke", "fire", "burning",
+                "outage", "all users", "all cameras", "site down", "smoke", "smoking", "fire",
+                "burning", "burnt",
             ],
             "high": [
                 "大面积", "多台", "批量", "无法登录", "无法录像", "数据丢失",

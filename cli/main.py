@@ -416,18 +416,36 @@ def _print_eval(r: dict) -> None:
 
 
 @app.command("settings")
-def settings_cmd(data_dir: DataDir = None) -> None:
+def settings_cmd(data_dir: DataDir = None,
+                 markdown: Annotated[bool, typer.Option(
+                     "--markdown", help="Print the defaults as the README's table.")] = False
+                 ) -> None:
     """List every setting with its current value and help.
 
     Example: KNOWNFIX_TOP_K=10 knownfix settings
     """
+    if markdown:
+        typer.echo(settings_table())
+        return
     try:
         current = load_settings(data_dir)
     except SettingsError as exc:
         fail(str(exc))
     for s in SETTINGS:
         value = getattr(current, s.name)
-        typer.echo(f"{s.name} = {json.dumps(value, ensure_ascii=False)}\n    {s.help}")
+        pinned = " (pinned)" if s.name in current.pinned else ""
+        typer.echo(f"{s.name} = {json.dumps(value, ensure_ascii=False)}{pinned}\n    {s.help}")
+
+
+def settings_table() -> str:
+    """The settings as a Markdown table (the README's, checked by tests/test_docs.py)."""
+    def shown(value) -> str:
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{k}: …" for k in value) + "}"
+        return json.dumps(value, ensure_ascii=False)
+    lines = ["| name | default | meaning |", "|---|---|---|"]
+    lines += [f"| `{s.name}` | `{shown(s.default)}` | {s.help} |" for s in SETTINGS]
+    return "\n".join(lines)
 
 
 def main() -> None:

@@ -44,6 +44,8 @@ pour au ce qui que dans par plus
 以前 现在 已经 还 又 再 才 会 能 可以 可能 需要 要 说 让 给 从 向 跟 为 为了 因为 所以 但 但是
 如果 然后 而且 并 并且 其他 什么 怎么 怎样 如何 几 多 很 太 最 更 非常 比较 左右 天 今天 昨天
 早上 晚上 下午 上午 小时 分钟 次 个 台 号 位 该 此 其 之 啊 吗 呢 吧 哦 嗯 反映 反馈 来电 表示 称
+还是 还有 就是 总是 老是 一样 有时 有时候 经常 突然 一会 一会儿 然而 而是 只是 只有 所有 全部 一切
+大家 自己 我们 他们 客户 用户 帮忙 麻烦 看看 看到 发现 出现 情况 问题 东西 时间 目前 最近 之间
 """.split())
 BIGRAM = "\x01"  # marks a character-bigram token
 ANALYZERS = ("words", "bigrams", "both")
@@ -122,11 +124,13 @@ def shown_terms(tokens: list[str]) -> list[str]:
 
 
 def cjk_share(text: str) -> float:
-    """Share of Chinese characters among the letters of `text` (0 when it has none)."""
-    letters = [c for c in text if c.isalpha()]
-    if not letters:
-        return 0.0
-    return sum(1 for c in letters if re.match(_CJK, c)) / len(letters)
+    """How Chinese a text is: Chinese characters against those characters plus two per
+    word of another alphabet (a word says about what two characters say); words with
+    digits (model numbers, codes) count for neither."""
+    cjk = len(re.findall(f"[{_CJK_CHARS}]", text))
+    words = sum(1 for w in re.findall(_WORD + r"[\w-]*", text)
+                if not _HAS_DIGIT.search(w))
+    return cjk / (cjk + 2 * words) if cjk or words else 0.0
 
 
 def script_of(text: str) -> str:

@@ -269,7 +269,10 @@ class Cases:
     def _similar(self, case: Case, threshold: float, pool: int = 50):
         """Other cases whose description scores at least `threshold` against this one."""
         with self.engine.lock:  # the index is shared with other threads
-            hits = self.engine.index.search(case.description, pool)
+            # the fixed fusion of the settings, for which similar_fault and
+            # duplicate_threshold are set (tuning moves only the ranking's weights)
+            hits = self.engine.index.search(case.description, pool,
+                                            weight=self.s.fusion_weight)
         hits = [h for h in hits if h.key.startswith("case:") and h.key != case.key
                 and h.score >= threshold]
         records = self.kb.get_many(h.key for h in hits)

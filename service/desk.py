@@ -106,6 +106,15 @@ class Desk:
         self.engine.kb.log(actor.username, "reindex", "index", {"records": n})
         return n
 
+    def tune(self, actor: User, dry_run: bool = False):
+        """Choose the quality settings on the KB's own history (see Engine.tune)."""
+        require(actor, "settings.manage")
+        result = self.engine.tune(dry_run=dry_run)
+        if not dry_run:
+            self.engine.kb.log(actor.username, "tune", "index",
+                               {"status": result.status, "chosen": result.chosen})
+        return result
+
     def save_settings(self, actor: User, settings: Settings) -> Path:
         require(actor, "settings.manage")
         path = save_settings(settings)

@@ -95,3 +95,42 @@ def test_cli_import_then_triage_with_the_real_model(tmp_path):
     out = json.loads(result.stdout)
     assert out["matches"][0]["key"] == "case:DEMO-C-029"
     assert out["labels"]["category"]["value"] == "storage"
+
+
+# The same fault said in Chinese and in English, for faults the demo KB holds in both
+# languages: triage reaches the same category and severity for both wordings.
+SAME_FAULT = [
+    ("NVR提示硬盘错误，录像回放查不到", "NVR shows an HDD error and playback finds no recordings"),
+    ("仓库摄像机每天掉线几次，查下来是IP地址冲突",
+     "Warehouse camera drops offline several times a day, IP address conflict"),
+    ("平台授权到期，新增的摄像机加不进去",
+     "The platform licence has expired and new cameras cannot be added"),
+    ("机房UPS冒烟，有焦糊味", "The UPS in the server room is smoking and smells burnt"),
+    ("夜间摄像机画面全黑", "The camera image is completely black at night"),
+    ("交换机换了以后摄像机全部离线", "After replacing the switch all cameras are offline"),
+]
+
+
+@pytest.mark.parametrize(("zh", "en"), SAME_FAULT, ids=[p[1][:24] for p in SAME_FAULT])
+def test_the_same_fault_in_chinese_and_english_gets_the_same_triage(demo_engine, zh, en):
+    a, b = demo_engine.triage(zh), demo_engine.triage(en)
+    assert a.labels["category"].value == b.labels["category"].value
+    assert a.severity == b.severity
+
+
+def test_matched_words_shown_are_not_fillers(demo_engine):
+    result = demo_engine.triage("录像机重启后还是查不到录像，一直提示硬盘错误")
+    shown = {w for m in result.matches for w in m.matched}
+    assert shown, "the words that matched are shown"
+    assert not shown & {"后", "不到", "还是", "一直", "是", "的"}
+    assert all(len(w) > 1 for w in shown if "\u4e00" <= w[0] <= "\u9fff")
+    scores = [m.score for m in result.matches]
+    assert scores == sorted(scores, reverse=True), "the list is in the order of its scores"
+
+
+def test_a_product_name_does_not_outrank_the_symptoms(demo_engine):
+    """An NVR power fault, typed with the product 网络硬盘录像机 ('network hard-disk
+    recorder'): the product's 硬盘 must not pull the disk articles first."""
+    result = demo_engine.triage("录像机电源灯不亮，按开关没有反应，风扇也不转",
+                                product="网络硬盘录像机")
+    assert result.matches[0].labels.get("category") != "storage"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from indexer.lexical import BM25Index
-from indexer.tokens import tokenize
+from indexer.ranking import Ranking
+from indexer.tokens import BIGRAM, analyze, bigrams, script_of, shown_terms, tokenize
 
 
 @pytest.mark.parametrize(("text", "must_have"), [
@@ -134,3 +135,52 @@ def test_save_and_load(tmp_path):
     assert len(again) == len(index)
     for q in ["摄像机离线", "E-1043", "IP conflict printer"]:
         assert again.scores(tokenize(q)) == pytest.approx(index.scores(tokenize(q)))
+
+
+def test_bigrams_cover_every_chinese_run_and_are_marked():
+    assert bigrams("NVR硬盘错误") == [BIGRAM + "硬盘", BIGRAM + "盘错", BIGRAM + "错误"]
+    assert bigrams("UPS冒烟，灯") == [BIGRAM + "冒烟", BIGRAM + "灯"]
+    assert bigrams("camera offline") == []
+
+
+@pytest.mark.parametrize(("analyzers", "has_words", "has_bigrams"), [
+    ("words", True, False), ("bigrams", False, True), ("both", True, True)])
+def test_analyze_reads_the_chosen_fields(analyzers, has_words, has_bigrams):
+    tokens = analyze("硬盘错误 E-1043", analyzers)
+    assert ("硬盘" in tokens) == has_words and ("e-1043" in tokens) == has_words
+    assert (BIGRAM + "硬盘" in tokens) == has_bigrams
+
+
+def test_a_term_jieba_cuts_differently_still_matches_by_bigrams():
+    """权文件过 is cut into 权 / 文件 / 过, which share little with the record's words;
+    its character pairs 文件 and 件过 match the record's pairs far better."""
+    index = BM25Index()
+    index.add(1, analyze("监控平台授权文件过期"))
+    index.add(2, analyze("摄像机画面模糊"))
+    words_only = index.scores(analyze("权文件过", "words"))
+    with_bigrams = index.scores(analyze("权文件过", "both"))
+    assert with_bigrams[1] > 2 * words_only[1]
+    assert 2 not in with_bigrams
+
+
+@pytest.mark.parametrize(("tokens", "shown"), [
+    (["后", "不到", "硬盘", "错误", "一直", "还是"], ["硬盘", "错误"]),
+    (["the", "camera", "after", "offline", "you"], ["camera", "offline"]),
+    (["灯", "e-1043", "12", "1043"], ["e-1043", "1043"]),
+    ([BIGRAM + "硬盘", "硬盘", "硬盘"], ["硬盘"]),
+])
+def test_shown_terms_leave_out_fillers_single_characters_and_bigrams(tokens, shown):
+    assert shown_terms(tokens) == shown
+
+
+@pytest.mark.parametrize(("text", "script"), [
+    ("NVR提示硬盘错误", "cjk"), ("camera offline after the storm", "latin"),
+    ("Kamera ist nicht erreichbar", "latin"), ("DS-2CD2143G2-I 画面", "cjk"), ("", "latin")])
+def test_script_of_a_query(text, script):
+    assert script_of(text) == script
+
+
+def test_query_terms_weigh_context_below_the_description():
+    terms = Ranking(analyzers="words").query_terms("风扇不转", "网络硬盘录像机")
+    assert terms["风扇"] == 1.0
+    assert terms["硬盘"] == pytest.approx(Ranking().context_weight)

@@ -230,9 +230,16 @@ def test_intake_to_validated_article(open_app, ui_desk):
     assert at.selectbox(key="case_select").value == case_id
     at.text_area(key="resolve_fix").input(f"更换3号硬盘并初始化，已电话{PHONE}通知刘先生")
     at.text_input(key="resolve_cause").input("硬盘坏道")
+    # the resolver confirms triage's prediction, pre-filled, and corrects one field
+    predicted = ui_desk.cases.get(case_id).predicted
+    assert at.selectbox(key="resolve_confirm_component").value == predicted["component"]
+    at.selectbox(key="resolve_confirm_component").select("server")
     at = button(at, msg("action.resolve", "zh")).click().run()
     healthy(at, "resolve")
-    assert ui_desk.cases.get(case_id).state == "resolved"
+    resolved = ui_desk.cases.get(case_id)
+    assert resolved.state == "resolved"
+    assert resolved.labels == {**predicted, "component": "server"}
+    assert resolved.severity == resolved.fields["triage"]["severity"]
     at.slider(key="confirm_score").set_value(4)
     at.text_input(key="confirm_comment").input("处理及时")
     at = button(at, msg("action.confirm", "zh")).click().run()
@@ -339,6 +346,7 @@ def _dynamic_keys() -> dict[str, set[str]]:
         "kn.state.": set(ARTICLE_STATES),
         "nav.": set(app_pages()),
         "kind.": {"case", "article"},
+        "script.": {"cjk", "latin"},
         "label.": {"category", "component"},  # the demo KB's label fields (others fall back)
         "event.": set(),  # checked against the events a whole case and article write
         # service error keys (tests/ui/test_errors.py checks each raise's key) and the

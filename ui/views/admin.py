@@ -1,5 +1,5 @@
 """Admin: users and roles, settings, import with a column mapping, rebuild the index,
-back up."""
+tuning (what it chose, the figures before and after, tune now), back up."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from kb.importer import ColumnMapping
 from kb.reader import open_table
 from service.auth import ROLES
 from settings import SETTINGS, SettingsError, load_settings
+from triage.params import PINNED_BY
+from triage.tuning import MIN_RECORDS
 from ui.i18n import error_text, t
 from ui.resources import desk
 from ui.session import require_role
@@ -23,7 +25,7 @@ def render() -> None:
     if desk().engine.integrity:  # what the start-up index check repaired
         st.info(desk().engine.integrity)
     tabs = st.tabs([t("admin.users"), t("admin.settings"), t("admin.import"),
-                    t("admin.index"), t("admin.backup")])
+                    t("admin.index"), t("admin.tuning"), t("admin.backup")])
     with tabs[0]:
         _users(me)
     with tabs[1]:
@@ -33,6 +35,8 @@ def render() -> None:
     with tabs[3]:
         _index(me)
     with tabs[4]:
+        _tuning(me)
+    with tabs[5]:
         _backup(me)
 
 
@@ -65,20 +69,83 @@ def _settings(me) -> None:
         for s in SETTINGS:
             if s.name == "data_dir":
                 continue
-            value = getattr(current, s.name)
-            if isinstance(value, dict):
-                values[s.name] = st.text_area(s.name, json.dumps(value, ensure_ascii=False),
-                                              help=s.help, key=f"set_{s.name}")
+            value = _shown(getattr(current, s.name))
+            if isinstance(getattr(current, s.name), dict):
+                values[s.name] = st.text_area(s.name, value, help=s.help, key=f"set_{s.name}")
             else:
-                values[s.name] = st.text_input(s.name, str(value), help=s.help,
+                values[s.name] = st.text_input(s.name, value, help=s.help,
                                                key=f"set_{s.name}")
         if st.form_submit_button(t("admin.save")):
+            # only what the admin changed is pinned: the rest stays free for tuning
+            changed = {k: v for k, v in values.items() if v != _shown(getattr(current, k))}
             try:
-                new = load_settings(current.data_dir, **values)
+                new = load_settings(current.data_dir, **changed)
                 path = desk().save_settings(me, new)
                 st.success(t("admin.saved", path=str(path)))
             except (KnownFixError, SettingsError) as exc:
                 st.error(error_text(exc))
+
+
+def _shown(value) -> str:
+    """A setting's value as the form shows it."""
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value) if isinstance(value, bool) else str(value)
+
+
+def _tuning(me) -> None:
+    """What tuning chose, where each quality setting comes from, and the figures on the
+    validation records before and after; a button to tune now."""
+    engine = desk().engine
+    tuning, params, pinned = engine.tuning, engine.params.to_json(), engine.settings.pinned
+    if tuning is None:
+        st.info(t("admin.tuning_none"))
+    elif tuning.status != "tuned":
+        st.info(t("admin.tuning_too_little", n=MIN_RECORDS))
+    else:
+        st.caption(t("admin.tuning_at", at=tuning.at, n=tuning.labelled,
+                     q=tuning.validation.get("queries"), s=round(tuning.seconds)))
+    rows = []
+    for name, setting in PINNED_BY.items():
+        source = ("admin.source_pinned" if setting in pinned else "admin.source_tuned"
+                  if tuning and name in tuning.chosen else "admin.source_default")
+        rows.append({t("admin.tuning_setting"): setting,
+                     t("admin.tuning_value"): _value(params[name]),
+                     t("admin.tuning_source"): t(source)})
+    st.dataframe(rows, hide_index=True)
+    if tuning is not None and tuning.status == "tuned":
+        st.subheader(t("admin.tuning_figures"))
+        st.dataframe(_figures(tuning.before, tuning.after), hide_index=True)
+    if st.button(t("admin.tune_now"), key="admin_tune"):
+        with st.spinner(t("admin.tuning_running")):
+            try:
+                desk().tune(me)
+            except KnownFixError as exc:
+                st.error(error_text(exc))
+                return
+        st.rerun()
+
+
+def _value(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{t('script.' + k) if k in ('cjk', 'latin') else k} {v}"
+                         for k, v in value.items())
+    return "—" if value is None else str(value)
+
+
+def _figures(before: dict, after: dict) -> list[dict]:
+    def row(label: str, b, a) -> dict:
+        return {t("admin.fig_metric"): label, t("admin.fig_before"): _value(b),
+                t("admin.fig_after"): _value(a)}
+    out = [row(t("admin.fig_accuracy", field=f), before["accuracy"].get(f), v)
+           for f, v in after.get("accuracy", {}).items()]
+    out.append(row(t("admin.fig_hit5"), before.get("hit@5"), after.get("hit@5")))
+    b, a = before.get("severity") or {}, after.get("severity") or {}
+    if a:
+        out += [row(t("admin.fig_sev_acc"), b.get("accuracy"), a.get("accuracy")),
+                row(t("admin.fig_top_recall"), b.get("top_recall"), a.get("top_recall")),
+                row(t("admin.fig_over"), b.get("over_rated_at_top"), a.get("over_rated_at_top"))]
+    return out
 
 
 def _import(me) -> None:

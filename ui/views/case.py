@@ -13,7 +13,7 @@ from ui.render import md_escape, show_markdown
 from ui.resources import desk
 from ui.session import user
 from ui.views.intake import show_triage
-from ui.widgets import timeline
+from ui.widgets import t_label, timeline
 
 
 def render() -> None:
@@ -130,8 +130,10 @@ def _actions(me, case) -> None:
         with st.form("resolve_form"):
             fix = st.text_area(t("resolve.fix"), key="resolve_fix")
             cause = st.text_input(t("service.cause"), key="resolve_cause")
+            labels, severity = _confirmation(case, "resolve")
             if st.form_submit_button(t("action.resolve"), type="primary"):
-                _do(cases.resolve, me, case.id, fix, cause=cause)
+                _do(cases.resolve, me, case.id, fix, cause=cause, labels=labels,
+                    severity=severity)
     if case.state in OPEN_STATES:
         with st.expander(t("dispatch.header")), st.form("dispatch_form"):
             who = st.text_input(t("case.assignee"), key="dispatch_who")
@@ -162,14 +164,61 @@ def _actions(me, case) -> None:
             comment = st.text_input(t("confirm.comment"), key="confirm_comment")
             if st.form_submit_button(t("action.confirm")):
                 _do(cases.confirm, me, case.id, score, comment)
-    if "closed" in allowed and st.button(t("action.close"), key="act_close", type="primary"):
-        _do(cases.close, me, case.id)
+    if "closed" in allowed:
+        unconfirmed = _unconfirmed(case)
+        if not unconfirmed:
+            if st.button(t("action.close"), key="act_close", type="primary"):
+                _do(cases.close, me, case.id)
+        else:
+            with st.form("close_form"):
+                st.caption(t("close.confirm_open"))
+                labels, severity = _confirmation(case, "close", only=unconfirmed)
+                if st.form_submit_button(t("action.close"), type="primary"):
+                    _do(cases.close, me, case.id, labels=labels, severity=severity)
     if case.state in ("resolved", "confirmed", "closed"):
         c1, c2 = st.columns(2)
         if c1.button(t("follow.ok"), key="act_follow_ok"):
             _do(cases.follow_up, me, case.id, False)
         if c2.button(t("follow.came_back"), key="act_follow_back"):
             _do(cases.follow_up, me, case.id, True)
+
+
+def _unconfirmed(case) -> list[str]:
+    """Predicted fields the case has no confirmed value for."""
+    asked = desk().cases.predictions(case)
+    return [n for n, p in asked.items() if p["predicted"] and
+            not (case.severity if n == "severity" else case.labels.get(n))]
+
+
+def _confirmation(case, form: str, only: list[str] | None = None
+                  ) -> tuple[dict[str, str], str | None]:
+    """Inside a form: one choice per label field and the severity, pre-filled with the
+    confirmed value or triage's prediction; choosing 'leave unconfirmed' keeps a field
+    out.  Returns (labels, severity) as chosen."""
+    asked = desk().cases.predictions(case)
+    names = [n for n in asked if only is None or n in only]
+    if not names:
+        return {}, None
+    st.markdown(f"**{t('resolve.confirm_header')}**")
+    st.caption(t("resolve.confirm_help"))
+    kb = desk().engine.kb
+    chosen: dict[str, str] = {}
+    cols = st.columns(min(len(names), 4))
+    for n, name in enumerate(names):
+        p = asked[name]
+        known = desk().engine.settings.levels if name == "severity" else \
+            kb.label_values(name) if name in kb.label_fields() else []
+        options = ["", *dict.fromkeys([*([p["value"]] if p["value"] else []), *known])]
+        pick = cols[n % len(cols)].selectbox(
+            t("triage.severity") if name == "severity" else t_label(name), options,
+            index=options.index(p["value"]) if p["value"] in options else 0,
+            format_func=lambda v: v or t("resolve.unset"),
+            help=t("resolve.predicted", value=p["predicted"] or "—"),
+            key=f"{form}_confirm_{name}")
+        if pick:
+            chosen[name] = pick
+    severity = chosen.pop("severity", None)
+    return chosen, severity
 
 
 def _list(text: str) -> list[str]:

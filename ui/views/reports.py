@@ -50,6 +50,7 @@ def render() -> None:
     st.dataframe(pd.DataFrame(data["engineers"]), hide_index=True)
     st.subheader(t("rep.delays"))
     st.bar_chart(pd.Series(out.get("delay_reasons", {}), dtype="float64"))
+    _corrections(data["corrections"])
     st.subheader(t("rep.download"))
     c1, c2 = st.columns(2)
     buf = io.StringIO()
@@ -61,6 +62,26 @@ def render() -> None:
         reports.export(me, start, end, "xlsx", path)
         c2.download_button("Excel", path.read_bytes(), file_name="knownfix-report.xlsx",
                            key="rep_xlsx")
+
+
+def _corrections(found: dict) -> None:
+    """How often people corrected triage when confirming labels: per field, and by week."""
+    st.subheader(t("rep.corrections"))
+    st.caption(t("rep.corrections_help"))
+    if not found["by_field"]:
+        st.info(t("rep.corrections_none"))
+        return
+    st.dataframe([{t("rep.corr_field"): _field(name), t("rep.corr_confirmed"): r["confirmed"],
+                   t("rep.corr_corrected"): r["corrected"],
+                   t("rep.corr_rate"): fmt_pct(r["rate"])}
+                  for name, r in found["by_field"].items()], hide_index=True)
+    weeks = pd.DataFrame([{"week": w["week"], "field": _field(w["field"]), "rate": w["rate"]}
+                          for w in found["weeks"]])
+    st.line_chart(weeks.pivot_table(index="week", columns="field", values="rate"))
+
+
+def _field(name: str) -> str:
+    return t("triage.severity") if name == "severity" else t_label(name)
 
 
 def _flat(timing: dict) -> pd.DataFrame:
