@@ -1,8 +1,10 @@
 """Learning loop, measured (issue 3): start from 10 % of the laptop repairs, feed the
-rest as cases worked through the service layer (open → triage → resolve with the
-confirmed fault type → close) in time order, and re-measure fault-type accuracy and
-hit@5 on a fixed held-out set at 10/25/50/100 %.  The last point is compared with a
-one-shot import of the whole training set (what `knownfix evaluate` does).
+rest as cases worked through the service layer (open → triage → resolve, the resolver
+confirming or correcting the predicted fault type → close) in time order, and
+re-measure fault-type accuracy and hit@5 on a fixed held-out set at 10/25/50/100 %.
+Tuning runs whenever it is due (as the app does in the background; here in the
+foreground, so the figures do not depend on timing).  The last point is compared with a
+one-shot import of the whole training set followed by the tuning an import triggers.
 
     .venv/bin/python bench/learning_curve.py [--data PATH] [--out docs/]
 """
@@ -50,6 +52,8 @@ def split(path: Path) -> tuple[list[dict], list[dict]]:
 
 def measure(engine: Engine, test: list[dict]) -> dict:
     engine.refresh()
+    if engine.tuning_due():
+        engine.tune()
     engine.triager.learner.current(block=True)
     acc = hit5 = 0
     for row in test:
@@ -75,7 +79,7 @@ def run(data: Path, out: Path) -> dict:
     points = []
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(tmp, top_k=10, sync_retrain_max=0)  # retrain in background
-        engine = Engine(settings)
+        engine = Engine(settings, background=False)
         first = int(len(train) * CHECKPOINTS[0])
         write_csv(train[:first], Path(tmp) / "start.csv")
         engine.import_file(Path(tmp) / "start.csv", mapping)
@@ -90,7 +94,7 @@ def run(data: Path, out: Path) -> dict:
                 case = cases.open(agent, row["problem"], channel="web",
                                   received_at=row["event_date"] + "T12:00:00Z")
                 cases.resolve(agent, case.id, row["repair_status"] or "repaired",
-                              labels={"fault": row["fault_type"]})
+                              labels={"fault": row["fault_type"]}, confirm=True)
                 cases.close(agent, case.id)
             fed = upto
             points.append({"share": share, "records": upto, **measure(engine, test)})
@@ -98,12 +102,13 @@ def run(data: Path, out: Path) -> dict:
         per_case_ms = (time.perf_counter() - start) / max(fed - first, 1) * 1000
         engine.close()
     with tempfile.TemporaryDirectory() as tmp:
-        engine = Engine(load_settings(tmp, top_k=10))
+        engine = Engine(load_settings(tmp, top_k=10), background=False)
         write_csv(train, Path(tmp) / "all.csv")
         engine.import_file(Path(tmp) / "all.csv", mapping)
         one_shot = measure(engine, test)
         engine.close()
     result = {"points": points, "one_shot": one_shot, "test_rows": len(test),
+              "tuned": engine.tuning.chosen if engine.tuning else None,
               "train_rows": len(train), "ms_per_case_open_resolve_close": per_case_ms}
     out.mkdir(parents=True, exist_ok=True)
     (out / "learning_curve.json").write_text(json.dumps(result, indent=2))

@@ -24,9 +24,10 @@ Stages, each using the choices made before it:
 4. label boost: retrieval;
 5. match_threshold and confidence_threshold: the lowest value at which at least
    `confident_precision` of the answers at or above it were right;
-6. severity: for each level above the lowest, the highest cutoff on P(that level or
-   above) that still rates `top_severity_recall` of the records truly at or above it
-   there.
+6. severity: the top level's cutoff on P(top) is the highest that still rates
+   `top_severity_recall` of the truly top records at the top; each level between the
+   top and the lowest gets the cutoff on P(that level or above) that rates the
+   validation records most accurately given the cutoffs above it.
 
 Settings the administrator pinned are not tuned (`TriageParams.resolve`).
 """
@@ -62,6 +63,7 @@ C_GRID = (0.1, 0.3, 1.0, 3.0)
 DENSE_GRID = (0.0, 1.0)
 NEIGHBOUR_GRID = (0.0, 0.1, 0.25, 0.4, 0.6)
 BOOST_GRID = (0.0, 0.1, 0.2, 0.3, 0.5)
+CUTOFF_GRID = tuple(round(0.05 * x, 2) for x in range(1, 20))
 Progress = Callable[[str], None]
 
 
@@ -503,21 +505,32 @@ class _Run:
                                       confidence_threshold=_threshold(pairs, target))
 
     def _severity(self) -> None:
+        """Stage 6: the top level's cutoff is the highest P(top) that still rates
+        `top_severity_recall` of the truly top records at the top; then, from the top
+        down, each level between gets the cutoff that rates the validation records most
+        accurately given the ones above it (the recall is bought at the top, not paid
+        for again on every level)."""
         if not self.tunable("severity_cutoffs"):
             return
         levels = self.s.levels
-        rows = [(levels.index(rec.severity), at_or_above(levels, f_blended[q][SEVERITY]))
+        rows = [(levels.index(rec.severity), f_blended[q][SEVERITY])
                 for fold, f_blended in zip(self.folds, self._blended(self.params), strict=True)
                 for q, rec in enumerate(fold.val)
                 if rec.severity in levels and f_blended[q].get(SEVERITY)]
-        cutoffs = {}
-        for i in range(1, len(levels)):
-            tails = sorted((tail[i] for truth, tail in rows if truth >= i), reverse=True)
-            if len(tails) < MIN_TOP_CASES:
-                continue
-            need = math.ceil(self.s.top_severity_recall * len(tails))
-            cutoffs[levels[i]] = math.floor(max(tails[need - 1], 0.0) * 1e4) / 1e4
-        self.params = replace(self.params, severity_cutoffs=cutoffs or None)
+        top = len(levels) - 1
+        tails = sorted((at_or_above(levels, p)[top] for truth, p in rows if truth == top),
+                       reverse=True)
+        if len(tails) < MIN_TOP_CASES:
+            return
+        need = math.ceil(self.s.top_severity_recall * len(tails))
+        cutoffs = {levels[top]: math.floor(max(tails[need - 1], 0.0) * 1e4) / 1e4}
+        for i in range(top - 1, 0, -1):
+            def accuracy(cut: float, i: int = i) -> float:
+                trial = {**cutoffs, levels[i]: cut}
+                return _mean(decide_by_cutoffs(levels, p, trial)[0] == levels[truth]
+                             for truth, p in rows)
+            cutoffs[levels[i]] = max(CUTOFF_GRID, key=lambda c: (accuracy(c), -abs(c - 0.5)))
+        self.params = replace(self.params, severity_cutoffs=cutoffs)
 
     # -- figures -------------------------------------------------------------------------------
     def figures(self, params: TriageParams) -> dict:
