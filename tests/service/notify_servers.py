@@ -145,7 +145,8 @@ class SmtpServer:
         def authenticator(smtp, session, envelope, mechanism, auth_data):
             ok = users is not None and users.get(auth_data.login.decode()) == \
                 auth_data.password.decode()
-            return AuthResult(success=ok)
+            # handled=False: aiosmtpd answers 535 itself
+            return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
         kwargs: dict = {}
         if tls_dir is not None:
