@@ -151,8 +151,9 @@ SETTINGS: list[Setting] = [
     # -- notifications (service/notify; README "Notifications") --------------------------
     Setting("base_url", "http://localhost:8501", "Address of the app as the team opens "
             "it: notifications link to cases and articles under it."),
-    Setting("smtp_host", "", "Mail server for e-mail notifications; empty: no e-mail is "
-            "sent (those notifications wait in the outbox)."),
+    Setting("smtp_host", "", "Mail server for e-mail notifications; empty: e-mail "
+            "notifications fail and are retried, then dead (`knownfix notify retry` once "
+            "it is set)."),
     Setting("smtp_port", 587, "Mail server port (587 with STARTTLS, 465 with ssl)."),
     Setting("smtp_security", "starttls", "How the mail connection is protected: "
             "'starttls', 'ssl' (TLS from the start) or 'none' (only for a relay on this "
