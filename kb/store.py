@@ -79,7 +79,7 @@ class KnowledgeBase:
         self._closed = False
         self._shared = self._connect() if self._memory else None  # :memory: is one thread's
         self.levels = list(levels or [])
-        # name -> hook called by log() inside the event's own transaction (on_event)
+        # name -> hook called by log() inside the event's own transaction (on_log)
         self._hooks: dict[str, EventHook] = {}
         if not self._schema_complete():
             with self.transaction():  # all of the schema or none of it, one creator at a time
@@ -376,7 +376,7 @@ class KnowledgeBase:
     def log(self, actor: str, action: str, target: str, detail: dict | None = None) -> int:
         """Append one event to the log and return its id. The log has no update or delete.
 
-        Every hook registered with `on_event` is called with the new event inside the same
+        Every hook registered with `on_log` is called with the new event inside the same
         transaction, so what a hook writes (an outbox row) lands with the event or not at
         all; a hook that raises rolls the whole action back."""
         at, detail = now_utc(), dict(detail or {})
@@ -390,7 +390,7 @@ class KnowledgeBase:
                 hook(event)
         return event.id
 
-    def on_event(self, name: str, hook: EventHook | None) -> None:
+    def on_log(self, name: str, hook: EventHook | None) -> None:
         """Register (or, with None, remove) the hook called `name`: a function given each
         new event inside the event's transaction.  Registering a name again replaces
         the hook, so a service attached twice does not act twice."""

@@ -59,7 +59,7 @@ class Notifications:
         self.outbox = Outbox(self.kb)
         self.rules = Rules(self.kb, users, lambda: self.settings)
         self._senders: list[Sender] = []
-        self.kb.on_event(HOOK, self._on_event)
+        self.kb.on_log(HOOK, self._on_event)
 
     @property
     def settings(self) -> Settings:

@@ -194,10 +194,10 @@ def test_an_action_rolled_back_leaves_neither_its_event_nor_its_notification(des
     def broken(event) -> None:  # a later hook of the same event fails
         raise RuntimeError("hook failed")
 
-    desk.engine.kb.on_event("zz-broken", broken)
+    desk.engine.kb.on_log("zz-broken", broken)
     with pytest.raises(RuntimeError):
         desk.cases.escalate(user(desk, "li"), case_id, "bob", "needs a specialist")
-    desk.engine.kb.on_event("zz-broken", None)
+    desk.engine.kb.on_log("zz-broken", None)
     assert counts(desk) == before
     desk.cases.escalate(user(desk, "li"), case_id, "bob", "needs a specialist")
     assert counts(desk) == (before[0] + 1, before[1] + 1)
