@@ -16,9 +16,9 @@ lease outlived by a hung receiver) carries the same event id, so the receiver dr
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
-import sqlite3
 import threading
 import time
 import uuid
@@ -34,6 +34,7 @@ from service.notify.prefs import Preferences
 from settings import Settings
 
 TEAM = "team"  # the recipient name of the team channel
+log = logging.getLogger("knownfix.notify")
 MAX_BATCH = 50
 Scan = Callable[[float], int]
 
@@ -56,6 +57,10 @@ class PassReport:
 def sender_name() -> str:
     """host:pid:random — unique per sender, readable in `claimed_by`."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def _log_error(exc: Exception) -> None:
+    log.warning("notification sender: %s: %s", exc.__class__.__name__, exc)
 
 
 class Sender:
@@ -82,8 +87,8 @@ class Sender:
         for scan in self.scans:
             try:
                 report.logged += scan(now_fn())
-            except (KnownFixError, sqlite3.Error) as exc:
-                report.errors.append(f"scan: {exc}")
+            except Exception as exc:  # a bad row in one scan must not stop the delivery
+                report.errors.append(f"scan: {exc.__class__.__name__}: {exc}")
         batch = max(1, min(MAX_BATCH, int(s.notify_lease // (2 * s.notify_timeout))))
         channels: dict[tuple[str, str], Channel] = {}
         while not self._stop.is_set():
@@ -139,9 +144,8 @@ class Sender:
                 report = self.run_once()
                 if on_pass:
                     on_pass(report)
-            except (KnownFixError, sqlite3.Error) as exc:  # e.g. the database busy
-                if on_error:
-                    on_error(exc)
+            except Exception as exc:  # e.g. the database busy: the next pass tries again
+                (on_error or _log_error)(exc)
             self.wake.wait(interval or self.settings().notify_interval)
             self.wake.clear()
 
@@ -150,8 +154,13 @@ class Sender:
         self.wake.set()
 
     def start(self, interval: float | None = None) -> threading.Thread:
-        """`run` in a daemon thread; `stop()` ends it after the row in hand."""
-        thread = threading.Thread(target=self.run, args=(interval,), name="notify-sender",
-                                  daemon=True)
+        """`run` in a daemon thread; `stop()` ends it after the row in hand.  A pass's
+        scan errors and failures go to the `knownfix.notify` logger."""
+        def logged(report: PassReport) -> None:
+            for error in report.errors or []:
+                log.warning("notification sender: %s", error)
+
+        thread = threading.Thread(target=self.run, args=(interval, logged),
+                                  name="notify-sender", daemon=True)
         thread.start()
         return thread

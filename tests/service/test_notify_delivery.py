@@ -283,3 +283,33 @@ def test_two_senders_at_once_never_send_one_row_twice(data_dir, receiver):
         assert desk.notify.counts(SYSTEM) == {"pending": 0, "sent": 300, "dead": 0}
     finally:
         desk.close()
+
+
+def test_a_failing_scan_or_a_broken_channel_does_not_stop_the_others(desk, receiver):
+    desk.notify.set_prefs(SYSTEM, "bob", email="bob@example.com", webhook=receiver.url())
+    escalate_to_bob(desk)
+
+    def channels(channel, fmt, settings):
+        if channel == "email":
+            raise RuntimeError("a bug in the mail channel")
+        from service.notify.channels import make_channel
+
+        return make_channel(channel, fmt, settings)
+
+    def bad_scan(now: float) -> int:
+        raise ValueError("a damaged case row")
+
+    from service.notify.sender import Sender
+
+    sender = Sender(desk.engine.kb, lambda: desk.engine.settings, [bad_scan], "S", channels)
+    report = sender.run_once()
+    assert report.errors == ["scan: ValueError: a damaged case row"]
+    assert (report.sent, report.retrying) == (1, 1)  # the webhook went; the mail waits
+    mail = next(r for r in rows(desk) if r.channel == "email")
+    assert mail.state == "pending" and "a bug in the mail channel" in mail.last_error
+
+    thread = sender.start(interval=0.05)  # as in serve: passes go on until stop()
+    time.sleep(0.3)
+    sender.stop()
+    thread.join(5)
+    assert not thread.is_alive()
