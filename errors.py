@@ -56,3 +56,13 @@ class PermissionDenied(KnownFixError):
 
 class InvalidTransition(KnownFixError):
     """A case or article cannot move from its state to the one asked for."""
+
+
+class DeliveryFailed(KnownFixError):
+    """A notification could not be delivered (mail server or webhook refused it, or could
+    not be reached).  `permanent` says whether trying again can help (a 4xx answer, a
+    refused recipient) or not; the sender retries the others with back-off."""
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message, "delivery_failed")
+        self.permanent = permanent

@@ -148,6 +148,45 @@ SETTINGS: list[Setting] = [
             "sink, a fix for the same kind of fault."),
     Setting("article_duplicate", 0.85, "Dense similarity at which a saved article is "
             "flagged as a near-duplicate of another."),
+    # -- notifications (service/notify; README "Notifications") --------------------------
+    Setting("base_url", "http://localhost:8501", "Address of the app as the team opens "
+            "it: notifications link to cases and articles under it."),
+    Setting("smtp_host", "", "Mail server for e-mail notifications; empty: e-mail "
+            "notifications fail and are retried, then dead (`knownfix notify retry` once "
+            "it is set)."),
+    Setting("smtp_port", 587, "Mail server port (587 with STARTTLS, 465 with ssl)."),
+    Setting("smtp_security", "starttls", "How the mail connection is protected: "
+            "'starttls', 'ssl' (TLS from the start) or 'none' (only for a relay on this "
+            "machine or a trusted network)."),
+    Setting("smtp_user", "", "Mail server login; empty: no login."),
+    Setting("smtp_password_env", "KNOWNFIX_SMTP_PASSWORD", "Name of the environment "
+            "variable holding the mail server password (never stored in settings)."),
+    Setting("smtp_from", "knownfix@localhost", "From address of notification e-mails."),
+    Setting("smtp_cafile", "", "CA certificate file to trust for a mail server with its "
+            "own certificate; empty: the system's."),
+    Setting("team_email", "", "Team address for critical cases (and deadlines and "
+            "follow-ups nobody is assigned to)."),
+    Setting("team_webhook", "", "Team chat webhook URL for the same notifications "
+            "(企业微信, 钉钉, 飞书, Slack, Teams or generic JSON)."),
+    Setting("team_webhook_format", "generic", "Format of team_webhook: generic, wecom, "
+            "dingtalk, feishu, slack or teams."),
+    Setting("team_webhook_secret_env", "KNOWNFIX_TEAM_WEBHOOK_SECRET", "Name of the "
+            "environment variable holding team_webhook's signing secret (generic HMAC, "
+            "钉钉 加签, 飞书 签名校验); unset: unsigned."),
+    Setting("team_lang", "zh", "Language of the team channel's messages: zh or en."),
+    Setting("follow_up_days", 7, "A resolved case with no follow-up call (回访) this many "
+            "days after it was resolved is due for one; 0: no reminder."),
+    Setting("notify_interval", 15.0, "Seconds between the sender's passes over the "
+            "outbox and its deadline and follow-up checks."),
+    Setting("notify_max_attempts", 8, "Delivery attempts before a notification is marked "
+            "dead (`knownfix notify list --state dead`, `notify retry`)."),
+    Setting("notify_backoff", 30.0, "Seconds before the first retry; each further retry "
+            "waits twice as long, up to notify_backoff_max."),
+    Setting("notify_backoff_max", 3600.0, "Longest wait between two delivery attempts, "
+            "in seconds."),
+    Setting("notify_lease", 300.0, "Seconds a sender holds the notifications it took; a "
+            "sender that dies leaves them to another after this."),
+    Setting("notify_timeout", 10.0, "Seconds to wait for a mail server or webhook."),
 ]
 
 _DEFAULTS = {s.name: s.default for s in SETTINGS}
@@ -188,6 +227,26 @@ class Settings:
     duplicate_threshold: float = _DEFAULTS["duplicate_threshold"]
     feedback_weight: float = _DEFAULTS["feedback_weight"]
     article_duplicate: float = _DEFAULTS["article_duplicate"]
+    base_url: str = _DEFAULTS["base_url"]
+    smtp_host: str = _DEFAULTS["smtp_host"]
+    smtp_port: int = _DEFAULTS["smtp_port"]
+    smtp_security: str = _DEFAULTS["smtp_security"]
+    smtp_user: str = _DEFAULTS["smtp_user"]
+    smtp_password_env: str = _DEFAULTS["smtp_password_env"]
+    smtp_from: str = _DEFAULTS["smtp_from"]
+    smtp_cafile: str = _DEFAULTS["smtp_cafile"]
+    team_email: str = _DEFAULTS["team_email"]
+    team_webhook: str = _DEFAULTS["team_webhook"]
+    team_webhook_format: str = _DEFAULTS["team_webhook_format"]
+    team_webhook_secret_env: str = _DEFAULTS["team_webhook_secret_env"]
+    team_lang: str = _DEFAULTS["team_lang"]
+    follow_up_days: int = _DEFAULTS["follow_up_days"]
+    notify_interval: float = _DEFAULTS["notify_interval"]
+    notify_max_attempts: int = _DEFAULTS["notify_max_attempts"]
+    notify_backoff: float = _DEFAULTS["notify_backoff"]
+    notify_backoff_max: float = _DEFAULTS["notify_backoff_max"]
+    notify_lease: float = _DEFAULTS["notify_lease"]
+    notify_timeout: float = _DEFAULTS["notify_timeout"]
     # names given in settings.json, the environment or by the caller (not a setting)
     pinned: frozenset[str] = field(default=frozenset(), compare=False)
 
@@ -281,7 +340,33 @@ def _checked(s: Settings) -> Settings:
         raise SettingsError(f"index_name {name!r} must be a plain folder name")
     if s.ann_threshold < 0 or s.ann_nlist < 0 or s.ann_nprobe < 1:
         raise SettingsError("ann_threshold and ann_nlist must be >= 0 and ann_nprobe >= 1")
+    _check_notify(s)
     return s
+
+
+WEBHOOK_FORMATS = ("generic", "wecom", "dingtalk", "feishu", "slack", "teams")
+
+
+def _check_notify(s: Settings) -> None:
+    """The notification settings (service/notify) can be used."""
+    if not s.base_url.startswith(("http://", "https://")):
+        raise SettingsError(f"base_url {s.base_url!r} must start with http:// or https://")
+    if s.smtp_security not in ("starttls", "ssl", "none"):
+        raise SettingsError("smtp_security must be 'starttls', 'ssl' or 'none'")
+    if not 0 < s.smtp_port < 65536:
+        raise SettingsError("smtp_port must be a port number (1-65535)")
+    if s.team_webhook_format not in WEBHOOK_FORMATS:
+        raise SettingsError(f"team_webhook_format must be one of {', '.join(WEBHOOK_FORMATS)}")
+    if s.team_webhook and not s.team_webhook.startswith(("http://", "https://")):
+        raise SettingsError("team_webhook must be an http:// or https:// URL")
+    if s.team_lang not in ("zh", "en"):
+        raise SettingsError("team_lang must be 'zh' or 'en'")
+    if s.follow_up_days < 0 or s.notify_max_attempts < 1:
+        raise SettingsError("follow_up_days must be >= 0 and notify_max_attempts >= 1")
+    for name in ("notify_interval", "notify_backoff", "notify_backoff_max", "notify_lease",
+                 "notify_timeout"):
+        if getattr(s, name) <= 0:
+            raise SettingsError(f"{name} must be > 0")
 
 
 def load_settings(data_dir: str | None = None, **overrides: Any) -> Settings:

@@ -16,6 +16,7 @@ import typer
 from cli.cases import commands as case_commands
 from cli.mail import commands as mail_commands
 from cli.maintenance import commands as maintenance_commands
+from cli.notify import commands as notify_commands
 from cli.reports import commands as report_commands
 from cli.serve import commands as serve_commands
 from cli.tuning import commands as tuning_commands
@@ -32,6 +33,7 @@ app.add_typer(report_commands)  # report (cli/reports.py)
 app.add_typer(maintenance_commands)  # backup, check-backup, restore (cli/maintenance.py)
 app.add_typer(serve_commands)  # serve: the app, loaded before it listens (cli/serve.py)
 app.add_typer(tuning_commands)  # tune (cli/tuning.py)
+app.add_typer(notify_commands)  # notify run/prefs/list/retry/test (cli/notify.py)
 _state: dict = {}
 
 DataDir = Annotated[str | None, typer.Option("--data-dir", help="Data folder (default: "

@@ -60,6 +60,8 @@ def serve(
         fail(str(exc))
     if desk.engine.integrity:
         typer.echo(desk.engine.integrity, err=True)
+    # notifications (issue 11): the outbox sender runs beside the app, in this process
+    desk.notify.start_sender()
     counts = desk.engine.kb.counts()
     typer.echo(f"ready in {time.perf_counter() - start:.1f} s: {counts['case']} cases, "
                f"{counts['article']} articles")

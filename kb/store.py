@@ -11,8 +11,9 @@ import json
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,6 +43,21 @@ _TABLE = {"case": "cases", "article": "articles"}
 RELATIONS = ("suggested", "used", "created-from", "not-helpful", "duplicate-of", "recurrence-of")
 
 
+@dataclass(frozen=True)
+class Event:
+    """One entry of the event log, as given to the event hooks (see `KnowledgeBase.log`)."""
+
+    id: int
+    at: str
+    actor: str
+    action: str
+    target: str
+    detail: dict
+
+
+EventHook = Callable[[Event], None]
+
+
 def now_utc() -> str:
     """The current time as UTC ISO-8601 with a Z, to the second."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -63,6 +79,8 @@ class KnowledgeBase:
         self._closed = False
         self._shared = self._connect() if self._memory else None  # :memory: is one thread's
         self.levels = list(levels or [])
+        # name -> hook called by log() inside the event's own transaction (on_log)
+        self._hooks: dict[str, EventHook] = {}
         if not self._schema_complete():
             with self.transaction():  # all of the schema or none of it, one creator at a time
                 self._create_schema()
@@ -92,7 +110,7 @@ class KnowledgeBase:
     # -- schema -------------------------------------------------------------------
     _SCHEMA = frozenset({*_TABLE.values(), "labels", "links", "article_versions", "removed",
                          "meta", "events", "events_no_update", "events_no_delete",
-                         "mail_seen", "mail_log"})
+                         "mail_seen", "mail_log", "outbox", "notify_prefs"})
 
     def _schema_complete(self) -> bool:
         """Every table and trigger is there (opening then takes no write lock)."""
@@ -141,6 +159,7 @@ class KnowledgeBase:
                                  "target": str, "detail": str}, pk="id")
             db["events"].create_index(["target"])
         self._create_mail_tables()
+        self._create_notify_tables()
         for op in ("UPDATE", "DELETE"):
             db.execute(
                 f"CREATE TRIGGER IF NOT EXISTS events_no_{op.lower()} BEFORE {op} ON events "
@@ -162,6 +181,26 @@ class KnowledgeBase:
                                    "sender": str}, pk="id")
             db["mail_log"].create_index(["run"])
             db["mail_log"].create_index(["status", "id"])
+
+    def _create_notify_tables(self) -> None:
+        """Notifications (service/notify): `outbox` holds one row per message to deliver,
+        written in the same transaction as the event that causes it; `event_id` (the
+        event, recipient and channel) is what a receiver dedupes by.  `notify_prefs`
+        holds each user's addresses and the kinds of event they want."""
+        db = self.db
+        if not db["outbox"].exists():
+            db["outbox"].create({
+                "id": int, "event_id": str, "channel": str, "format": str, "recipient": str,
+                "address": str, "lang": str, "payload": str, "state": str, "attempts": int,
+                "next_attempt_at": str, "last_error": str, "claimed_by": str,
+                "claimed_until": str, "sent_at": str, "created_at": str}, pk="id",
+                not_null={"event_id", "channel", "state", "attempts", "next_attempt_at"})
+            db.execute("CREATE UNIQUE INDEX IF NOT EXISTS outbox_event_id ON outbox (event_id)")
+            db["outbox"].create_index(["state", "next_attempt_at"])
+        if not db["notify_prefs"].exists():
+            db["notify_prefs"].create({"username": str, "email": str, "webhook": str,
+                                       "webhook_format": str, "webhook_secret": str,
+                                       "events": str, "updated_at": str}, pk="username")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -334,13 +373,31 @@ class KnowledgeBase:
             sql, args = sql + " AND target = ?", [*args, target]
         return list(self.db.query(sql + " ORDER BY id", args))
 
-    def log(self, actor: str, action: str, target: str, detail: dict | None = None) -> None:
-        """Append one event to the log. The log has no update or delete."""
+    def log(self, actor: str, action: str, target: str, detail: dict | None = None) -> int:
+        """Append one event to the log and return its id. The log has no update or delete.
+
+        Every hook registered with `on_log` is called with the new event inside the same
+        transaction, so what a hook writes (an outbox row) lands with the event or not at
+        all; a hook that raises rolls the whole action back."""
+        at, detail = now_utc(), dict(detail or {})
         with self.transaction():  # alone, it must take the write lock like any write
-            self.db.execute("INSERT INTO events (at, actor, action, target, detail) "
-                            "VALUES (?, ?, ?, ?, ?)",
-                            [now_utc(), actor, action, target,
-                             json.dumps(detail or {}, ensure_ascii=False)])
+            cur = self.db.execute("INSERT INTO events (at, actor, action, target, detail) "
+                                  "VALUES (?, ?, ?, ?, ?)",
+                                  [at, actor, action, target,
+                                   json.dumps(detail, ensure_ascii=False)])
+            event = Event(int(cur.lastrowid), at, actor, action, target, detail)
+            for hook in list(self._hooks.values()):
+                hook(event)
+        return event.id
+
+    def on_log(self, name: str, hook: EventHook | None) -> None:
+        """Register (or, with None, remove) the hook called `name`: a function given each
+        new event inside the event's transaction.  Registering a name again replaces
+        the hook, so a service attached twice does not act twice."""
+        if hook is None:
+            self._hooks.pop(name, None)
+        else:
+            self._hooks[name] = hook
 
     def events(self, target: str | None = None, limit: int = 1000) -> list[dict]:
         if target:

@@ -34,6 +34,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "kb.import": frozenset({"manager", "admin"}), "kb.export": frozenset({"manager", "admin"}),
     "index.rebuild": frozenset({"admin"}), "settings.manage": frozenset({"admin"}),
     "user.manage": frozenset({"admin"}), "backup": frozenset({"admin"}),
+    # notifications (issue 11): one's own preferences; others' and the outbox
+    "notify.prefs": _ALL, "notify.manage": frozenset({"admin"}),
 }
 
 MAX_FAILURES = 5

@@ -17,6 +17,7 @@ from service.cases import Case, Cases
 from service.engine import Engine, Progress
 from service.knowledge import Article, Knowledge
 from service.mail import MailIntake
+from service.notify import Notifications
 from service.reports import Reports
 from settings import Settings, save_settings
 
@@ -26,7 +27,7 @@ UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 class Desk:
-    """Users, cases, knowledge, reports and mail intake over one Engine."""
+    """Users, cases, knowledge, reports, mail intake and notifications over one Engine."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -36,6 +37,8 @@ class Desk:
         self.reports = Reports(engine)
         self.mail = MailIntake(self.cases)  # intake runs and their log (`mail.log`)
         self.cases.on_close.append(self.knowledge.draft_from_case)
+        # every event of this knowledge base now also queues its notifications
+        self.notify = Notifications(engine, self.cases, self.users)
 
     @classmethod
     def open(cls, settings: Settings) -> Desk:

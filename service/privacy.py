@@ -19,12 +19,14 @@ from kb.redact import detect, personal_column, personal_fields
 from kb.store import KnowledgeBase
 
 TABLES = ("cases", "articles", "article_versions", "labels", "links", "events", "users",
-          "mail_log")
+          "mail_log", "outbox", "notify_prefs")
 STAFF = {("users", "username"), ("users", "display_name"), ("events", "actor"),
          ("links", "actor"), ("articles", "author"), ("article_versions", "actor"),
-         ("cases", "assignee"), ("mail_log", "actor")}
+         ("cases", "assignee"), ("mail_log", "actor"), ("outbox", "recipient"),
+         ("notify_prefs", "username")}
 SENDERS = {("mail_log", "sender")}  # who wrote a mail: a name and an e-mail address
-SKIP = {"password_hash"}  # a secret, not personal data; its random text only adds noise
+# secrets, not personal data; their random text only adds noise
+SKIP = {"password_hash", "webhook_secret"}
 PATTERNS = ("phone", "email", "id")
 
 

@@ -226,6 +226,18 @@ ACTIONS: list[tuple[str, str, Action]] = [
         lambda ctx, _r: ("user:add", f"user:{ctx['name']}"))),
     ("backup", "Desk.backup", Action(
         lambda w: {}, lambda w, a, c: w.desk.backup(a), file_event("backup"))),
+    ("notify.prefs", "Notifications.set_prefs (one's own)", Action(
+        lambda w: {},
+        lambda w, a, c: w.desk.notify.set_prefs(a, a.username, email="me@example.com"),
+        lambda ctx, prefs: ("notify:prefs", f"user:{prefs.username}"))),
+    ("notify.manage", "Notifications.set_prefs (another's)", Action(
+        lambda w: {"name": w.desk.users.add(SYSTEM, f"n_{next(_n)}", PASSWORD,
+                                            "first_line").username},
+        lambda w, a, c: w.desk.notify.set_prefs(a, c["name"], events="escalated"),
+        lambda ctx, _r: ("notify:prefs", f"user:{ctx['name']}"))),
+    ("notify.manage", "Notifications.retry", Action(
+        lambda w: {}, lambda w, a, c: w.desk.notify.retry(a),
+        lambda ctx, _r: ("notify:retry", "outbox"))),
 ]
 READS = {"case.view", "article.view", "report.view"}  # reading leaves no event
 

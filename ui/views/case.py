@@ -21,6 +21,11 @@ def render() -> None:
     cases = desk().cases
     st.header(t("case.header"))
     recent = [c.id for c in cases.list(limit=200)]
+    wanted = st.query_params.get("id")
+    if wanted:  # a notification's link: /case?id=CASE (service/notify/messages.py)
+        st.session_state["case_id"] = wanted
+        st.session_state.pop("case_select", None)  # the select box shows it
+        del st.query_params["id"]
     current = st.session_state.get("case_id")
     options = ([current] if current and current not in recent else []) + recent
     if not options:
