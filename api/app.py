@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import PlainTextResponse
 
@@ -29,6 +29,7 @@ from api import problems
 from api.metrics import Metrics, MetricsMiddleware
 from api.routes import admin, articles, cases, lookup, reports, system
 from api.schemas import Problem
+from api.strict import known_query
 from service.desk import Desk
 
 PREFIX = "/api/v1"
@@ -68,7 +69,8 @@ def create_app(desk: Desk) -> FastAPI:
                   redoc_url=None)
     app.state.desk = desk
     app.state.metrics = Metrics()
-    v1 = APIRouter(prefix=PREFIX, responses=PROBLEM_RESPONSES)
+    v1 = APIRouter(prefix=PREFIX, responses=PROBLEM_RESPONSES,
+                   dependencies=[Depends(known_query)])
     for module in (lookup, cases, articles, reports, admin, system):
         v1.include_router(module.router)
     app.include_router(v1)

@@ -150,8 +150,9 @@ class CaseOpen(_Request):
     description: Long = Field(min_length=1, description="The fault as the customer said it")
     title: Short = ""
     labels: Labels = Field(default_factory=dict)
-    project: Short | None = Field(None, description="Project code (default: the setting "
-                                  "project_code)")
+    project: Short | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9]{0,15}$",
+                                  description="Project code, a letter then letters or "
+                                  "digits (default: the setting project_code)")
     channel: Channel | None = None
     customer: Short | None = None
     contact: Short | None = None

@@ -73,7 +73,7 @@ class Idempotency:
             if time.monotonic() >= deadline:
                 raise RequestInProgress(
                     f"a request with Idempotency-Key {key!r} is still being served; retry "
-                    "in a moment", "idempotency_in_progress", key=key)
+                    "in a moment", "idempotency_in_progress", idempotency_key=key)
             time.sleep(pause)
             pause = min(pause * 2, 0.25)
 
@@ -90,7 +90,7 @@ class Idempotency:
                              [username, key]).fetchone()
             if row is not None and row[0] != fingerprint:
                 raise KeyReused(f"Idempotency-Key {key!r} was used for a different request",
-                                "idempotency_key_reused", key=key)
+                                "idempotency_key_reused", idempotency_key=key)
             if row is not None and row[1] == DONE:
                 return Stored(int(row[2]), bytes(row[3] or b""), json.loads(row[4] or "{}"))
             if row is not None and row[5] > _stamp(now):

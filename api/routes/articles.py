@@ -5,6 +5,7 @@ GET /search?kind=article."""
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -64,13 +65,12 @@ def list_articles(user: Caller, desk: DeskDep, request: Request, response: Respo
 @router.post("", status_code=201, response_model=ArticleSaved,
              openapi_extra=needs("article.draft"),
              summary="Write a new article (work in progress); near-duplicates are listed")
-def create_article(body: ArticleIn, user: Caller, desk: DeskDep, request: Request,
-                   key: IdemKey = None) -> Response:
+def create_article(body: ArticleIn, user: Caller, desk: DeskDep, key: IdemKey = None) -> Response:
     def run() -> Response:
         article_id, dups = desk.knowledge.create(
             user, body.title, body.symptoms, body.resolution, body.labels, body.severity,
             body.cause, body.environment)
-        where = str(request.url_for("get_article", article_id=article_id).path)
+        where = f"/api/v1/articles/{quote(article_id, safe='')}"
         return _current(desk, user, article_id, 201, dups, where)
     return once(desk, user, key, fingerprint("POST", "/articles", body), run)
 

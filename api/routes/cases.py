@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -40,6 +41,7 @@ from service.desk import Desk
 from service.queries import CaseFilter
 
 router = APIRouter(prefix="/cases", tags=["cases"])
+PREFIX = "/api/v1"
 CaseId = Annotated[Short, Path(description="Case number, e.g. KF-20261202-1")]
 
 
@@ -76,8 +78,7 @@ def list_cases(user: Caller, desk: DeskDep, request: Request, response: Response
 
 @router.post("", status_code=201, response_model=CaseOut, openapi_extra=needs("case.open"),
              summary="Open a case: numbered, triaged, checked for recurrence and duplicates")
-def open_case(body: CaseOpen, user: Caller, desk: DeskDep, request: Request,
-              key: IdemKey = None) -> Response:
+def open_case(body: CaseOpen, user: Caller, desk: DeskDep, key: IdemKey = None) -> Response:
     """With an Idempotency-Key, the same request sent again (a retry after a timeout)
     returns the first answer instead of opening a second case."""
     def run() -> Response:
@@ -86,7 +87,7 @@ def open_case(body: CaseOpen, user: Caller, desk: DeskDep, request: Request,
         case = desk.cases.open(user, body.description, title=body.title,
                                labels=body.labels, project=body.project, **intake)
         return with_etag(case_out(desk, case), int(case.fields["seq"]), 201,
-                         location=str(request.url_for("get_case", case_id=case.id).path))
+                         location=f"{PREFIX}/cases/{quote(case.id, safe='')}")
     return once(desk, user, key, fingerprint("POST", "/cases", body), run)
 
 
