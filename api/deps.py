@@ -66,10 +66,14 @@ IdemKey = Annotated[str | None, Header(
     "the same user within 24 h returns the first response and creates nothing twice")]
 
 
-def needs(permission: str | None) -> dict[str, Any]:
-    """openapi_extra of a route: the permission the service checks (None: any signed-in
-    user) and the roles that hold it."""
-    if permission is not None and permission not in PERMISSIONS:
+SIGNED_IN = "authenticated"  # x-permission of a route any valid token may use
+PUBLIC = "public"  # x-permission of a route that needs no token
+
+
+def needs(permission: str) -> dict[str, Any]:
+    """openapi_extra of a route: the permission the service checks (SIGNED_IN: any valid
+    token) and the roles that hold it."""
+    if permission != SIGNED_IN and permission not in PERMISSIONS:
         raise KeyError(f"no permission rule for {permission!r}")
-    roles = [r for r in ROLES if permission is None or r in PERMISSIONS[permission]]
+    roles = [r for r in ROLES if permission == SIGNED_IN or r in PERMISSIONS[permission]]
     return {"x-permission": permission, "x-roles": roles}
