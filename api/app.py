@@ -5,22 +5,22 @@ one process holds one model, index and database connection set, whatever serves 
 Everything lives under /api/v1 — the OpenAPI document at /api/v1/openapi.json and the
 interactive docs at /api/v1/docs — except /metrics, where Prometheus looks.
 
-Running the API beside the Streamlit app in one process, sharing its Desk::
+`serve_in_thread(desk, host, port)` runs the API beside the Streamlit app in one process,
+sharing the app's Desk (`knownfix serve --api-port 8600` does this)::
 
-    import threading, uvicorn
-    from api.app import create_app
+    from api.app import serve_in_thread
     from ui.resources import wait_loaded
 
-    desk = wait_loaded()  # the app's Desk (model loaded once)
-    server = uvicorn.Server(uvicorn.Config(create_app(desk), host="127.0.0.1",
-                                           port=8600, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True, name="knownfix-api").start()
+    serve_in_thread(wait_loaded(), "127.0.0.1", 8600)  # the model is loaded once
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
+import uvicorn
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import PlainTextResponse
@@ -100,3 +100,19 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             ref_template="#/components/schemas/{model}")
         app.openapi_schema = doc
     return app.openapi_schema
+
+
+def serve_in_thread(desk: Desk, host: str, port: int, timeout: float = 30.0) -> uvicorn.Server:
+    """Serve the API over `desk` from a daemon thread of this process (beside the
+    Streamlit app); returns the running server once it listens (`should_exit = True`
+    stops it).  OSError when the port cannot be had."""
+    server = uvicorn.Server(uvicorn.Config(create_app(desk), host=host, port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True, name="knownfix-api")
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise OSError(f"the API could not listen on {host}:{port}")
+        time.sleep(0.05)
+    return server

@@ -144,3 +144,39 @@ def test_knownfix_api_serves_over_http(tmp_path):
         _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "ready in" in err
+
+
+def test_serve_runs_the_api_beside_the_app(tmp_path):
+    """`knownfix serve --api-port`: one process, one Desk, the app and the API both
+    answering."""
+    data = tmp_path / "data"
+    assert run("demo", "--data-dir", data).exit_code == 0
+    token = run("token", "create", "engineer", "--data-dir", data).stdout.strip()
+    app_port, api_port = _free_port(), _free_port()
+    env = {**os.environ, **FAST, "PYTHONPATH": str(ROOT), "KNOWNFIX_DATA_DIR": str(data)}
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port",
+                             str(app_port), "--address", "127.0.0.1", "--api-port",
+                             str(api_port)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                app_health = httpx.get(f"http://127.0.0.1:{app_port}/_stcore/health",
+                                       timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read()
+                assert time.monotonic() < deadline, "knownfix serve did not start"
+                time.sleep(0.3)
+        assert app_health.status_code == 200
+        me = httpx.get(f"http://127.0.0.1:{api_port}/api/v1/me", timeout=10,
+                       headers={"Authorization": f"Bearer {token}"})
+        assert me.json()["username"] == "engineer"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
