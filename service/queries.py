@@ -41,10 +41,13 @@ class CaseFilter:
 
 @dataclass
 class Page:
-    """One page of records and the cursor of the next (None on the last page)."""
+    """One page of records and the cursor of the next (None on the last page);
+    `versions`: each record's version (seq), read before the record itself, so never
+    newer than what the page shows."""
 
     items: list[Any] = field(default_factory=list)
     next_cursor: str | None = None
+    versions: list[int] = field(default_factory=list)
 
 
 def encode_cursor(values: list) -> str:
@@ -161,13 +164,13 @@ class Queries:
                          "AND id < ?))")
             args += [when, when, rid]
         rows = self.kb.db.execute(
-            f"SELECT id, COALESCE(updated_at, '') FROM articles WHERE {' AND '.join(where)} "
-            "ORDER BY COALESCE(updated_at, '') DESC, id DESC LIMIT ?",
-            [*args, _limit(limit) + 1]).fetchall()
+            f"SELECT id, COALESCE(updated_at, ''), seq FROM articles "
+            f"WHERE {' AND '.join(where)} ORDER BY COALESCE(updated_at, '') DESC, id DESC "
+            "LIMIT ?", [*args, _limit(limit) + 1]).fetchall()
         items = [self.knowledge.get(r[0]) for r in rows[:limit]]
         more = len(rows) > limit
         return Page(items, encode_cursor([rows[limit - 1][1], rows[limit - 1][0]])
-                    if more else None)
+                    if more else None, [int(r[2]) for r in rows[:limit]])
 
     def article(self, actor: User, article_id: str) -> Article:
         require(actor, "article.view")

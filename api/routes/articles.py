@@ -58,7 +58,7 @@ def list_articles(user: Caller, desk: DeskDep, request: Request, response: Respo
     if page.next_cursor:
         nxt = request.url.include_query_params(cursor=page.next_cursor)
         response.headers["Link"] = f'<{nxt}>; rel="next"'
-    items = [article_out(a, desk.versions.current("article", a.id)) for a in page.items]
+    items = [article_out(a, v) for a, v in zip(page.items, page.versions, strict=True)]
     return ArticlePage(items=items, next_cursor=page.next_cursor)
 
 

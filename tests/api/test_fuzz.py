@@ -27,7 +27,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-EXAMPLES = 15
+EXAMPLES = 25
 
 
 def real_records(api_server) -> dict[str, str]:
