@@ -182,7 +182,7 @@ class KnowledgeBase:
         if not db["api_idempotency"].exists():
             db["api_idempotency"].create({
                 "username": str, "key": str, "fingerprint": str, "state": str,
-                "status": int, "body": bytes, "headers": str, "created_at": str,
+                "status": int, "body": str, "headers": str, "created_at": str,
                 "lease_until": str}, pk=("username", "key"))
             db["api_idempotency"].create_index(["created_at"])
 

@@ -92,7 +92,8 @@ class Idempotency:
                 raise KeyReused(f"Idempotency-Key {key!r} was used for a different request",
                                 "idempotency_key_reused", idempotency_key=key)
             if row is not None and row[1] == DONE:
-                return Stored(int(row[2]), bytes(row[3] or b""), json.loads(row[4] or "{}"))
+                return Stored(int(row[2]), (row[3] or "").encode("utf-8"),
+                              json.loads(row[4] or "{}"))
             if row is not None and row[5] > _stamp(now):
                 return None  # another request is running with this key
             lease = _stamp(now + LEASE)
@@ -102,13 +103,15 @@ class Idempotency:
             return Claim(username, key, lease)
 
     def finish(self, claim: Claim, status: int, body: bytes, headers: dict[str, str]) -> None:
-        """Keep the response of a claimed request for the key's retries (unless its
-        lease ran out and another request took the key over)."""
+        """Keep the response (a JSON body, kept as text so the privacy report reads it)
+        of a claimed request for the key's retries (unless its lease ran out and another
+        request took the key over)."""
         with self.kb.transaction():
             self.kb.db.execute(
                 "UPDATE api_idempotency SET state = ?, status = ?, body = ?, headers = ? "
                 "WHERE username = ? AND key = ? AND state = ? AND lease_until = ?",
-                [DONE, status, body, json.dumps(headers), claim.username, claim.key, PENDING,
+                [DONE, status, body.decode("utf-8"), json.dumps(headers), claim.username,
+                 claim.key, PENDING,
                  claim.lease_until])
 
     def release(self, claim: Claim) -> None:

@@ -322,3 +322,18 @@ def test_concurrent_duplicates_open_one_case(api_server):
     with api_server.client("first_line") as c:
         listed = c.get("/api/v1/cases", params={"limit": 200}).json()["items"]
     assert sum(1 for x in listed if x["description"] == body["description"]) == 1
+
+
+def test_the_privacy_report_sees_what_the_api_keeps(api_server):
+    """Token owners are staff names; a kept Idempotency-Key answer holds the case as it
+    was opened, so its phone numbers show in `knownfix privacy-report`."""
+    from service.privacy import personal_data_report
+
+    with api_server.client("first_line") as c:
+        r = c.post("/api/v1/cases", json={"description": FAULT, "contact": "王先生 13812345678"},
+                   headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert r.status_code == 201
+    rows = {(x["table"], x["column"]): x for x in personal_data_report(api_server.desk.engine.kb)}
+    assert rows[("api_tokens", "username")]["personal"] == "staff name"
+    assert rows[("api_idempotency", "body")]["phone"] >= 1
+    assert ("api_tokens", "token_hash") not in rows
