@@ -42,6 +42,24 @@ class NotFound(KnownFixError):
     """A case, article or user id that does not exist."""
 
 
+class StaleRecord(KnownFixError):
+    """A record changed since the version the caller last read (the HTTP API's
+    If-Match no longer matches): nothing was written."""
+
+
+class BadToken(KnownFixError):
+    """An API token that is missing, malformed, unknown or revoked, or whose user is
+    disabled or removed: the request is not signed in (HTTP 401)."""
+
+
+class RequestInProgress(KnownFixError):
+    """The first request with this Idempotency-Key is still being served; retry later."""
+
+
+class KeyReused(BadInput):
+    """An Idempotency-Key sent again with a different request than the first."""
+
+
 class ModelMismatch(KnownFixError):
     """The index was built by another embedding model than the one configured."""
 

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from cli.api import commands as api_commands
 from cli.cases import commands as case_commands
 from cli.mail import commands as mail_commands
 from cli.maintenance import commands as maintenance_commands
@@ -34,6 +35,7 @@ app.add_typer(maintenance_commands)  # backup, check-backup, restore (cli/mainte
 app.add_typer(serve_commands)  # serve: the app, loaded before it listens (cli/serve.py)
 app.add_typer(tuning_commands)  # tune (cli/tuning.py)
 app.add_typer(notify_commands)  # notify run/prefs/list/retry/test (cli/notify.py)
+app.add_typer(api_commands)  # api, token create/list/revoke (cli/api.py)
 _state: dict = {}
 
 DataDir = Annotated[str | None, typer.Option("--data-dir", help="Data folder (default: "

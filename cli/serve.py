@@ -41,10 +41,13 @@ def serve(
              "which fails quietly offline).")] = "localhost",
     data_dir: Annotated[str | None, typer.Option("--data-dir", help="Data folder (default: "
                                                  "$KNOWNFIX_DATA_DIR or ./data).")] = None,
+    api_port: Annotated[int | None, typer.Option(
+        "--api-port", help="Also serve the HTTP API (/api/v1) on this port and the same "
+        "address, sharing the app's model and database.")] = None,
 ) -> None:
     """Start the app on http://localhost:PORT once the model and index are loaded.
 
-    Example: knownfix serve --port 8501 --address 0.0.0.0
+    Example: knownfix serve --port 8501 --address 0.0.0.0 --api-port 8600
     """
     from cli.main import fail
 
@@ -65,6 +68,14 @@ def serve(
     counts = desk.engine.kb.counts()
     typer.echo(f"ready in {time.perf_counter() - start:.1f} s: {counts['case']} cases, "
                f"{counts['article']} articles")
+    if api_port:  # the HTTP API beside the app, on the same Desk (issue 11)
+        from api.app import serve_in_thread
+
+        try:
+            serve_in_thread(desk, address, api_port)
+        except OSError as exc:
+            fail(str(exc))
+        typer.echo(f"HTTP API: http://{address}:{api_port}/api/v1/docs")
     from streamlit.web import cli as streamlit_cli
 
     sys.argv = ["streamlit", "run", str(APP), "--server.port", str(port),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from errors import BadInput, NotFound, UnknownLabel
+from errors import BadInput, NotFound, StaleRecord, UnknownLabel
 from kb.records import KINDS, Record, is_known_fix
 
 SCHEMA_VERSION = 1
@@ -111,6 +111,7 @@ class KnowledgeBase:
     _SCHEMA = frozenset({*_TABLE.values(), "labels", "links", "article_versions", "removed",
                          "meta", "events", "events_no_update", "events_no_delete",
                          "mail_seen", "mail_log", "outbox", "notify_prefs"})
+    _SCHEMA |= {"api_tokens", "api_idempotency"}  # the HTTP API's (_create_api_tables)
 
     def _schema_complete(self) -> bool:
         """Every table and trigger is there (opening then takes no write lock)."""
@@ -160,6 +161,7 @@ class KnowledgeBase:
             db["events"].create_index(["target"])
         self._create_mail_tables()
         self._create_notify_tables()
+        self._create_api_tables()
         for op in ("UPDATE", "DELETE"):
             db.execute(
                 f"CREATE TRIGGER IF NOT EXISTS events_no_{op.lower()} BEFORE {op} ON events "
@@ -201,6 +203,27 @@ class KnowledgeBase:
             db["notify_prefs"].create({"username": str, "email": str, "webhook": str,
                                        "webhook_format": str, "webhook_secret": str,
                                        "events": str, "updated_at": str}, pk="username")
+
+    def _create_api_tables(self) -> None:
+        """The HTTP API's memory (service/tokens.py, service/idempotency.py):
+        `api_tokens` holds personal API tokens as the SHA-256 of their secret, never the
+        secret; `api_idempotency` the first response to a creating request, per user
+        and Idempotency-Key, while a retry may still come (24 h)."""
+        db = self.db
+        if not db["api_tokens"].exists():
+            db["api_tokens"].create({
+                "id": int, "username": str, "name": str, "token_hash": str, "prefix": str,
+                "created_at": str, "created_by": str, "last_used_at": str,
+                "revoked_at": str, "revoked_by": str}, pk="id", not_null={"token_hash"})
+            db.execute("CREATE UNIQUE INDEX IF NOT EXISTS api_tokens_hash "
+                       "ON api_tokens (token_hash)")
+            db["api_tokens"].create_index(["username"])
+        if not db["api_idempotency"].exists():
+            db["api_idempotency"].create({
+                "username": str, "key": str, "fingerprint": str, "state": str,
+                "status": int, "body": str, "headers": str, "created_at": str,
+                "lease_until": str}, pk=("username", "key"))
+            db["api_idempotency"].create_index(["created_at"])
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -321,6 +344,7 @@ class KnowledgeBase:
             before = self._teaching(kind, rid)
             if before is None:
                 raise NotFound(f"no {kind} with id {rid!r}", "not_found", kind=kind, id=rid)
+            self._check_expected(kind, rid)
             if "severity" in changes:
                 self.check_severity(changes["severity"])
             row = {**changes, "updated_at": now_utc(), "seq": self._bump("seq")}
@@ -332,6 +356,34 @@ class KnowledgeBase:
             if self._teaching(kind, rid) != before:
                 self._bump("label_version")  # what classifiers learn from has changed
             self.log(actor, action, f"{kind}:{rid}", detail)
+
+    @contextmanager
+    def expecting(self, kind: str, rid: str, seq: int) -> Iterator[None]:
+        """Optimistic concurrency (the HTTP API's If-Match): inside the block, this
+        thread's first `update` of the record goes ahead only if the record's sequence
+        number is still `seq`, checked inside that write's own transaction, so no other
+        writer (thread or process) can slip in between the check and the write; else
+        StaleRecord and nothing is written.  Later writes in the block are the same
+        action's own and pass."""
+        expected = self._local.__dict__.setdefault("expected", {})
+        key = f"{kind}:{rid}"
+        expected[key] = seq
+        try:
+            yield
+        finally:
+            expected.pop(key, None)
+
+    def _check_expected(self, kind: str, rid: str) -> None:
+        """Raise StaleRecord if `expecting` holds a sequence number for this record that
+        is no longer its own (called inside the write's transaction)."""
+        seq = self._local.__dict__.get("expected", {}).pop(f"{kind}:{rid}", None)
+        if seq is None:
+            return
+        now = self.db.execute(f"SELECT seq FROM {_TABLE[kind]} WHERE id = ?",
+                              [rid]).fetchone()[0]
+        if now != seq:
+            raise StaleRecord(f"{kind} {rid} has changed since version {seq} (now {now})",
+                              "record_moved", kind=kind, id=rid, expected=seq, current=now)
 
     def _teaching(self, kind: str, rid: str) -> tuple | None:
         """What a record teaches the classifiers: (labels, severity) while it is a known

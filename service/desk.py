@@ -12,13 +12,20 @@ from errors import BadInput
 from kb.exporter import export_csv
 from kb.importer import ColumnMapping, ImportReport
 from service import backup
+from service.administration import Administration
 from service.auth import User, Users, require
 from service.cases import Case, Cases
 from service.engine import Engine, Progress
+from service.idempotency import Idempotency
 from service.knowledge import Article, Knowledge
+from service.lookup import Lookup
 from service.mail import MailIntake
 from service.notify import Notifications
+from service.queries import Queries
 from service.reports import Reports
+from service.status import Status
+from service.tokens import Tokens
+from service.versions import Versions
 from settings import Settings, save_settings
 
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".jsonl", ".ndjson", ".json")
@@ -39,6 +46,14 @@ class Desk:
         self.cases.on_close.append(self.knowledge.draft_from_case)
         # every event of this knowledge base now also queues its notifications
         self.notify = Notifications(engine, self.cases, self.users)
+        # what the HTTP API (api/, issue 11) asks of the Desk besides the services above
+        self.lookup = Lookup(engine)  # triage and search, with the role check
+        self.queries = Queries(self.cases, self.knowledge)  # pages, timelines, links
+        self.admin = Administration(engine, self.users)  # user list and changes, settings
+        self.tokens = Tokens(engine.kb, self.users)  # personal API tokens
+        self.versions = Versions(engine)  # ETag / If-Match
+        self.idempotency = Idempotency(engine.kb)  # Idempotency-Key
+        self.status = Status(engine, self.cases)  # health, metrics gauges
 
     @classmethod
     def open(cls, settings: Settings) -> Desk:

@@ -1,11 +1,13 @@
 """The message catalogue: all UI text in Chinese and English, in one place, plus date
-and number formatting for the chosen language."""
+and number formatting for the chosen language.
+
+`t` and `error_text` speak the app user's language (Streamlit's session state);
+`message` and `error_message` take the language as an argument, for edges without
+Streamlit (the HTTP API imports this module without importing Streamlit)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-
-import streamlit as st
 
 from errors import KnownFixError
 
@@ -355,42 +357,102 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "cov.stale": ("超过 {days} 天未复核的文章", "Articles not reviewed in {days} days"),
     "cov.not_helpful": ("“没有帮助”最多的文章", "Most often not helpful"),
     "cov.never_used": ("从未被采用的文章", "Articles never used"),
+    # the HTTP API (api/, issue 11): its service errors and the problem titles
+    "err.BadToken": ("未登录", "Not signed in"),
+    "err.StaleRecord": ("记录已被他人修改", "Changed by someone else"),
+    "err.RequestInProgress": ("请求仍在处理中", "Request still in progress"),
+    "err.KeyReused": ("Idempotency-Key 已用于其他请求", "Idempotency-Key reused"),
+    "err.record_moved": ("{kind} {id} 在版本 {expected} 之后已被修改（现为版本 {current}）。",
+                         "{kind} {id} has changed since version {expected} (now {current})."),
+    "err.stale_record": ("{kind} {id} 已由 {by} 于 {at} 修改（{action}），你持有的版本 {expected} 已过时（现为版本 {current}），请重新读取后再试。",
+                         "{kind} {id} was changed by {by} at {at} ({action}) after version {expected} (now version {current}): read it again and retry."),
+    "err.token_missing": ("需要 API 令牌：Authorization: Bearer kf_…", "An API token is needed: Authorization: Bearer kf_…"),
+    "err.token_invalid": ("API 令牌无效或已吊销。", "The API token is unknown, malformed or revoked."),
+    "err.token_user_inactive": ("令牌所属的用户 {username} 已停用或已删除。", "The user of this token, {username}, is disabled or removed."),
+    "err.no_token": ("没有编号为 {id} 的 API 令牌。", "There is no API token {id}."),
+    "err.idempotency_key_form": ("Idempotency-Key 须为 1 到 255 个可见 ASCII 字符。", "An Idempotency-Key is 1 to 255 visible ASCII characters."),
+    "err.idempotency_key_reused": ("Idempotency-Key“{idempotency_key}”已用于另一个不同的请求。", "Idempotency-Key “{idempotency_key}” was used for a different request."),
+    "err.idempotency_in_progress": ("使用 Idempotency-Key“{idempotency_key}”的请求仍在处理中，请稍后重试。", "A request with Idempotency-Key “{idempotency_key}” is still being served; retry in a moment."),
+    "err.unknown_label": ("未知的标签字段：{fields}（已有：{known}）。", "Unknown label field(s): {fields} (known: {known})."),
+    "err.bad_cursor": ("分页游标无效，请使用上一页返回的 next_cursor。", "This is not a cursor from a previous page: use the next_cursor a page returned."),
+    "err.bad_limit": ("limit 须在 1 到 {max} 之间。", "limit is 1 to {max}."),
+    "err.bad_state": ("未知的状态：{states}。", "Unknown state(s): {states}."),
+    "err.account_exists": ("用户“{username}”已存在，请修改该用户。", "User “{username}” exists: change it instead."),
+    "err.if_match_form": ("If-Match 须为本 API 给出的一个 ETag（如 \"42\"）或 *。", "If-Match takes one ETag as this API sent it, e.g. \"42\", or *."),
+    "err.label_form": ("标签“{label}”须写成 名称=值，如 category=storage。", "Label “{label}”: give NAME=VALUE, e.g. category=storage."),
+    "err.unknown_query": ("此地址不接受这些查询参数：{names}。", "Query parameter(s) this address does not take: {names}."),
+    "err.account_nothing": ("没有要修改的内容：请给出角色、显示名、小组、语言或是否启用。", "Nothing to change: give a role, display name, team, language or active."),
+    "err.account_last_admin": ("{username} 是最后一位启用的管理员，请先指定另一位管理员。", "{username} is the last active admin: make another user admin first."),
+    "err.settings_nothing": ("没有要修改的设置。", "Nothing to change: give one or more settings."),
+    "err.settings_unknown": ("未知的设置：{names}。", "Unknown setting(s): {names}."),
+    "err.settings_fixed": ("{names} 不能在这里修改。", "{names} cannot be changed here."),
+    "err.settings_invalid": ("设置无效：{why}", "A setting cannot be used: {why}"),
+    "err.http_400": ("请求格式错误", "Malformed request"),
+    "err.http_404": ("未找到", "Not found"),
+    "err.http_405": ("不支持此方法", "Method not allowed"),
+    "err.http_422": ("请求内容有误", "Invalid request"),
+    "err.http_500": ("服务器内部错误", "Internal error"),
+    "err.http_503": ("服务暂不可用", "Service unavailable"),
+    "err.json_invalid": ("请求体不是有效的 JSON：{why}", "The request body is not valid JSON: {why}"),
+    "err.request_invalid": ("请求内容有误：{errors}", "The request is not valid: {errors}"),
+    "err.route_not_found": ("没有这个地址：{path}", "There is nothing at {path}"),
+    "err.method_not_allowed": ("{path} 不支持 {method} 方法。", "{path} does not take {method}."),
+    "err.internal": ("服务器内部错误，已记录在服务器日志中。", "Something went wrong inside the server; it is in the server's log."),
+    "err.db_busy": ("数据库繁忙，请稍后重试。", "The database is busy; retry in a moment."),
 }
 
 
 def lang() -> str:
+    """The app user's language (imported here: the catalogue does not need Streamlit)."""
+    import streamlit as st
+
     return st.session_state.get("lang", "zh")
 
 
 def t(key: str, **values: object) -> str:
     """The message `key` in the current language, with {placeholders} filled in.
     Raises KeyError for a key that is not in the catalogue."""
-    text = MESSAGES[key][0 if lang() == "zh" else 1]
+    return message(key, lang(), **values)
+
+
+def message(key: str, language: str, **values: object) -> str:
+    """The message `key` in `language` ("zh", else English), placeholders filled in."""
+    text = MESSAGES[key][0 if language == "zh" else 1]
     return text.format(**values) if values else text
 
 
 def error_text(exc: KnownFixError) -> str:
-    """A service error in the current language: its catalogue entry (err.KEY) when it
-    carries a key, otherwise a translated lead before the service's own English words."""
+    """A service error in the current language (see error_message)."""
+    return error_message(exc, lang())
+
+
+def error_message(exc: KnownFixError, language: str) -> str:
+    """A service error in `language`: its catalogue entry (err.KEY) when it carries a
+    key, otherwise a translated lead before the service's own English words."""
     if exc.key and f"err.{exc.key}" in MESSAGES:
-        return t(f"err.{exc.key}", **{name: _word(name, value)
-                                      for name, value in exc.params.items()})
-    if lang() == "en":
+        return message(f"err.{exc.key}", language,
+                       **{name: _word(name, value, language)
+                          for name, value in exc.params.items()})
+    if language == "en":
         return str(exc)
-    lead = next((f"err.{c.__name__}" for c in type(exc).__mro__
+    return f"{message(error_lead(exc), language)}：{exc}"
+
+
+def error_lead(exc: Exception) -> str:
+    """The catalogue key of the error's kind: err.<its class or nearest base>."""
+    return next((f"err.{c.__name__}" for c in type(exc).__mro__
                  if f"err.{c.__name__}" in MESSAGES), "err.KnownFixError")
-    return f"{t(lead)}：{exc}"
 
 
 _WORDS = {"state": ("state.", "kn.state."), "to": ("state.", "kn.state."), "role": ("role.",),
           "kind": ("kind.",), "field": ("field.",)}
 
 
-def _word(name: str, value: object) -> object:
-    """A parameter that names a state, role, kind or field, in the current language."""
+def _word(name: str, value: object, language: str) -> object:
+    """A parameter that names a state, role, kind or field, in `language`."""
     for prefix in _WORDS.get(name, ()):
         if f"{prefix}{value}" in MESSAGES:
-            return t(f"{prefix}{value}")
+            return message(f"{prefix}{value}", language)
     return value
 
 
