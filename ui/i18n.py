@@ -251,7 +251,43 @@ MESSAGES: dict[str, tuple[str, str]] = {
                             "The session has expired; please sign in again."),
     "err.not_found": ("没有编号为 {id} 的{kind}。", "There is no {kind} {id}."),
     "err.empty_description": ("故障描述不能为空。", "The fault description is empty."),
-    "err.case_closed": ("{id} 已结案，请先重新打开。", "{id} is closed; reopen it first."),
+    "err.case_reopen_first": ("{id} 当前为“{state}”，请先填写原因重新打开，再执行“{action}”。",
+                              "{id} is {state}; reopen it (with a reason) before “{action}”."),
+    "err.case_action": ("{id} 当前为“{state}”，不能执行“{action}”。",
+                        "{id} is {state}; “{action}” is not possible now."),
+    "err.case_number": ("没有工单“{id}”：{why}", "There is no case “{id}”: {why}."),
+    "err.project_code": ("项目代码“{code}”无效：须以字母开头，只含字母和数字，最多 16 位（不含空格和连字符），如 KF。",
+                         "Bad project code “{code}”: a letter, then letters or digits, at "
+                         "most 16 (no space or hyphen), e.g. KF."),
+    "err.time_future": ("{field} {value} 比现在晚一天以上；如确实如此，请明确允许。",
+                        "The {field} {value} is more than a day in the future; allow it "
+                        "explicitly if it is right."),
+    "err.assignee_missing": ("请填写接手人（用户名）。", "Say who takes the case: a user name."),
+    "err.assignee_unknown": ("没有用户“{username}”（可接手的用户：{candidates}）。",
+                             "There is no user “{username}” (users who can take it: "
+                             "{candidates})."),
+    "err.assignee_display_name": ("“{name}”是用户 {username} 的显示名，请填写用户名 {username}。",
+                                  "“{name}” is the display name of {username}: give the user "
+                                  "name {username}."),
+    "err.assignee_inactive": ("用户 {username} 已停用，不能接手工单。",
+                              "User {username} is disabled and cannot be given work."),
+    "err.assignee_role": ("{username}（{role}）不能接手此工作，请交给工程师、主管或管理员。",
+                          "{username} ({role}) cannot take this work: give it to an "
+                          "engineer, manager or admin."),
+    "err.user_exists": ("用户“{username}”已存在；如需修改请用“修改用户”。",
+                        "User “{username}” exists; change it with “update user”."),
+    "err.user_nothing": ("没有要修改的内容。", "Nothing to change."),
+    "err.last_admin": ("{username} 是最后一位启用的管理员，请先指定另一位管理员。",
+                       "{username} is the last active admin: make another user admin first."),
+    "err.unknown_role": ("未知角色 {role}（可选：{roles}）。", "Unknown role {role} (roles: {roles})."),
+    "err.unknown_lang": ("未知语言 {lang}（zh 或 en）。", "Unknown language {lang} (zh or en)."),
+    "err.username_form": ("用户名须为 1–64 个字母、数字或 . _ @ + -，以字母或数字开头，不含空格。",
+                          "A user name is 1 to 64 letters, digits or . _ @ + -, starting with "
+                          "a letter or digit (no spaces)."),
+    "err.username_reserved": ("“{username}”是内置管理员的名字，不能使用。",
+                              "“{username}” is the built-in administrator's name."),
+    "err.password_short": ("密码至少需要 {chars} 个字符。",
+                           "A password needs at least {chars} characters."),
     "err.case_move": ("{id} 当前为“{state}”，不能转为“{to}”。",
                       "{id} is {state}; it cannot go to {to}."),
     "err.escalation_needs": ("升级需要填写接收人（工程师或小组）和原因。",
@@ -260,8 +296,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
                          "The delay reason must be one of {reasons}."),
     "err.delay_note": ("延误原因 D（其他）需要填写说明。",
                        "Delay reason D (other) needs a note."),
-    "err.dispatch_closed": ("{id} 当前为“{state}”，只有未结案的工单可以派工。",
-                            "{id} is {state}; only open cases are dispatched."),
     "err.resolution_fix": ("解决需要填写处理措施。", "A resolution needs the fix (what was done)."),
     "err.satisfaction_range": ("满意度为 1 到 5。", "Satisfaction is 1 to 5."),
     "err.reopen_reason": ("重新打开需要填写原因。", "Reopening needs a reason."),
@@ -290,6 +324,21 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "err.InvalidTransition": ("当前状态不允许此操作", "Not allowed in this state"),
     "err.KnownFixError": ("出错了", "Error"),
     "field.title": ("标题", "title"),
+    "field.received_at": ("受理时间", "received time"),
+    "field.last_service_at": ("上次服务时间", "last service time"),
+    # the workflow's actions (service.cases.TRANSITIONS), named in errors
+    "workflow.start": ("开始处理", "start work"),
+    "workflow.escalate": ("升级", "escalate"),
+    "workflow.resolve": ("解决", "resolve"),
+    "workflow.confirm": ("客户确认", "customer confirmation"),
+    "workflow.close": ("结案", "close"),
+    "workflow.reopen": ("重新打开", "reopen"),
+    "workflow.dispatch": ("派工", "dispatch"),
+    "workflow.service_record": ("服务记录", "service record"),
+    "workflow.delay": ("拖延原因", "delay reason"),
+    "workflow.link": ("关联解决方案", "linking a fix"),
+    "workflow.update": ("修改", "update"),
+    "workflow.follow_up": ("回访", "follow-up"),
     "field.symptoms": ("症状", "symptoms"),
     "field.resolution": ("解决步骤", "resolution"),
     "kn.header": ("知识库", "Knowledge"),
@@ -380,6 +429,7 @@ def error_text(exc: KnownFixError) -> str:
 
 
 _WORDS = {"state": ("state.", "kn.state."), "to": ("state.", "kn.state."), "role": ("role.",),
+          "action": ("workflow.",),
           "kind": ("kind.",), "field": ("field.",)}
 
 
