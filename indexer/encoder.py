@@ -17,6 +17,13 @@ import numpy as np
 from errors import BadInput
 
 BUNDLED = "bundled:all-MiniLM-L6-v2"
+_LOADING = {"progress": False}  # whether loading a model shows its progress bars
+
+
+def show_loading_progress(on: bool) -> None:
+    """Whether loading a model shows the loader's progress bars on stderr (off unless
+    asked: `knownfix --progress`).  One setting per process, like the loaded model."""
+    _LOADING["progress"] = on
 
 
 class Encoder(Protocol):
@@ -44,6 +51,7 @@ class SentenceEncoder:
 
         self.name = model
         where = str(bundled_model_path()) if model == BUNDLED else model
+        _loader_progress(_LOADING["progress"])
         try:
             self.model = SentenceTransformer(where, device="cpu")
         except Exception as exc:  # many loader errors; all mean "cannot load this model"
@@ -60,6 +68,19 @@ class SentenceEncoder:
         vecs = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
                                  show_progress_bar=progress, convert_to_numpy=True)
         return np.asarray(vecs, dtype=np.float32)
+
+
+def _loader_progress(on: bool) -> None:
+    """Turn the progress bars of transformers and huggingface_hub on or off."""
+    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    if on:
+        enable_progress_bars()
+        hf_logging.enable_progress_bar()
+    else:
+        disable_progress_bars()
+        hf_logging.disable_progress_bar()
 
 
 class HashEncoder:
