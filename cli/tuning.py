@@ -14,8 +14,8 @@ import typer
 from cli.edge import engine_for
 from cli.options import DataDirOpt, JsonOpt
 
-if TYPE_CHECKING:  # triage.tuning imports the classifiers: loaded when a command needs it
-    from triage.tuning import Tuning
+if TYPE_CHECKING:
+    from triage.params import Tuning
 
 commands = typer.Typer()
 
