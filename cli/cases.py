@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cli.edge import Session, fail, session
-from cli.options import AsOpt, JsonOpt, TextFileOpt, pairs, text_input
-from cli.options import DataDirOpt as DataDir
+from cli.options import AsOpt, DataDirOpt, JsonOpt, TextFileOpt, pairs, text_input
 from errors import BadInput
 
 if TYPE_CHECKING:  # service.cases loads the engine; imported lazily to keep --help fast
@@ -197,7 +196,7 @@ def open_cmd(
     project: Annotated[str | None, typer.Option(help="Project code of the case number "
                                                 "(default: setting project_code).")] = None,
     label: LabelOpt = None, allow_future: FutureOpt = False, as_json: JsonOpt = False,
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Record a new request; it is numbered and triaged at once.
 
@@ -223,7 +222,7 @@ def open_cmd(
 
 @case_app.command("show")
 def show_cmd(case_id: IdArg, as_json: JsonOpt = False, as_user: AsOpt = None,
-             data_dir: DataDir = None) -> None:
+             data_dir: DataDirOpt = None) -> None:
     """Everything about a case: fields, stored triage, links and the event timeline.
 
     Example: knownfix case show KF-20261127-1 --json
@@ -246,7 +245,7 @@ def update_cmd(
     label: Annotated[list[str] | None, typer.Option(
         "--label", help="Set label NAME=VALUE; NAME= removes it (repeatable).")] = None,
     allow_future: FutureOpt = False,
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Change a case's description, title, intake fields or labels.
 
@@ -267,7 +266,7 @@ def update_cmd(
 
 
 @case_app.command("start")
-def start_cmd(case_id: IdArg, as_user: AsOpt = None, data_dir: DataDir = None) -> None:
+def start_cmd(case_id: IdArg, as_user: AsOpt = None, data_dir: DataDirOpt = None) -> None:
     """Take the case: it goes in progress, assigned to you if nobody has it.
 
     Example: knownfix case start KF-20261127-1 --as alice
@@ -282,7 +281,7 @@ def escalate_cmd(
     to: Annotated[str, typer.Option("--to", help="User name of an engineer, manager or "
                                     "admin, who takes the case.")],
     reason: Annotated[str, typer.Option("--reason", help="Why it is escalated.")],
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Hand the case on with its triage packet and what was tried.
 
@@ -298,7 +297,7 @@ def delay_cmd(
     code: Annotated[str, typer.Option("--code", help="A: taken but not served; B: staff or "
                                       "materials short; C: customer's reasons; D: other.")],
     note: Annotated[str, typer.Option(help="Details (required for D).")] = "",
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Record why a case is delayed (拖延原因 A–D).
 
@@ -319,7 +318,7 @@ def dispatch_cmd(
                                                    "(repeatable).")] = None,
     part: Annotated[list[str] | None, typer.Option("--part", help="A spare part to bring "
                                                    "(repeatable).")] = None,
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Send someone on site (派工): who, when, where, tools and spare parts.
 
@@ -338,7 +337,7 @@ def service_record_cmd(
     part: Annotated[list[str] | None, typer.Option("--part", help="A part used "
                                                    "(repeatable).")] = None,
     result: Annotated[str, typer.Option(help="The outcome.")] = "",
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Write the on-site service record (设备服务记录单).
 
@@ -356,7 +355,7 @@ def link_cmd(
                                           "suggestion shown by `case show`.")],
     not_helpful: Annotated[bool, typer.Option("--not-helpful", help="Mark the suggestion "
                                               "as not helpful instead of used.")] = False,
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Link the known fix that was used (or mark a suggestion not helpful).
 
@@ -378,7 +377,7 @@ def resolve_cmd(
     label: LabelOpt = None,
     severity: Annotated[str | None, typer.Option(help="Confirmed severity level.")] = None,
     confirm: ConfirmOpt = False,
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Record the resolution. Only confirmed labels and severity teach triage: give the
     right values with --label / --severity, and --confirm to accept triage's prediction
@@ -401,7 +400,7 @@ def confirm_cmd(
     case_id: IdArg,
     satisfaction: Annotated[int, typer.Option(help="Customer satisfaction, 1 to 5.")],
     comment: Annotated[str, typer.Option(help="The customer's comment.")] = "",
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """The customer confirms the fix (客户确认) and rates the service.
 
@@ -415,7 +414,7 @@ def confirm_cmd(
 def close_cmd(case_id: IdArg, label: LabelOpt = None,
               severity: Annotated[str | None, typer.Option(help="Confirmed severity level.")]
               = None, confirm: ConfirmOpt = False,
-              as_user: AsOpt = None, data_dir: DataDir = None) -> None:
+              as_user: AsOpt = None, data_dir: DataDirOpt = None) -> None:
     """Close a resolved or confirmed case (结案); a write-up is drafted from it. Labels not
     confirmed at resolve can be confirmed here, as with `case resolve`.
 
@@ -435,7 +434,7 @@ def close_cmd(case_id: IdArg, label: LabelOpt = None,
 def reopen_cmd(
     case_id: IdArg,
     reason: Annotated[str, typer.Option("--reason", help="Why it is reopened.")],
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Reopen a resolved, confirmed or closed case.
 
@@ -452,7 +451,7 @@ def follow_up_cmd(
         "--came-back/--fixed", help="Did the problem come back (reopens the case), or "
         "is it still fixed?", show_default=False)] = None,
     note: Annotated[str, typer.Option(help="What the customer said.")] = "",
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Record the follow-up call (客服回访).
 
@@ -472,7 +471,7 @@ def list_cmd(
     attention: Annotated[bool, typer.Option("--attention", help="Only open cases that are "
                                             "overdue or at risk, most urgent first.")] = False,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
-    as_json: JsonOpt = False, as_user: AsOpt = None, data_dir: DataDir = None,
+    as_json: JsonOpt = False, as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """List cases, newest first (or the ones needing attention).
 
@@ -522,7 +521,7 @@ def user_add_cmd(
     password_stdin: Annotated[bool, typer.Option(
         "--password-stdin", help="Read the password from standard input (else prompt).")
     ] = False,
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Add a user; an existing name is refused (change a user with `user update`). The
     password is never an argument.
@@ -553,7 +552,7 @@ def user_update_cmd(
         "--active/--inactive", help="Enable the user, or disable them: a disabled user "
         "cannot sign in, act or be given work, and keeps their history.",
         show_default=False)] = None,
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Change a user's role, display name, team, language, or disable / enable them
     (an audit event records what changed). The password is not changed here.
@@ -570,7 +569,7 @@ def user_update_cmd(
 @user_app.command("list")
 def user_list_cmd(
     every: Annotated[bool, typer.Option("--all", help="Disabled users too.")] = False,
-    as_json: JsonOpt = False, as_user: AsOpt = None, data_dir: DataDir = None,
+    as_json: JsonOpt = False, as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """List active users (with --all, disabled ones too) with their roles.
 
