@@ -115,14 +115,15 @@ def engine_for(data_dir: str | None, create: bool = False,
         raise
     if engine.integrity:  # what the start-up index check repaired (service/integrity.py)
         typer.echo(engine.integrity, err=True)
+    forget = False
     try:
         yield engine
     except (KnownFixError, OSError):
-        empty = not any(engine.kb.counts()[k] for k in ("case", "article"))
-        engine.close()
-        _forget(settings, whole_folder and empty)
+        forget = whole_folder and not any(engine.kb.counts()[k] for k in ("case", "article"))
         raise
-    engine.close()
+    finally:  # also when a command ends early (typer.Exit) or is interrupted
+        engine.close()
+        _forget(settings, forget)
 
 
 def _forget(settings: Settings, created: bool) -> None:

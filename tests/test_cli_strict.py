@@ -129,6 +129,24 @@ def test_settings_of_a_missing_folder_say_where_they_come_from(tmp_path):
     assert "no data folder" in result.stderr and str(tmp_path / "nope") in result.stderr
 
 
+def test_a_command_that_ends_early_still_saves_its_work(kb, tmp_path):
+    """intake-mail exits 1 when a message is rejected; the cases it took are in the
+    saved index all the same (the engine is closed however a command ends)."""
+    import sqlite3
+
+    from tests.test_cli_mail import mail
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "1.eml").write_bytes(mail("<m1@acme.example>"))
+    (inbox / "2.eml").write_bytes(b"")  # not mail: rejected
+    assert run("intake-mail", inbox, "--data-dir", kb).exit_code == 1
+    manifest = json.loads((kb / "index" / "manifest.json").read_text(encoding="utf-8"))
+    with sqlite3.connect(kb / "knownfix.db") as db:
+        (seq,) = db.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()
+    assert manifest["seq"] == int(seq)
+
+
 # -- NAME=VALUE, one form ------------------------------------------------------------------------
 @pytest.mark.parametrize(("args", "words"), [
     (["search", "硬盘", "--label", "category"], ["--label category=VALUE"]),
