@@ -99,6 +99,17 @@ def test_commands_that_need_no_model_do_not_load_it(bundled_kb, tmp_path, args):
     assert "Loading weights" not in done.stderr
 
 
+def test_backup_check_and_restore_do_not_load_the_model(bundled_kb, tmp_path):
+    folder, _ = bundled_kb
+    zip_path, target = tmp_path / "kb.zip", tmp_path / "restored" / "data"
+    for args in (["backup", "--out", str(zip_path)], ["check-backup", str(zip_path)],
+                 ["restore", str(zip_path), "--data-dir", str(target)],
+                 ["case", "list", "--data-dir", str(target)]):
+        result, done, seconds = probe(args, folder)
+        assert result["code"] == 0, done.stderr[-2000:]
+        assert result["loaded"] == [], f"{args} loaded {result['loaded']} ({seconds:.1f} s)"
+
+
 def test_the_model_loads_on_first_encode_without_a_progress_bar(bundled_kb):
     folder, _ = bundled_kb
     result, done, _ = probe(["triage", "NVR beeps: HDD error", "--json"], folder)
