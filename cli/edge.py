@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -36,7 +35,7 @@ class OneLineErrors(TyperGroup):
     """The root group: our errors (and OSError, a path given by the user) end the
     command with one line on stderr and exit code 1, never a traceback."""
 
-    def invoke(self, ctx: click.Context) -> object:
+    def invoke(self, ctx: typer.Context) -> object:
         try:
             return super().invoke(ctx)
         except (KnownFixError, OSError) as exc:
@@ -54,10 +53,17 @@ def fail(message: str) -> NoReturn:
     raise BadInput(message)
 
 
+_PROGRESS = {"asked": False}  # one command per process
+
+
+def ask_progress(on: bool) -> None:
+    """Record whether `knownfix --progress` asked for progress bars."""
+    _PROGRESS["asked"] = on
+
+
 def progress_asked() -> bool:
     """Whether `knownfix --progress` asked for progress bars."""
-    ctx = click.get_current_context(silent=True)
-    return bool(ctx and (ctx.find_root().obj or {}).get("progress"))
+    return _PROGRESS["asked"]
 
 
 # -- the data folder ------------------------------------------------------------------------

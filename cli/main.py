@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cli.cases import commands as case_commands
-from cli.edge import OneLineErrors, engine_for, fail, progress_asked, settings_for
+from cli.edge import (
+    OneLineErrors,
+    ask_progress,
+    engine_for,
+    fail,
+    progress_asked,
+    settings_for,
+)
 from cli.mail import commands as mail_commands
 from cli.maintenance import commands as maintenance_commands
 from cli.options import DataDirOpt, JsonOpt, TextFileOpt, pairs, text_input
@@ -39,14 +46,14 @@ app.add_typer(tuning_commands)  # tune (cli/tuning.py)
 
 
 @app.callback()
-def root(ctx: typer.Context, progress: Annotated[bool, typer.Option(
+def root(progress: Annotated[bool, typer.Option(
         "--progress", help="Show progress bars on stderr, loading the embedding model "
         "included (without it: only for long work, and only on a terminal).")] = False
          ) -> None:
     """KnownFix: turn a support team's history into answers."""
     from indexer.encoder import show_loading_progress
 
-    ctx.obj = {"progress": progress}
+    ask_progress(progress)
     show_loading_progress(progress)
 
 

@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import re
 import uuid
+from functools import cached_property
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from errors import BadInput
-from kb.exporter import export_csv
-from kb.importer import ColumnMapping, ImportReport
-from service import backup
 from service.auth import User, Users, require
 from service.cases import Case, Cases
 from service.engine import Engine, Progress
 from service.knowledge import Article, Knowledge
-from service.mail import MailIntake
 from service.reports import Reports
 from settings import Settings, save_settings
+
+if TYPE_CHECKING:  # mail parsing, file readers and backups load when first used
+    from kb.importer import ColumnMapping, ImportReport
+    from service.mail import MailIntake
 
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".jsonl", ".ndjson", ".json")
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -31,11 +32,17 @@ class Desk:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.users = Users(engine.kb)
-        self.cases = Cases(engine)
+        self.cases = Cases(engine, self.users)
         self.knowledge = Knowledge(engine)
         self.reports = Reports(engine)
-        self.mail = MailIntake(self.cases)  # intake runs and their log (`mail.log`)
         self.cases.on_close.append(self.knowledge.draft_from_case)
+
+    @cached_property
+    def mail(self) -> MailIntake:
+        """Mail intake: runs and their log (`mail.log`); made on first use."""
+        from service.mail import MailIntake
+
+        return MailIntake(self.cases)
 
     @classmethod
     def open(cls, settings: Settings) -> Desk:
@@ -93,6 +100,8 @@ class Desk:
     def export(self, actor: User, out: str | Path | TextIO, kind: str | None = None,
                redact: bool = False) -> int:
         """Write the KB as CSV (see kb.exporter); `redact` takes personal data out."""
+        from kb.exporter import export_csv
+
         require(actor, "kb.export")
         n = export_csv(self.engine.kb, out, kind, redact=redact)
         name = Path(out).name if isinstance(out, str | Path) else "stream"
@@ -122,6 +131,8 @@ class Desk:
         return path
 
     def backup(self, actor: User) -> Path:
+        from service import backup
+
         return backup.backup(self.engine, actor)
 
     def close(self) -> None:
