@@ -21,6 +21,12 @@ class BadInput(KnownFixError):
     """A file, column, text or option given by the user cannot be used."""
 
 
+class SettingsError(BadInput, ValueError):
+    """A setting has a value that cannot be used (settings.json, the environment or a
+    value given to load_settings).  Still a ValueError, as it was before it joined this
+    hierarchy."""
+
+
 class MissingColumn(BadInput):
     """A mapped column is not in the file."""
 

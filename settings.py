@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from errors import SettingsError
 
-class SettingsError(ValueError):
-    """A setting has a value that cannot be used."""
+# A project code starts case numbers (PROJECT-YYYYMMDD-N): a capital letter, then capital
+# letters or digits, 16 at most; no hyphen (it separates the parts), no space.
+PROJECT_CODE = re.compile(r"[A-Z][A-Z0-9]{0,15}")
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,8 @@ SETTINGS: list[Setting] = [
     ),
     Setting("encode_batch_size", 64, "Texts per batch when embedding."),
     Setting("project_code", "KF", "Project code at the start of case numbers "
-            "(PROJECT-YYYYMMDD-N)."),
+            "(PROJECT-YYYYMMDD-N): a capital letter, then capital letters or digits, 16 at "
+            "most (no space or hyphen)."),
     Setting(
         "deadlines",
         {"critical": [1, 8], "high": [4, 24], "medium": [8, 72], "low": [24, 168]},
@@ -338,6 +342,9 @@ def _checked(s: Settings) -> Settings:
     if not name or name in (".", "..") or any(c in name for c in "/\\:\0") \
             or name != name.strip():
         raise SettingsError(f"index_name {name!r} must be a plain folder name")
+    if not PROJECT_CODE.fullmatch(s.project_code.strip().upper()):
+        raise SettingsError(f"project_code {s.project_code!r} must be a letter, then letters "
+                            "or digits, 16 at most, no space or hyphen (e.g. KF)")
     if s.ann_threshold < 0 or s.ann_nlist < 0 or s.ann_nprobe < 1:
         raise SettingsError("ann_threshold and ann_nlist must be >= 0 and ann_nprobe >= 1")
     _check_notify(s)

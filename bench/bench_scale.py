@@ -94,6 +94,9 @@ class Timed:
         self.texts += len(texts)
         return out
 
+    def expect_dim(self, dim: int) -> None:
+        self.inner.expect_dim(dim)
+
 
 # -- one run (child process) ------------------------------------------------------------------
 def one_run(args: argparse.Namespace) -> dict:

@@ -158,6 +158,9 @@ class CachedEncoder:
         self.hits = self.misses = 0
         self.model_s = 0.0
 
+    def expect_dim(self, dim: int) -> None:
+        self.model.expect_dim(dim)
+
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False):
         out = np.zeros((len(texts), self.dim), dtype=np.float32)  # misses: filled below
         miss = []

@@ -15,20 +15,13 @@ from typing import Annotated
 
 import typer
 
-from errors import KnownFixError
+from cli.edge import acting_user, check_knowledge_base, engine_for
+from cli.options import AsOpt, DataDirOpt, JsonOpt
 
 commands = typer.Typer()
 token_app = typer.Typer(no_args_is_help=True, help="Personal API tokens: create (shown "
                         "once), list, revoke.")
 commands.add_typer(token_app, name="token")
-
-DataDir = Annotated[str | None, typer.Option("--data-dir", help="Data folder (default: "
-                                             "$KNOWNFIX_DATA_DIR or ./data).")]
-AsOpt = Annotated[str | None, typer.Option(
-    "--as", envvar="KNOWNFIX_USER", show_envvar=True,
-    help="Act as this user (default $KNOWNFIX_USER; with neither, the built-in 'system' "
-         "administrator).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 @commands.command("api")
@@ -38,7 +31,7 @@ def api(
         help="Address to listen on: this machine only by default; 0.0.0.0 for the "
              "team's other machines (put TLS in front: tokens travel in headers).")
     ] = "127.0.0.1",
-    data_dir: DataDir = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Serve the HTTP API (/api/v1/…, docs at /api/v1/docs) once the model is loaded.
 
@@ -47,17 +40,15 @@ def api(
     import uvicorn
 
     from api.app import create_app
-    from cli.main import fail
     from service.desk import Desk
-    from settings import SettingsError, load_settings
+    from settings import load_settings
 
+    settings = load_settings(data_dir)
+    check_knowledge_base(settings, create=False)
     typer.echo("loading the model, database and index…", err=True)
     start = time.perf_counter()
-    try:
-        desk = Desk.open(load_settings(data_dir))
-        desk.engine.warm()
-    except (KnownFixError, SettingsError) as exc:
-        fail(str(exc))
+    desk = Desk.open(settings)
+    desk.engine.warm()
     if desk.engine.integrity:
         typer.echo(desk.engine.integrity, err=True)
     typer.echo(f"ready in {time.perf_counter() - start:.1f} s: http://{address}:{port}"
@@ -74,13 +65,12 @@ def token_create(
     username: Annotated[str, typer.Argument(help="Whose token (they act as this user).")],
     name: Annotated[str, typer.Option("--name", help="What the token is for, e.g. "
                                       "'zammad webhook'.")] = "",
-    as_user: AsOpt = None, as_json: JsonOpt = False, data_dir: DataDir = None,
+    as_user: AsOpt = None, as_json: JsonOpt = False, data_dir: DataDirOpt = None,
 ) -> None:
     """Make a token for USER and print it; it is not stored and cannot be shown again.
 
     Example: knownfix token create agent --name "phone system"
     """
-    from cli.main import acting_user, engine_for
     from service.desk import Desk
 
     with engine_for(data_dir) as engine:
@@ -100,13 +90,12 @@ def token_list(
     username: Annotated[str | None, typer.Argument(
         help="Whose tokens (default: everyone's, which needs an admin).")] = None,
     revoked: Annotated[bool, typer.Option("--revoked", help="Revoked tokens too.")] = False,
-    as_user: AsOpt = None, as_json: JsonOpt = False, data_dir: DataDir = None,
+    as_user: AsOpt = None, as_json: JsonOpt = False, data_dir: DataDirOpt = None,
 ) -> None:
     """List tokens (never the tokens themselves: their first characters).
 
     Example: knownfix token list agent --revoked
     """
-    from cli.main import acting_user, engine_for
     from service.desk import Desk
 
     with engine_for(data_dir) as engine:
@@ -127,13 +116,12 @@ def token_list(
 @token_app.command("revoke")
 def token_revoke(
     token_id: Annotated[int, typer.Argument(help="The token's id (see token list).")],
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Revoke a token: requests with it are refused from now on.
 
     Example: knownfix token revoke 3
     """
-    from cli.main import acting_user, engine_for
     from service.desk import Desk
 
     with engine_for(data_dir) as engine:

@@ -14,89 +14,44 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from errors import BadInput, NotFound
-from service.auth import SYSTEM, User, Users
+from cli.edge import Session, fail, session
+from cli.options import AsOpt, DataDirOpt, JsonOpt, TextFileOpt, pairs, text_input
+from errors import BadInput
 
 if TYPE_CHECKING:  # service.cases loads the engine; imported lazily to keep --help fast
-    from service.cases import Case, Cases
+    from service.cases import Case
 
 commands = typer.Typer()
 case_app = typer.Typer(no_args_is_help=True, help="Work on cases: open, show, move them "
                        "through the loop, list them. Every command takes --as USER.")
-user_app = typer.Typer(no_args_is_help=True, help="Add and list users.")
+user_app = typer.Typer(no_args_is_help=True, help="Add, change and list users.")
 commands.add_typer(case_app, name="case")
 commands.add_typer(user_app, name="user")
 
-AsOpt = Annotated[str | None, typer.Option(
-    "--as", envvar="KNOWNFIX_USER", show_envvar=True,
-    help="Act as this user (default $KNOWNFIX_USER; with neither, the built-in 'system' "
-         "administrator).")]
-DataDir = Annotated[str | None, typer.Option("--data-dir", help="Data folder (default: "
-                                             "$KNOWNFIX_DATA_DIR or ./data).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 IdArg = Annotated[str, typer.Argument(help="Case number, e.g. KF-20261127-1.")]
 LabelOpt = Annotated[list[str] | None, typer.Option(
     "--label", help="Label NAME=VALUE, e.g. category=storage (repeatable).")]
 ConfirmOpt = Annotated[bool, typer.Option(
     "--confirm", help="Confirm triage's predicted labels and severity for every field not "
                       "given with --label / --severity.")]
+FutureOpt = Annotated[bool, typer.Option(
+    "--allow-future", help="Accept a received or last-service time more than a day ahead "
+                           "(refused otherwise: usually a typo).")]
 
 
-def _fail(message: str) -> None:
-    from cli.main import fail
-
-    fail(message)
-
-
-@dataclass
-class Session:
-    """The acting user and the services one command works with."""
-
-    actor: User
-    users: Users
-    cases: Cases
+def _labels(values: list[str] | None, empty_ok: bool = False) -> dict[str, str]:
+    """--label NAME=VALUE options (with `empty_ok`, NAME= removes a label)."""
+    return pairs(values or [], "--label", "NAME=VALUE", "category=storage", empty_ok=empty_ok)
 
 
-def _services(engine) -> tuple[Users, Cases]:
-    """Users and Cases through Desk, so closing a case drafts an article as in the app."""
-    from service.desk import Desk
-
-    desk = Desk(engine)
-    return desk.users, desk.cases
-
-
-@contextmanager
-def session(data_dir: str | None, as_user: str | None) -> Iterator[Session]:
-    """Open the engine and resolve the acting user; our errors become one line."""
-    from cli.main import engine_for
-
-    with engine_for(data_dir) as engine:
-        users, cases = _services(engine)
-        actor = SYSTEM
-        if as_user:
-            try:
-                actor = users.get(as_user)
-            except NotFound:
-                _fail(f"unknown user {as_user!r} (given by --as or KNOWNFIX_USER)")
-        yield Session(actor, users, cases)
-
-
-def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
-    """['a=1', 'b=2'] -> {'a': '1', 'b': '2'}; every item needs NAME=VALUE."""
-    out = {}
-    for item in values or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise BadInput(f"bad {what} {item!r}: use NAME=VALUE")
-        out[name.strip().replace("-", "_") if what == "field" else name.strip()] = value.strip()
-    return out
+def _fields(values: list[str] | None) -> dict[str, str]:
+    """--field NAME=VALUE options; asset-serial and asset_serial are the same field."""
+    found = pairs(values or [], "--field", "NAME=VALUE", "customer=ACME", empty_ok=True)
+    return {name.replace("-", "_"): value for name, value in found.items()}
 
 
 def _say_unconfirmed(s, case: Case) -> None:
@@ -222,7 +177,10 @@ def _done(s: Session, case: Case, as_json: bool = False) -> None:
 # -- case commands ----------------------------------------------------------------------------
 @case_app.command("open")
 def open_cmd(
-    text: Annotated[str, typer.Option("--text", help="The fault description (故障表述).")],
+    text: Annotated[str | None, typer.Option(
+        "--text", help="The fault description (故障表述); - reads it from standard input.",
+        show_default=False)] = None,
+    text_file: TextFileOpt = None,
     title: Annotated[str, typer.Option(help="A short title.")] = "",
     channel: Annotated[str | None, typer.Option(help="phone, email, web or onsite.")] = None,
     customer: Annotated[str | None, typer.Option(help="Customer (客户).")] = None,
@@ -237,20 +195,24 @@ def open_cmd(
     team: Annotated[str | None, typer.Option(help="Team that owns the case.")] = None,
     project: Annotated[str | None, typer.Option(help="Project code of the case number "
                                                 "(default: setting project_code).")] = None,
-    label: LabelOpt = None, as_json: JsonOpt = False, as_user: AsOpt = None,
-    data_dir: DataDir = None,
+    label: LabelOpt = None, allow_future: FutureOpt = False, as_json: JsonOpt = False,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Record a new request; it is numbered and triaged at once.
 
     Example: knownfix case open --text "NVR提示硬盘错误，无法回放" --channel phone
     --customer 远洋物流 --asset-model NVR-4216 --asset-serial SN123 --as alice
+    (long text: --text - < mail.txt, or --text-file mail.txt)
     """
+    description = text_input(text, text_file, "the text (--text)")
+    labels = _labels(label)
     intake = {"channel": channel, "customer": customer, "contact": contact,
               "asset_model": asset_model, "asset_serial": asset_serial, "product": product,
               "received_at": received_at, "last_service_at": last_service_at, "team": team}
     with session(data_dir, as_user) as s:
-        case = s.cases.open(s.actor, text, title=title, labels=_pairs(label, "label"),
-                            project=project, **{k: v for k, v in intake.items() if v})
+        case = s.cases.open(s.actor, description, title=title, labels=labels,
+                            project=project, allow_future=allow_future,
+                            **{k: v for k, v in intake.items() if v})
         if as_json:
             _echo_json(case_dict(s, case))
             return
@@ -260,16 +222,13 @@ def open_cmd(
 
 @case_app.command("show")
 def show_cmd(case_id: IdArg, as_json: JsonOpt = False, as_user: AsOpt = None,
-             data_dir: DataDir = None) -> None:
+             data_dir: DataDirOpt = None) -> None:
     """Everything about a case: fields, stored triage, links and the event timeline.
 
     Example: knownfix case show KF-20261127-1 --json
     """
-    from service.auth import require
-
     with session(data_dir, as_user) as s:
-        require(s.actor, "case.view")
-        case = s.cases.get(case_id)
+        case = s.desk.view_case(s.actor, case_id)
         if as_json:
             _echo_json(case_dict(s, case, full=True))
         else:
@@ -285,7 +244,8 @@ def update_cmd(
         "--field", help="Intake field NAME=VALUE, e.g. customer=ACME (repeatable).")] = None,
     label: Annotated[list[str] | None, typer.Option(
         "--label", help="Set label NAME=VALUE; NAME= removes it (repeatable).")] = None,
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    allow_future: FutureOpt = False,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Change a case's description, title, intake fields or labels.
 
@@ -293,19 +253,20 @@ def update_cmd(
     --text "NVR硬盘报错，两路通道无录像"
     """
     if text is None and title is None and not field and not label:
-        _fail("nothing to update: give --text, --title, --field or --label")
+        fail("nothing to update: give --text, --title, --field or --label")
+    fields, given = _fields(field), _labels(label, empty_ok=True)
     with session(data_dir, as_user) as s:
-        fields, labels = _pairs(field, "field"), None
+        labels = None
         if label:
-            labels = {**s.cases.get(case_id).labels, **_pairs(label, "label")}
+            labels = {**s.cases.get(case_id).labels, **given}
             labels = {k: v for k, v in labels.items() if v}
         case = s.cases.update(s.actor, case_id, description=text, title=title, labels=labels,
-                              **fields)
+                              allow_future=allow_future, **fields)
         _done(s, case)
 
 
 @case_app.command("start")
-def start_cmd(case_id: IdArg, as_user: AsOpt = None, data_dir: DataDir = None) -> None:
+def start_cmd(case_id: IdArg, as_user: AsOpt = None, data_dir: DataDirOpt = None) -> None:
     """Take the case: it goes in progress, assigned to you if nobody has it.
 
     Example: knownfix case start KF-20261127-1 --as alice
@@ -317,9 +278,10 @@ def start_cmd(case_id: IdArg, as_user: AsOpt = None, data_dir: DataDir = None) -
 @case_app.command("escalate")
 def escalate_cmd(
     case_id: IdArg,
-    to: Annotated[str, typer.Option("--to", help="Engineer or group (second line, R&D).")],
+    to: Annotated[str, typer.Option("--to", help="User name of an engineer, manager or "
+                                    "admin, who takes the case.")],
     reason: Annotated[str, typer.Option("--reason", help="Why it is escalated.")],
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Hand the case on with its triage packet and what was tried.
 
@@ -335,7 +297,7 @@ def delay_cmd(
     code: Annotated[str, typer.Option("--code", help="A: taken but not served; B: staff or "
                                       "materials short; C: customer's reasons; D: other.")],
     note: Annotated[str, typer.Option(help="Details (required for D).")] = "",
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Record why a case is delayed (拖延原因 A–D).
 
@@ -348,14 +310,15 @@ def delay_cmd(
 @case_app.command("dispatch")
 def dispatch_cmd(
     case_id: IdArg,
-    assignee: Annotated[str, typer.Option(help="Who goes on site.")],
+    assignee: Annotated[str, typer.Option(help="Who goes on site: the user name of an "
+                                          "engineer, manager or admin.")],
     at: Annotated[str, typer.Option("--at", help="Planned time, ISO-8601.")],
     place: Annotated[str, typer.Option(help="Where.")],
     tool: Annotated[list[str] | None, typer.Option("--tool", help="A tool to bring "
                                                    "(repeatable).")] = None,
     part: Annotated[list[str] | None, typer.Option("--part", help="A spare part to bring "
                                                    "(repeatable).")] = None,
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Send someone on site (派工): who, when, where, tools and spare parts.
 
@@ -374,7 +337,7 @@ def service_record_cmd(
     part: Annotated[list[str] | None, typer.Option("--part", help="A part used "
                                                    "(repeatable).")] = None,
     result: Annotated[str, typer.Option(help="The outcome.")] = "",
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Write the on-site service record (设备服务记录单).
 
@@ -392,7 +355,7 @@ def link_cmd(
                                           "suggestion shown by `case show`.")],
     not_helpful: Annotated[bool, typer.Option("--not-helpful", help="Mark the suggestion "
                                               "as not helpful instead of used.")] = False,
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Link the known fix that was used (or mark a suggestion not helpful).
 
@@ -414,7 +377,7 @@ def resolve_cmd(
     label: LabelOpt = None,
     severity: Annotated[str | None, typer.Option(help="Confirmed severity level.")] = None,
     confirm: ConfirmOpt = False,
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Record the resolution. Only confirmed labels and severity teach triage: give the
     right values with --label / --severity, and --confirm to accept triage's prediction
@@ -426,7 +389,7 @@ def resolve_cmd(
     with session(data_dir, as_user) as s:
         key = _target(s.cases.get(case_id), used) if used else None
         case = s.cases.resolve(s.actor, case_id, fix, cause=cause, used=key,
-                               labels=_pairs(label, "label") or None, severity=severity,
+                               labels=_labels(label) or None, severity=severity,
                                confirm=confirm)
         _done(s, case)
         _say_unconfirmed(s, case)
@@ -437,7 +400,7 @@ def confirm_cmd(
     case_id: IdArg,
     satisfaction: Annotated[int, typer.Option(help="Customer satisfaction, 1 to 5.")],
     comment: Annotated[str, typer.Option(help="The customer's comment.")] = "",
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """The customer confirms the fix (客户确认) and rates the service.
 
@@ -451,7 +414,7 @@ def confirm_cmd(
 def close_cmd(case_id: IdArg, label: LabelOpt = None,
               severity: Annotated[str | None, typer.Option(help="Confirmed severity level.")]
               = None, confirm: ConfirmOpt = False,
-              as_user: AsOpt = None, data_dir: DataDir = None) -> None:
+              as_user: AsOpt = None, data_dir: DataDirOpt = None) -> None:
     """Close a resolved or confirmed case (结案); a write-up is drafted from it. Labels not
     confirmed at resolve can be confirmed here, as with `case resolve`.
 
@@ -459,7 +422,7 @@ def close_cmd(case_id: IdArg, label: LabelOpt = None,
     """
     with session(data_dir, as_user) as s:
         before = {lk["id"] for lk in s.cases.kb.links(case_id)}
-        case = s.cases.close(s.actor, case_id, labels=_pairs(label, "label") or None,
+        case = s.cases.close(s.actor, case_id, labels=_labels(label) or None,
                              severity=severity, confirm=confirm)
         typer.echo(_summary(case))
         for lk in s.cases.kb.links(case_id):
@@ -471,7 +434,7 @@ def close_cmd(case_id: IdArg, label: LabelOpt = None,
 def reopen_cmd(
     case_id: IdArg,
     reason: Annotated[str, typer.Option("--reason", help="Why it is reopened.")],
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Reopen a resolved, confirmed or closed case.
 
@@ -488,14 +451,14 @@ def follow_up_cmd(
         "--came-back/--fixed", help="Did the problem come back (reopens the case), or "
         "is it still fixed?", show_default=False)] = None,
     note: Annotated[str, typer.Option(help="What the customer said.")] = "",
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Record the follow-up call (客服回访).
 
     Example: knownfix case follow-up KF-20261127-1 --fixed --note "运行正常"
     """
     if came_back is None:
-        _fail("say --came-back or --fixed")
+        fail("say --came-back or --fixed")
     with session(data_dir, as_user) as s:
         _done(s, s.cases.follow_up(s.actor, case_id, bool(came_back), note))
 
@@ -508,7 +471,7 @@ def list_cmd(
     attention: Annotated[bool, typer.Option("--attention", help="Only open cases that are "
                                             "overdue or at risk, most urgent first.")] = False,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
-    as_json: JsonOpt = False, as_user: AsOpt = None, data_dir: DataDir = None,
+    as_json: JsonOpt = False, as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """List cases, newest first (or the ones needing attention).
 
@@ -520,7 +483,7 @@ def list_cmd(
     states = set()
     for st in state or []:
         if st != "open" and st not in STATES:
-            _fail(f"unknown state {st!r} (states: open, {', '.join(STATES)})")
+            fail(f"unknown state {st!r} (states: open, {', '.join(STATES)})")
         states |= set(OPEN_STATES) if st == "open" else {st}
     with session(data_dir, as_user) as s:
         require(s.actor, "case.view")
@@ -544,43 +507,76 @@ def list_cmd(
 
 
 # -- users ------------------------------------------------------------------------------------
+RoleOpt = Annotated[str, typer.Option(help="first_line, engineer, manager or admin.")]
+
+
 @user_app.command("add")
 def user_add_cmd(
-    name: Annotated[str, typer.Argument(help="User name (sign-in name).")],
-    role: Annotated[str, typer.Option(help="first_line, engineer, manager or admin.")],
+    name: Annotated[str, typer.Argument(help="User name (sign-in name): letters, digits and "
+                                        ". _ @ + -, no spaces.")],
+    role: RoleOpt,
     display_name: Annotated[str, typer.Option(help="Name shown in the app.")] = "",
     lang: Annotated[str, typer.Option(help="Interface language: zh or en.")] = "zh",
     team: Annotated[str, typer.Option(help="Team.")] = "",
     password_stdin: Annotated[bool, typer.Option(
         "--password-stdin", help="Read the password from standard input (else prompt).")
     ] = False,
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
-    """Add a user, or replace one of the same name. The password is never an argument.
+    """Add a user; an existing name is refused (change a user with `user update`). The
+    password is never an argument.
 
     Example: printf '%s' "$PW" | knownfix user add alice --role first_line
     --display-name 张敏 --team 华东 --password-stdin
     """
-    if lang not in ("zh", "en"):
-        _fail(f"unknown language {lang!r} (zh or en)")
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     with session(data_dir, as_user) as s:
         user = s.users.add(s.actor, name, password, role, display_name, lang, team)
-        typer.echo(f"user {user.username} ({user.role}) saved")
+        typer.echo(f"user {user.username} ({user.role}) added")
+
+
+@user_app.command("update")
+def user_update_cmd(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    role: Annotated[str | None, typer.Option(help="New role: first_line, engineer, manager "
+                                             "or admin.", show_default=False)] = None,
+    display_name: Annotated[str | None, typer.Option(help="New name shown in the app.",
+                                                     show_default=False)] = None,
+    team: Annotated[str | None, typer.Option(help="New team.", show_default=False)] = None,
+    lang: Annotated[str | None, typer.Option(help="Interface language: zh or en.",
+                                             show_default=False)] = None,
+    active: Annotated[bool | None, typer.Option(
+        "--active/--inactive", help="Enable the user, or disable them: a disabled user "
+        "cannot sign in, act or be given work, and keeps their history.",
+        show_default=False)] = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
+) -> None:
+    """Change a user's role, display name, team, language, or disable / enable them
+    (an audit event records what changed). The password is not changed here.
+
+    Example: knownfix user update alice --role engineer --team 华东二线
+    """
+    with session(data_dir, as_user) as s:
+        user = s.users.update(s.actor, name, role=role, display_name=display_name,
+                              team=team, lang=lang, active=active)
+    state = "" if user.active else ", disabled"
+    typer.echo(f"user {user.username} ({user.role}{state}) updated")
 
 
 @user_app.command("list")
-def user_list_cmd(as_json: JsonOpt = False, as_user: AsOpt = None,
-                  data_dir: DataDir = None) -> None:
-    """List active users with their roles.
+def user_list_cmd(
+    every: Annotated[bool, typer.Option("--all", help="Disabled users too.")] = False,
+    as_json: JsonOpt = False, as_user: AsOpt = None, data_dir: DataDirOpt = None,
+) -> None:
+    """List active users (with --all, disabled ones too) with their roles.
 
-    Example: knownfix user list
+    Example: knownfix user list --all
     """
     with session(data_dir, as_user) as s:
-        users = s.users.all()
+        users = s.users.all(include_inactive=every)
     if as_json:
         _echo_json([u.__dict__ for u in users])
         return
@@ -588,4 +584,4 @@ def user_list_cmd(as_json: JsonOpt = False, as_user: AsOpt = None,
         typer.echo("no users")
     for u in users:
         typer.echo(f"{u.username:<16} {u.role:<11} {u.lang}  {u.team or '-':<10} "
-                   f"{u.display_name}")
+                   f"{u.display_name}" + ("" if u.active else "  (disabled)"))

@@ -15,22 +15,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.cases import AsOpt, DataDir, JsonOpt, session
-from errors import KnownFixError
+from cli.edge import fail, session
+from cli.options import AsOpt, DataDirOpt, JsonOpt
 
 if TYPE_CHECKING:
+    from errors import KnownFixError
     from service.auth import User
     from service.mail import IntakeReport, MailIntake, Outcome
     from service.mail_sources import ImapAccount, RawMessage
 
 commands = typer.Typer()
 PASSWORD_ENV = "KNOWNFIX_IMAP_PASSWORD"
-
-
-def _fail(message: str) -> None:
-    from cli.main import fail
-
-    fail(message)
 
 
 def _imap_password(account: ImapAccount) -> str:
@@ -115,7 +110,7 @@ def intake_mail_cmd(
     ] = None,
     project: Annotated[str | None, typer.Option(help="Project code of the case numbers.")
                        ] = None,
-    as_json: JsonOpt = False, as_user: AsOpt = None, data_dir: DataDir = None,
+    as_json: JsonOpt = False, as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Turn e-mails into cases (channel email), one line per message: taken (with the
     case), repeat (already taken: same Message-ID, or the same raw message) or rejected
@@ -128,14 +123,11 @@ def intake_mail_cmd(
 
     paths = list(paths or [])
     if not paths and not imap:
-        _fail("give mail files or folders, or --imap imaps://user@host/INBOX")
-    try:
-        account = ImapAccount.from_url(imap, str(imap_cafile) if imap_cafile else None) \
-            if imap else None
-    except KnownFixError as exc:
-        _fail(str(exc))
-    password = _imap_password(account) if account else ""
+        fail("give mail files or folders, or --imap imaps://user@host/INBOX")
+    account = ImapAccount.from_url(imap, str(imap_cafile) if imap_cafile else None) \
+        if imap else None
     with session(data_dir, as_user) as s:
+        password = _imap_password(account) if account else ""
         intake = MailIntake(s.cases)
         fetch = _sources(paths, account, password, intake)
         if poll:

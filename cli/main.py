@@ -1,32 +1,43 @@
 """The `knownfix` command line: a thin edge over the service layer.
 
-Errors the user can fix are printed as one line on stderr with exit code 1.
+Errors the user can fix are printed as one line on stderr with exit code 1, in one
+place (cli/edge.py); the options every command shares are declared in cli/options.py.
+Commands that do not need the embedding model never load it (the Engine loads it on
+first use), and heavy modules are imported inside the commands that use them.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.api import commands as api_commands
 from cli.cases import commands as case_commands
+from cli.edge import (
+    OneLineErrors,
+    ask_progress,
+    engine_for,
+    fail,
+    progress_asked,
+    settings_for,
+)
 from cli.mail import commands as mail_commands
 from cli.maintenance import commands as maintenance_commands
 from cli.notify import commands as notify_commands
+from cli.options import DataDirOpt, JsonOpt, TextFileOpt, pairs, text_input
 from cli.reports import commands as report_commands
 from cli.serve import commands as serve_commands
 from cli.tuning import commands as tuning_commands
-from cli.tuning import tuning_lines
-from errors import KnownFixError
-from kb.importer import ColumnMapping, parse_label_options, parse_severity_map, write_rejects
-from settings import SETTINGS, SettingsError, load_settings
+from settings import SETTINGS
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+if TYPE_CHECKING:
+    from kb.importer import ColumnMapping
+
+app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True,
                   help="KnownFix: turn a support team's history into answers.")
 app.add_typer(case_commands)  # case, user (cli/cases.py)
 app.add_typer(mail_commands)  # intake-mail (cli/mail.py)
@@ -36,59 +47,35 @@ app.add_typer(serve_commands)  # serve: the app, loaded before it listens (cli/s
 app.add_typer(tuning_commands)  # tune (cli/tuning.py)
 app.add_typer(notify_commands)  # notify run/prefs/list/retry/test (cli/notify.py)
 app.add_typer(api_commands)  # api, token create/list/revoke (cli/api.py)
-_state: dict = {}
-
-DataDir = Annotated[str | None, typer.Option("--data-dir", help="Data folder (default: "
-                                             "$KNOWNFIX_DATA_DIR or ./data).")]
 
 
-def fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
+@app.callback()
+def root(progress: Annotated[bool, typer.Option(
+        "--progress", help="Show progress bars on stderr, loading the embedding model "
+        "included (without it: only for long work, and only on a terminal).")] = False
+         ) -> None:
+    """KnownFix: turn a support team's history into answers."""
+    from indexer.encoder import show_loading_progress
 
-
-@contextmanager
-def engine_for(data_dir: str | None, fresh_index: bool = False):
-    """Open the engine for a command, turning our own errors into one line."""
-    from service.engine import Engine
-
-    try:
-        engine = Engine(load_settings(data_dir), fresh_index=fresh_index, background=False)
-    except (KnownFixError, SettingsError) as exc:
-        fail(str(exc))
-    if engine.integrity:  # what the start-up index check repaired (service/integrity.py)
-        typer.echo(engine.integrity, err=True)
-    try:
-        yield engine
-    except (KnownFixError, SettingsError, OSError) as exc:  # OSError: a path given by the user
-        fail(str(exc))
-    finally:
-        engine.close()
-
-
-def acting_user(engine, as_user: str | None):
-    """The user named by --as / $KNOWNFIX_USER, or the built-in system administrator."""
-    from service.auth import SYSTEM, Users
-
-    if not as_user:
-        return SYSTEM
-    try:
-        return Users(engine.kb).get(as_user)
-    except KnownFixError:
-        fail(f"unknown user {as_user!r} (given by --as or KNOWNFIX_USER)")
+    ask_progress(progress)
+    show_loading_progress(progress)
 
 
 def _bar(total: int | None, desc: str):
+    """A progress bar on stderr for long work: on a terminal, or when --progress asks."""
     from tqdm import tqdm
 
+    shown = progress_asked() or sys.stderr.isatty() or total is not None
     return tqdm(total=total, desc=desc, unit="rows", file=sys.stderr, leave=False,
-                disable=not sys.stderr.isatty() and total is None)
+                disable=not shown)
 
 
 def _mapping(text, title, fix, label, severity, id_col, kind) -> ColumnMapping:
+    from kb.importer import ColumnMapping
+
     return ColumnMapping(text=list(text or []), title=title, fix=fix,
-                         labels=parse_label_options(label or []), severity=severity,
-                         id=id_col, kind=kind)
+                         labels=pairs(label or [], "--label", "NAME=COLUMN", "category=类别"),
+                         severity=severity, id=id_col, kind=kind)
 
 
 TextOpt = Annotated[list[str] | None, typer.Option("--text", help="Description column "
@@ -97,6 +84,9 @@ TitleOpt = Annotated[str | None, typer.Option("--title", help="Title column.")]
 FixOpt = Annotated[str | None, typer.Option("--fix", help="Resolution / solution column.")]
 LabelOpt = Annotated[list[str] | None, typer.Option("--label", help="Label field NAME=COL "
                                                     "(repeatable).")]
+QueryLabelOpt = Annotated[list[str] | None, typer.Option(
+    "--label", help="Only records with this label NAME=VALUE, e.g. category=storage "
+    "(repeatable).")]
 SevOpt = Annotated[str | None, typer.Option("--severity", help="Severity column.")]
 
 
@@ -118,17 +108,23 @@ def import_cmd(
         "--last-wins", help="A later row with an id already in the file replaces the "
         "earlier one (without it, the later row is rejected).")] = False,
     rejects: Annotated[Path | None, typer.Option(help="Write rejected rows here (CSV).")] = None,
-    data_dir: DataDir = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
-    """Import cases or articles from a file.
+    """Import cases or articles from a file (creates the knowledge base if there is none).
 
     Example: knownfix import history.xlsx --text 故障描述 --fix 处理记录
     --label category=类别 --severity 严重程度 --severity-map 高=high,中=medium,低=low
     --id 工单号
     """
-    with engine_for(data_dir) as engine:
-        mapping = _mapping(text, title, fix, label, severity, id_col, kind)
-        mapping.severity_map = parse_severity_map(severity_map or [])
+    from cli.tuning import tuning_lines
+    from kb.importer import write_rejects
+
+    mapping = _mapping(text, title, fix, label, severity, id_col, kind)
+    mapping.severity_map = pairs(severity_map or [], "--severity-map", "VALUE=LEVEL",
+                                 "高=high,中=medium,低=low", split=True)
+    if not file.is_file():
+        fail(f"no such file: {file}" if not file.exists() else f"{file} is not a file")
+    with engine_for(data_dir, create=True) as engine:
         bar = _bar(None, "import")
         ibar = _bar(None, "index")
         try:
@@ -163,19 +159,24 @@ def _import_summary(report, kind: str) -> str:
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="Words, a fault description or a code.")],
+    query: Annotated[str | None, typer.Argument(
+        help="Words, a fault description or a code; - reads it from standard input.",
+        show_default=False)] = None,
+    text_file: TextFileOpt = None,
     k: Annotated[int, typer.Option("-k", help="How many results.")] = 5,
     kind: Annotated[str | None, typer.Option(help="Only case or article.")] = None,
-    label: LabelOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    data_dir: DataDir = None,
+    label: QueryLabelOpt = None,
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Search the knowledge base.
 
     Example: knownfix search "NVR 硬盘错误 E-1043" --label category=storage
     """
+    query = text_input(query, text_file, "the query")
+    labels = pairs(label or [], "--label", "NAME=VALUE", "category=storage")
     with engine_for(data_dir) as engine:
-        results = engine.search(query, k, kind, parse_label_options(label or []))
+        results = engine.search(query, k, kind, labels)
         rows = [{"key": r.hit.key, "score": round(r.hit.score, 4), "title": r.record.title,
                  "matched": r.hit.matched, "fix": r.record.fix, "labels": r.record.labels}
                 for r in results]
@@ -193,18 +194,23 @@ def search(
 
 @app.command()
 def triage(
-    text: Annotated[str, typer.Argument(help="The fault description.")],
+    text: Annotated[str | None, typer.Argument(
+        help="The fault description; - reads it from standard input.",
+        show_default=False)] = None,
+    text_file: TextFileOpt = None,
     field: Annotated[list[str] | None, typer.Option("--field", help="Context or known "
                      "label NAME=VALUE, e.g. product=NVR-4216 (repeatable).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    data_dir: DataDir = None,
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Classify a fault, rate its severity, find known fixes, advise on escalation.
 
     Example: knownfix triage "全部摄像机离线，NVR无法访问" --json
+    (long text: knownfix triage - < fault.txt, or --text-file fault.txt)
     """
+    text = text_input(text, text_file, "the fault description")
+    fields = pairs(field or [], "--field", "NAME=VALUE", "product=NVR-4216")
     with engine_for(data_dir) as engine:
-        fields = parse_label_options(field or [])
         result = engine.triage(text, **fields)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
@@ -222,7 +228,7 @@ def triage(
 
 @app.command()
 def reindex(
-    data_dir: DataDir = None,
+    data_dir: DataDirOpt = None,
     model: Annotated[str | None, typer.Option(
         "--model", help="Change the embedding model: build its index beside the current "
         "one while search keeps answering (an interrupted build resumes when run again), "
@@ -248,12 +254,14 @@ def reindex(
 
 def _migrate(data_dir: str | None, model: str, keep_old: bool) -> None:
     """`reindex --model`: service/migrate.py does the work; this shows the progress."""
+    from cli.edge import check_knowledge_base
+    from errors import KnownFixError
     from service.migrate import ModelMigration
+    from settings import load_settings
 
-    try:
-        migration = ModelMigration(load_settings(data_dir), model, keep_old=keep_old)
-    except (KnownFixError, SettingsError) as exc:
-        fail(str(exc))
+    settings = load_settings(data_dir)
+    check_knowledge_base(settings, create=False)
+    migration = ModelMigration(settings, model, keep_old=keep_old)
     bar = None
 
     def progress(done: int, total: int) -> None:
@@ -267,8 +275,9 @@ def _migrate(data_dir: str | None, model: str, keep_old: bool) -> None:
                "(search keeps using the current index)", err=True)
     try:
         migration.run(progress=progress)
-    except (KnownFixError, SettingsError, OSError) as exc:
-        fail(f"{exc} (progress is saved: run the same command again to resume)")
+    except (KnownFixError, OSError) as exc:
+        raise KnownFixError(f"{exc} (progress is saved: run the same command again to "
+                            "resume)") from exc
     except KeyboardInterrupt:
         fail("interrupted: run the same command again to resume from the last checkpoint")
     finally:
@@ -285,7 +294,7 @@ def export(
     redact: Annotated[bool, typer.Option("--redact", help="Replace personal data (names, "
                                          "phones, e-mails, ID and serial numbers) by "
                                          "placeholders.")] = False,
-    data_dir: DataDir = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Write the knowledge base to CSV (formula-safe; re-importable).
 
@@ -300,8 +309,7 @@ def export(
 
 
 @app.command("privacy-report")
-def privacy_report(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-                   data_dir: DataDir = None) -> None:
+def privacy_report(as_json: JsonOpt = False, data_dir: DataDirOpt = None) -> None:
     """Which tables and columns hold personal data, with counts (never the values).
 
     Example: knownfix privacy-report --json
@@ -321,8 +329,7 @@ def privacy_report(as_json: Annotated[bool, typer.Option("--json", help="Print J
 
 
 @app.command()
-def stats(as_json: Annotated[bool, typer.Option("--json")] = False,
-          data_dir: DataDir = None) -> None:
+def stats(as_json: JsonOpt = False, data_dir: DataDirOpt = None) -> None:
     """Counts of records, labels and the index.
 
     Example: knownfix stats
@@ -333,17 +340,18 @@ def stats(as_json: Annotated[bool, typer.Option("--json")] = False,
 
 
 @app.command()
-def demo(data_dir: DataDir = None,
+def demo(data_dir: DataDirOpt = None,
          force: Annotated[bool, typer.Option(help="Load even if the KB has records.")] = False
          ) -> None:
-    """Load the bundled demo knowledge base into an empty KB.
+    """Load the bundled demo knowledge base into an empty KB (creating it if there is
+    none).
 
     Example: knownfix demo
     """
     from service.auth import Users
     from service.demo import DEMO_PASSWORD, ensure_demo_users, load_demo
 
-    with engine_for(data_dir) as engine:
+    with engine_for(data_dir, create=True) as engine:
         reports = load_demo(engine, only_if_empty=not force)
         created = ensure_demo_users(Users(engine.kb))
     if not reports:
@@ -371,10 +379,11 @@ def evaluate(
     tune: Annotated[bool, typer.Option("--tune", help="Tune on TRAIN first (time-ordered "
                                        "validation inside TRAIN), as after an import; the "
                                        "JSON reports what was chosen under 'tuned'.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    data_dir: DataDir = None,
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
 ) -> None:
-    """Measure triage and retrieval on your own history.
+    """Measure triage and retrieval on your own history (in a temporary knowledge base;
+    the data folder gives only the settings).
 
     Example: knownfix evaluate --train old.csv --test new.csv --text problem
     --label fault=fault_type --relevant-by fault_type --tune --json
@@ -382,14 +391,11 @@ def evaluate(
     from service.evaluate import EvalSpec
     from service.evaluate import evaluate as run_eval
 
-    try:
-        settings = load_settings(data_dir, severity_levels=severity_levels)
-        spec = EvalSpec(str(train), str(test),
-                        _mapping(text, title, fix, label, severity, id_col, "case"),
-                        relevant_by, encoding, tune)
-        result = run_eval(spec, settings)
-    except (KnownFixError, SettingsError) as exc:
-        fail(str(exc))
+    settings = settings_for(data_dir, say_missing=False, severity_levels=severity_levels)
+    spec = EvalSpec(str(train), str(test),
+                    _mapping(text, title, fix, label, severity, id_col, "case"),
+                    relevant_by, encoding, tune)
+    result = run_eval(spec, settings)
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False))
         return
@@ -420,7 +426,7 @@ def _print_eval(r: dict) -> None:
 
 
 @app.command("settings")
-def settings_cmd(data_dir: DataDir = None,
+def settings_cmd(data_dir: DataDirOpt = None,
                  markdown: Annotated[bool, typer.Option(
                      "--markdown", help="Print the defaults as the README's table.")] = False
                  ) -> None:
@@ -431,10 +437,7 @@ def settings_cmd(data_dir: DataDir = None,
     if markdown:
         typer.echo(settings_table())
         return
-    try:
-        current = load_settings(data_dir)
-    except SettingsError as exc:
-        fail(str(exc))
+    current = settings_for(data_dir)
     for s in SETTINGS:
         value = getattr(current, s.name)
         pinned = " (pinned)" if s.name in current.pinned else ""

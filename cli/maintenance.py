@@ -17,18 +17,10 @@ from typing import Annotated
 
 import typer
 
-from errors import KnownFixError
+from cli.edge import acting_user, engine_for, fail, folder_of
+from cli.options import AsOpt, DataDirOpt, JsonOpt
 
 commands = typer.Typer()
-
-DataDir = Annotated[str | None, typer.Option("--data-dir", help="Data folder (default: "
-                                             "$KNOWNFIX_DATA_DIR or ./data).")]
-
-
-def _fail(message: str) -> None:
-    from cli.main import fail
-
-    fail(message)
 
 
 def _lines(report: dict) -> str:
@@ -43,18 +35,14 @@ def _lines(report: dict) -> str:
 def backup_cmd(
     out: Annotated[Path | None, typer.Option("--out", help="Zip file to write (default: "
                    "data/backups/knownfix-<time>.zip).")] = None,
-    as_user: Annotated[str | None, typer.Option(
-        "--as", envvar="KNOWNFIX_USER", show_envvar=True,
-        help="Act as this user, an admin (default $KNOWNFIX_USER; with neither, the "
-             "built-in 'system' administrator).")] = None,
-    data_dir: DataDir = None,
+    as_user: AsOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Back up the database and the index into one zip, while others keep working,
-    and check the result.
+    and check the result (acting as an admin).
 
     Example: knownfix backup --out /mnt/backups/kb-monday.zip
     """
-    from cli.main import acting_user, engine_for
     from service.backup import backup, check
 
     with engine_for(data_dir) as engine:
@@ -67,7 +55,7 @@ def backup_cmd(
 @commands.command("check-backup")
 def check_cmd(
     file: Annotated[Path, typer.Argument(help="A backup zip.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Check a backup without restoring it: the zip, the database's integrity and the
     index files.
@@ -76,10 +64,7 @@ def check_cmd(
     """
     from service.backup import check
 
-    try:
-        report = check(file)
-    except KnownFixError as exc:
-        _fail(str(exc))
+    report = check(file)
     typer.echo(json.dumps(report, ensure_ascii=False) if as_json else
                f"{file}: {_lines(report)}")
 
@@ -89,7 +74,7 @@ def restore_cmd(
     file: Annotated[Path, typer.Argument(help="A backup zip.")],
     yes: Annotated[bool, typer.Option("--yes", help="Replace an existing knowledge base "
                    "without asking.")] = False,
-    data_dir: DataDir = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Replace the data folder's database and index with a backup's. Stop the app and
     other knownfix commands first (restore refuses while another process has the
@@ -98,22 +83,16 @@ def restore_cmd(
 
     Example: knownfix restore kb-monday.zip --data-dir /srv/knownfix/data
     """
-    from cli.main import engine_for
     from service.backup import check, restore
-    from settings import SettingsError, load_settings
+    from settings import load_settings
 
-    try:
-        settings = load_settings(data_dir)
-        check(file)
-    except (KnownFixError, SettingsError) as exc:
-        _fail(str(exc))
+    settings = load_settings(data_dir)
+    folder_of(settings)  # a file given as the data folder is refused before anything
+    check(file)
     if Path(settings.db_path).exists() and not yes and not typer.confirm(
             f"replace the knowledge base in {settings.data_dir} with {file}?"):
-        _fail("restore cancelled; nothing was changed")
-    try:
-        report = restore(file, settings)
-    except (KnownFixError, OSError) as exc:
-        _fail(str(exc))
+        fail("restore cancelled; nothing was changed")
+    report = restore(file, settings)
     if report["kept"]:
         typer.echo(f"the replaced database and index are in {report['kept']}")
     with engine_for(data_dir) as engine:  # prints what the index check repaired, if any

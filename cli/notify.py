@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.cases import AsOpt, DataDir, JsonOpt
+from cli.edge import acting_user, engine_for, fail
+from cli.options import AsOpt, DataDirOpt, JsonOpt
 
 if TYPE_CHECKING:
     from service.auth import User
@@ -27,16 +28,9 @@ commands.add_typer(notify_app, name="notify")
 SECRET_ENV = "KNOWNFIX_WEBHOOK_SECRET"
 
 
-def _fail(message: str) -> None:
-    from cli.main import fail
-
-    fail(message)
-
-
 @contextmanager
 def _desk(data_dir: str | None, as_user: str | None) -> Iterator[tuple[Desk, User]]:
     """The Desk and the acting user; our errors become one line."""
-    from cli.main import acting_user, engine_for
     from service.desk import Desk
 
     with engine_for(data_dir) as engine:
@@ -51,7 +45,7 @@ def run_cmd(
     interval: Annotated[float | None, typer.Option(
         "--interval", min=0.1, help="Seconds between passes (default: the setting "
         "notify_interval).")] = None,
-    data_dir: DataDir = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Deliver notifications: retries with back-off, dead after notify_max_attempts.
     Several senders may run at once (each takes its rows under a lease).
@@ -97,7 +91,7 @@ def prefs_cmd(
     events: Annotated[str | None, typer.Option(
         help="Event kinds, comma-separated: escalated, assigned, dispatched, critical, "
              "at_risk, overdue, follow_up, review, import; or all, none.")] = None,
-    as_json: JsonOpt = False, as_user: AsOpt = None, data_dir: DataDir = None,
+    as_json: JsonOpt = False, as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Show a user's notification preferences, or set them. Users set their own; an
     administrator anyone's.
@@ -133,7 +127,7 @@ def prefs_cmd(
 def list_cmd(
     state: Annotated[str | None, typer.Option(help="Only pending, sent or dead.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="How many rows, newest first.")] = 50,
-    as_json: JsonOpt = False, as_user: AsOpt = None, data_dir: DataDir = None,
+    as_json: JsonOpt = False, as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """The outbox: counts per state, then the newest rows (dead ones with their error).
 
@@ -159,7 +153,7 @@ def list_cmd(
 def retry_cmd(
     ids: Annotated[list[int] | None, typer.Argument(help="Outbox row ids (default: every "
                                                     "dead row).")] = None,
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Send dead notifications again (after fixing an address or the mail settings).
 
@@ -173,7 +167,7 @@ def retry_cmd(
 @notify_app.command("test")
 def test_cmd(
     user: Annotated[str, typer.Argument(help="Who gets the test notification.")],
-    as_user: AsOpt = None, data_dir: DataDir = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Queue a test notification to a user over each channel they set (the sender
     delivers it: `knownfix notify run --once`).
@@ -183,7 +177,7 @@ def test_cmd(
     with _desk(data_dir, as_user) as (desk, actor):
         n = desk.notify.test(actor, user)
     if not n:
-        _fail(f"{user} has no e-mail address or webhook: set one with "
+        fail(f"{user} has no e-mail address or webhook: set one with "
               f"`knownfix notify prefs {user} --email ...`")
     typer.echo(f"queued {n} test notification(s) for {user}")
 

@@ -17,15 +17,10 @@ from typing import Annotated
 
 import typer
 
-from errors import KnownFixError
+from cli.edge import acting_user, engine_for, fail
+from cli.options import AsOpt, DataDirOpt
 
 commands = typer.Typer()
-
-
-def _fail(message: str) -> None:
-    from cli.main import fail
-
-    fail(message)
 
 
 def _default_from() -> str:
@@ -47,12 +42,8 @@ def report(
                    "xlsx; otherwise printed).")] = None,
     stale_days: Annotated[int, typer.Option(help="Validated articles not reviewed for "
                           "this many days are stale.")] = 180,
-    as_user: Annotated[str | None, typer.Option(
-        "--as", envvar="KNOWNFIX_USER", show_envvar=True,
-        help="Read as this user (default $KNOWNFIX_USER; with neither, the built-in "
-             "'system' administrator).")] = None,
-    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Data folder (default: "
-                        "$KNOWNFIX_DATA_DIR or ./data).")] = None,
+    as_user: AsOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Statistics for the cases received in a period: volume by channel, category and
     severity; first-contact resolution, escalation and delay reasons; response and
@@ -60,22 +51,17 @@ def report(
 
     Example: knownfix report --from 2026-01-01 --to 2026-02-01 --format xlsx --out jan.xlsx
     """
-    from cli.main import acting_user, engine_for
     from service.reports import FORMATS, Reports
 
     if fmt not in FORMATS:
-        _fail(f"unknown format {fmt!r} (use {', '.join(FORMATS)})")
+        fail(f"unknown format {fmt!r} (use {', '.join(FORMATS)})")
     if fmt == "xlsx" and out is None:
-        _fail("--format xlsx needs --out FILE")
+        fail("--format xlsx needs --out FILE")
     start, end = start or _default_from(), end or _default_to()
     with engine_for(data_dir) as engine:
         actor = acting_user(engine, as_user)
-        try:
-            target = out if out is not None else io.StringIO()
-            data = Reports(engine).export(actor, start, end, fmt, target,
-                                          stale_days=stale_days)
-        except (KnownFixError, OSError) as exc:
-            _fail(str(exc))
+        target = out if out is not None else io.StringIO()
+        data = Reports(engine).export(actor, start, end, fmt, target, stale_days=stale_days)
     if out is None:
         typer.echo(target.getvalue(), nl=False)
     else:

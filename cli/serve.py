@@ -18,8 +18,8 @@ from typing import Annotated
 
 import typer
 
-from errors import KnownFixError
-from settings import SettingsError
+from cli.edge import check_knowledge_base
+from cli.options import DataDirOpt
 
 commands = typer.Typer()
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -39,28 +39,26 @@ def serve(
         help="Address to listen on: this machine only by default; 0.0.0.0 for the team's "
              "other machines (Streamlit then also tries to look up the public IP, "
              "which fails quietly offline).")] = "localhost",
-    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Data folder (default: "
-                                                 "$KNOWNFIX_DATA_DIR or ./data).")] = None,
+    data_dir: DataDirOpt = None,
     api_port: Annotated[int | None, typer.Option(
         "--api-port", help="Also serve the HTTP API (/api/v1) on this port and the same "
         "address, sharing the app's model and database.")] = None,
 ) -> None:
-    """Start the app on http://localhost:PORT once the model and index are loaded.
+    """Start the app on http://localhost:PORT once the model and index are loaded
+    (creates an empty knowledge base if there is none).
 
     Example: knownfix serve --port 8501 --address 0.0.0.0 --api-port 8600
     """
-    from cli.main import fail
+    from settings import load_settings
 
+    check_knowledge_base(load_settings(data_dir), create=True)
     if data_dir:
         os.environ["KNOWNFIX_DATA_DIR"] = str(Path(data_dir).resolve())
     from ui.resources import wait_loaded
 
     typer.echo("loading the model, database and index…")
     start = time.perf_counter()
-    try:
-        desk = wait_loaded()
-    except (KnownFixError, SettingsError) as exc:
-        fail(str(exc))
+    desk = wait_loaded()
     if desk.engine.integrity:
         typer.echo(desk.engine.integrity, err=True)
     # notifications (issue 11): the outbox sender runs beside the app, in this process
@@ -71,10 +69,7 @@ def serve(
     if api_port:  # the HTTP API beside the app, on the same Desk (issue 11)
         from api.app import serve_in_thread
 
-        try:
-            serve_in_thread(desk, address, api_port)
-        except OSError as exc:
-            fail(str(exc))
+        serve_in_thread(desk, address, api_port)  # an OSError (port taken) is one line
         typer.echo(f"HTTP API: http://{address}:{api_port}/api/v1/docs")
     from streamlit.web import cli as streamlit_cli
 

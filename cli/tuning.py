@@ -7,17 +7,17 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from triage.params import PINNED_BY
-from triage.tuning import Tuning
+from cli.edge import engine_for
+from cli.options import DataDirOpt, JsonOpt
+
+if TYPE_CHECKING:
+    from triage.params import Tuning
 
 commands = typer.Typer()
-
-DataDir = Annotated[str | None, typer.Option("--data-dir", help="Data folder (default: "
-                                             "$KNOWNFIX_DATA_DIR or ./data).")]
 
 
 def _fmt(value) -> str:
@@ -30,6 +30,8 @@ def _fmt(value) -> str:
 
 def tuning_lines(t: Tuning) -> list[str]:
     """What a tuning chose and the figures on the validation records, before → after."""
+    from triage.params import PINNED_BY
+
     if t.status != "tuned":
         return [f"not tuned: {t.note}"]
     v = t.validation
@@ -60,8 +62,8 @@ def tuning_lines(t: Tuning) -> list[str]:
 def tune_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be chosen "
                                           "(and the stored tuning); change nothing.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    data_dir: DataDir = None,
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Choose the quality settings (fusion weights, lexical fields, classifier, vote share,
     label boost, thresholds, severity cutoffs) on the knowledge base's own labelled
@@ -70,16 +72,10 @@ def tune_cmd(
 
     Example: knownfix tune --dry-run
     """
-    from cli.main import engine_for, fail
-    from errors import KnownFixError
-
     with engine_for(data_dir) as engine:
         stored = engine.tuning
-        try:
-            result = engine.tune(None if as_json else lambda m: typer.echo(f"… {m}", err=True),
-                                 dry_run=dry_run)
-        except KnownFixError as exc:
-            fail(str(exc))
+        result = engine.tune(None if as_json else lambda m: typer.echo(f"… {m}", err=True),
+                             dry_run=dry_run)
     if as_json:
         out = {"result": result.to_json(), "dry_run": dry_run,
                "stored": stored.to_json() if stored else None}

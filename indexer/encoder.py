@@ -14,9 +14,16 @@ from typing import Protocol
 
 import numpy as np
 
-from errors import BadInput
+from errors import BadInput, ModelMismatch
 
 BUNDLED = "bundled:all-MiniLM-L6-v2"
+_LOADING = {"progress": False}  # whether loading a model shows its progress bars
+
+
+def show_loading_progress(on: bool) -> None:
+    """Whether loading a model shows the loader's progress bars on stderr (off unless
+    asked: `knownfix --progress`).  One setting per process, like the loaded model."""
+    _LOADING["progress"] = on
 
 
 class Encoder(Protocol):
@@ -25,6 +32,10 @@ class Encoder(Protocol):
 
     def encode(self, texts: list[str], batch_size: int = 64,
                progress: bool = False) -> np.ndarray: ...
+
+    def expect_dim(self, dim: int) -> None:
+        """Learn the dimension an index built by this model recorded; ModelMismatch
+        when the encoder knows it has another."""
 
 
 def bundled_model_path() -> Path:
@@ -44,6 +55,7 @@ class SentenceEncoder:
 
         self.name = model
         where = str(bundled_model_path()) if model == BUNDLED else model
+        _loader_progress(_LOADING["progress"])
         try:
             self.model = SentenceTransformer(where, device="cpu")
         except Exception as exc:  # many loader errors; all mean "cannot load this model"
@@ -52,6 +64,9 @@ class SentenceEncoder:
         self.dim = int(self.model.get_embedding_dimension()
                        if hasattr(self.model, "get_embedding_dimension")
                        else self.model.get_sentence_embedding_dimension())
+
+    def expect_dim(self, dim: int) -> None:
+        _same_dim(self.name, dim, self.dim)
 
     def encode(self, texts: list[str], batch_size: int = 64,
                progress: bool = False) -> np.ndarray:
@@ -62,6 +77,19 @@ class SentenceEncoder:
         return np.asarray(vecs, dtype=np.float32)
 
 
+def _loader_progress(on: bool) -> None:
+    """Turn the progress bars of transformers and huggingface_hub on or off."""
+    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    if on:
+        enable_progress_bars()
+        hf_logging.enable_progress_bar()
+    else:
+        disable_progress_bars()
+        hf_logging.disable_progress_bar()
+
+
 class HashEncoder:
     """Hashes character trigrams and words into a fixed-size unit vector. For tests:
     fast, deterministic, and similar texts get similar vectors."""
@@ -69,6 +97,9 @@ class HashEncoder:
     def __init__(self, dim: int = 256) -> None:
         self.dim = dim
         self.name = f"hash:{dim}"
+
+    def expect_dim(self, dim: int) -> None:
+        _same_dim(self.name, dim, self.dim)
 
     def _one(self, text: str) -> np.ndarray:
         vec = np.zeros(self.dim, dtype=np.float32)
@@ -85,6 +116,53 @@ class HashEncoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self._one(t) for t in texts])
+
+
+class LazyEncoder:
+    """An encoder that loads its model on the first `encode` (or the first `dim` asked
+    before an index told it), so a command that only reads cases, users or reports never
+    loads it.  `name` is the model setting; the dimension an index recorded in its
+    manifest serves until the model is loaded, which then must agree (ModelMismatch)."""
+
+    def __init__(self, model: str) -> None:
+        self.name = model
+        self._expected: int | None = None
+        self._loaded: Encoder | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded is not None
+
+    @property
+    def dim(self) -> int:
+        if self._loaded is None and self._expected is not None:
+            return self._expected
+        return self._model().dim
+
+    def expect_dim(self, dim: int) -> None:
+        if self._loaded is not None:
+            _same_dim(self.name, dim, self._loaded.dim)
+        self._expected = dim
+
+    def encode(self, texts: list[str], batch_size: int = 64,
+               progress: bool = False) -> np.ndarray:
+        return self._model().encode(texts, batch_size, progress)
+
+    def _model(self) -> Encoder:
+        """The loaded model (one per name per process, make_encoder), checked against
+        the dimension an index recorded."""
+        if self._loaded is None:
+            model = make_encoder(self.name)
+            if self._expected is not None:
+                _same_dim(self.name, self._expected, model.dim)
+            self._loaded = model
+        return self._loaded
+
+
+def _same_dim(name: str, recorded: int, actual: int) -> None:
+    if recorded != actual:
+        raise ModelMismatch(f"the index records dimension {recorded} but model {name!r} "
+                            f"gives {actual}: run `knownfix reindex` to rebuild it")
 
 
 @lru_cache(maxsize=4)

@@ -103,19 +103,16 @@ class Index:
     def open(cls, folder: str | Path, encoder: Encoder, backend: str = "faiss",
              ranking: Ranking | None = None, batch_size: int = 64,
              ann: AnnParams | None = None) -> Index:
-        """Load the index in `folder`, or start an empty one if there is none."""
+        """Load the index in `folder`, or start an empty one if there is none.  The
+        model is not needed: the manifest records the model's name, checked against the
+        encoder's (ModelMismatch), and its dimension, which the encoder takes on trust
+        until it loads the model (Encoder.expect_dim)."""
+        manifest = _read_manifest(Path(folder))
+        if manifest is not None:
+            _check_model(manifest, encoder)
         idx = cls(folder, encoder, backend, ranking, batch_size, ann)
-        manifest = idx.read_manifest()
         if manifest is None:
             return idx
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise IndexCorrupt(f"index format {manifest.get('format_version')} is not "
-                               f"{FORMAT_VERSION}: run `knownfix reindex`")
-        if manifest["model"] != encoder.name or manifest["dim"] != encoder.dim:
-            raise ModelMismatch(
-                f"the index was built with model {manifest['model']!r} (dim {manifest['dim']}) "
-                f"but the model setting is {encoder.name!r} (dim {encoder.dim}): "
-                "run `knownfix reindex` to rebuild it")
         gen = manifest["generation"]
         try:
             idx.vectors = load_vectors(manifest["backend"], idx._file("vectors", gen,
@@ -136,13 +133,7 @@ class Index:
         return idx
 
     def read_manifest(self) -> dict | None:
-        path = self.folder / "manifest.json"
-        if not path.is_file():
-            return None
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise IndexCorrupt(f"{path} is unreadable: run `knownfix reindex`") from exc
+        return _read_manifest(self.folder)
 
     def _file(self, part: str, gen: int, backend: str | None = None) -> Path:
         suffix = {"vectors": BACKENDS[backend or self.backend].suffix,
@@ -343,6 +334,30 @@ class Index:
         for h in hits:
             h.matched = shown_terms(self.lexical.matched(self.key_to_id[h.key], list(tokens)))
         return hits
+
+
+def _read_manifest(folder: Path) -> dict | None:
+    """The saved index's manifest, or None when there is no saved index."""
+    path = folder / "manifest.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise IndexCorrupt(f"{path} is unreadable: run `knownfix reindex`") from exc
+
+
+def _check_model(manifest: dict, encoder: Encoder) -> None:
+    """The index's format and model must be this version's and the encoder's."""
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexCorrupt(f"index format {manifest.get('format_version')} is not "
+                           f"{FORMAT_VERSION}: run `knownfix reindex`")
+    if manifest["model"] != encoder.name:
+        raise ModelMismatch(
+            f"the index was built with model {manifest['model']!r} (dim {manifest['dim']}) "
+            f"but the model setting is {encoder.name!r}: run `knownfix reindex` to "
+            "rebuild it")
+    encoder.expect_dim(int(manifest["dim"]))
 
 
 def _top_ids(docs: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:

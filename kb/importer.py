@@ -66,33 +66,6 @@ def _names(columns: list[str], most: int = 30, width: int = 40) -> str:
     return ", ".join(shown) + more
 
 
-def parse_severity_map(items: str | Iterable[str]) -> dict[str, str]:
-    """'高=high,中=medium' (or several such strings) as {'高': 'high', '中': 'medium'}."""
-    out: dict[str, str] = {}
-    for item in [items] if isinstance(items, str) else items:
-        for pair in item.replace("，", ",").split(","):
-            if not pair.strip():
-                continue
-            value, sep, level = pair.partition("=")
-            if not sep or not value.strip() or not level.strip():
-                raise BadInput(f"bad --severity-map item {pair.strip()!r}: use VALUE=LEVEL, "
-                               "e.g. 高=high,中=medium,低=low")
-            out[value.strip()] = level.strip()
-    return out
-
-
-def parse_label_options(pairs: Iterable[str]) -> dict[str, str]:
-    """Turn ['category=Cat', 'component'] into {'category': 'Cat', 'component': 'component'}."""
-    out: dict[str, str] = {}
-    for pair in pairs:
-        name, _, col = pair.partition("=")
-        name, col = name.strip(), (col or name).strip()
-        if not name:
-            raise BadInput(f"bad label mapping {pair!r}: use NAME=COLUMN")
-        out[name] = col
-    return out
-
-
 @dataclass
 class Rejected:
     row: int

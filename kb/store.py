@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
@@ -16,11 +17,31 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-import sqlite_utils
+from types import ModuleType
 
 from errors import BadInput, NotFound, StaleRecord, UnknownLabel
 from kb.records import KINDS, Record, is_known_fix
+
+
+def _import_sqlite_utils() -> ModuleType:
+    """sqlite-utils, imported without pandas.  sqlite-utils imports pandas, when it is
+    installed, only to store pandas.Timestamp values, which KnownFix never writes; and
+    pandas takes longer to import than all the rest of `knownfix case show`.  Where
+    pandas is already loaded (the app's pages use it) nothing is changed."""
+    if "pandas" in sys.modules:
+        import sqlite_utils
+
+        return sqlite_utils
+    sys.modules["pandas"] = None  # type: ignore[assignment]  # `import pandas` fails here
+    try:
+        import sqlite_utils
+    finally:
+        if sys.modules.get("pandas", 0) is None:
+            del sys.modules["pandas"]
+    return sqlite_utils
+
+
+sqlite_utils = _import_sqlite_utils()
 
 SCHEMA_VERSION = 1
 _DOC_COLUMNS = {

@@ -6,9 +6,11 @@ user name; sessions are tokens that expire.
 
 from __future__ import annotations
 
+import re
 import secrets
+import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -17,6 +19,7 @@ from errors import BadInput, NotFound, PermissionDenied
 from kb.store import KnowledgeBase, now_utc
 
 ROLES = ("first_line", "engineer", "manager", "admin")
+LANGS = ("zh", "en")
 _ALL = frozenset(ROLES)
 _STAFF = frozenset({"engineer", "manager"})
 
@@ -38,6 +41,17 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "notify.prefs": _ALL, "notify.manage": frozenset({"admin"}),
 }
 
+# Work handed to someone makes them the case's assignee, so it goes only to an active user
+# whose role can do that work: a dispatch (on-site visit) to someone who may write the
+# on-site service record, an escalation to second line, who may send someone on site.
+# Both are engineers, managers and admins; first-line agents hand work on, not take it.
+WORK_NEEDS: dict[str, str] = {"dispatch": "case.service_record", "escalate": "case.dispatch"}
+# A sign-in name: no spaces (so never a display name such as "王工 (工程师)"), and starting
+# with a letter, digit or _ (never with = + - @, which spreadsheets read as a formula).
+USERNAME = re.compile(r"\w[\w.@+-]{0,63}")
+RESERVED = frozenset({"system"})  # the built-in administrator the command line acts as
+_COLUMNS = "username, role, display_name, lang, team, active"
+
 MAX_FAILURES = 5
 LOCK_SECONDS = 300
 SESSION_SECONDS = 8 * 3600
@@ -51,6 +65,13 @@ class User:
     display_name: str = ""
     lang: str = "zh"
     team: str = ""
+    active: bool = True
+
+    @classmethod
+    def from_row(cls, row: tuple) -> User:
+        """A User from a row of `SELECT {_COLUMNS}`."""
+        *head, active = row
+        return cls(*head, active=bool(active))
 
 
 SYSTEM = User("system", "admin", "KnownFix")
@@ -85,33 +106,139 @@ class Users:
 
     def add(self, actor: User, username: str, password: str, role: str,
             display_name: str = "", lang: str = "zh", team: str = "") -> User:
+        """Create a user. An existing name (active or disabled) is refused: `update`
+        changes a user, and nobody is replaced by accident."""
         require(actor, "user.manage")
-        if role not in ROLES:
-            raise BadInput(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
-        if not username.strip() or len(password) < 8:
-            raise BadInput("a user needs a name and a password of at least 8 characters")
-        with self.kb.transaction():
-            self.kb.db["users"].upsert({
-                "username": username, "display_name": display_name or username, "role": role,
-                "password_hash": _hasher.hash(password), "lang": lang, "team": team,
-                "created_at": now_utc(), "active": 1}, pk="username")
-            self.kb.log(actor.username, "user:add", f"user:{username}", {"role": role})
+        _check_role(role)
+        _check_lang(lang)
+        _check_username(username)
+        if len(password) < 8:
+            raise BadInput("a user needs a password of at least 8 characters",
+                           "password_short", chars=8)
+        taken = self._row(username, only_active=False)
+        if taken is not None:
+            raise _exists(taken)
+        row = {"username": username, "display_name": display_name.strip() or username,
+               "role": role, "password_hash": _hasher.hash(password), "lang": lang,
+               "team": team.strip(), "created_at": now_utc(), "active": 1}
+        try:
+            with self.kb.transaction():
+                self.kb.db["users"].insert(row)
+                self.kb.log(actor.username, "user:add", f"user:{username}", {"role": role})
+        except sqlite3.IntegrityError:  # added by another process a moment ago
+            raise _exists(self.find(username)) from None
         return self.get(username)
 
-    def get(self, username: str) -> User:
-        row = self.kb.db.execute(
-            "SELECT username, role, display_name, lang, team FROM users "
-            "WHERE username = ? AND active = 1", [username]).fetchone()
-        if row is None:
-            raise NotFound(f"no user {username!r}", "no_user", username=username)
-        return User(*row)
+    def update(self, actor: User, username: str, role: str | None = None,
+               display_name: str | None = None, team: str | None = None,
+               lang: str | None = None, active: bool | None = None) -> User:
+        """Change a user's role, display name, team, language or whether they are active;
+        returns the user as changed.  The change is one audit event ("user:update", each
+        changed field's old and new value).  A disabled user cannot sign in, act or be
+        given work, and keeps everything they did; the last active admin stays one."""
+        require(actor, "user.manage")
+        wanted = {k: v for k, v in (("role", role), ("display_name", display_name),
+                                    ("team", team), ("lang", lang), ("active", active))
+                  if v is not None}
+        if not wanted:
+            raise BadInput("nothing to change: give a role, display name, team, language, "
+                           "or active / inactive", "user_nothing")
+        if role is not None:
+            _check_role(role)
+        if lang is not None:
+            _check_lang(lang)
+        wanted = {k: v.strip() if isinstance(v, str) else v for k, v in wanted.items()}
+        with self.kb.transaction():
+            before = self.find(username)
+            after = replace(before, **wanted)
+            if not after.display_name:
+                after = replace(after, display_name=username)
+            self._keep_an_admin(before, after)
+            changed = {k: [getattr(before, k), getattr(after, k)] for k in wanted
+                       if getattr(before, k) != getattr(after, k)}
+            if changed:
+                self.kb.db["users"].update(username, {k: int(v[1]) if k == "active" else v[1]
+                                                      for k, v in changed.items()})
+                self.kb.log(actor.username, "user:update", f"user:{username}",
+                            {"changed": changed})
+        return after
 
-    def all(self) -> list[User]:
-        return [User(*r) for r in self.kb.db.execute(
-            "SELECT username, role, display_name, lang, team FROM users WHERE active = 1 "
-            "ORDER BY username")]
+    def _keep_an_admin(self, before: User, after: User) -> None:
+        """Refuse to disable or demote the last active admin: nobody could manage users
+        in the app any more."""
+        if before.role != "admin" or not before.active:
+            return
+        if after.role == "admin" and after.active:
+            return
+        admins = self.kb.db.execute("SELECT COUNT(*) FROM users WHERE role = 'admin' "
+                                    "AND active = 1").fetchone()[0]
+        if admins <= 1:
+            raise BadInput(f"{before.username} is the last active admin: make another user "
+                           "admin first", "last_admin", username=before.username)
+
+    def get(self, username: str) -> User:
+        """An active user; NotFound for an unknown or disabled one."""
+        user = self._row(username, only_active=True)
+        if user is None:
+            raise NotFound(f"no user {username!r}", "no_user", username=username)
+        return user
+
+    def find(self, username: str) -> User:
+        """A user, active or disabled (for changing them); NotFound if there is none."""
+        user = self._row(username, only_active=False)
+        if user is None:
+            raise NotFound(f"no user {username!r}", "no_user", username=username)
+        return user
+
+    def _row(self, username: str, only_active: bool) -> User | None:
+        row = self.kb.db.execute(
+            f"SELECT {_COLUMNS} FROM users WHERE username = ?"
+            + (" AND active = 1" if only_active else ""), [username]).fetchone()
+        return User.from_row(row) if row else None
+
+    def all(self, include_inactive: bool = False) -> list[User]:
+        """Active users by name (and disabled ones too when asked)."""
+        where = "" if include_inactive else " WHERE active = 1"
+        return [User.from_row(r) for r in self.kb.db.execute(
+            f"SELECT {_COLUMNS} FROM users{where} ORDER BY username")]
+
+    def assignee(self, username: str, work: str) -> User:
+        """The user named to take `work` ("escalate" or "dispatch", see WORK_NEEDS): an
+        existing, active user whose role can do it.  A display name, an unknown or a
+        disabled user, or one whose role cannot take the work is refused (BadInput)."""
+        name = (username or "").strip()
+        if not name:
+            raise BadInput("say who takes the case: a user name", "assignee_missing")
+        user = self._row(name, only_active=False)
+        if user is None:
+            raise self._unknown_assignee(name, work)
+        if not user.active:
+            raise BadInput(f"user {name!r} is disabled and cannot be given work",
+                           "assignee_inactive", username=name)
+        if user.role not in PERMISSIONS[WORK_NEEDS[work]]:
+            raise BadInput(f"{name} ({user.role}) cannot take this work ({work}): give it to "
+                           f"a user who is {_either(taking_roles(work))}", "assignee_role",
+                           username=name, role=user.role)
+        return user
+
+    def _unknown_assignee(self, name: str, work: str) -> BadInput:
+        """The error for a name that is no user: a display name is pointed to its user
+        name; otherwise the users who could take the work are listed (a few)."""
+        able = taking_roles(work)
+        folded = name.casefold()
+        for user in self.all():
+            if user.display_name.casefold() == folded:
+                return BadInput(f"{name!r} is the display name of {user.username!r}: give "
+                                "the user name", "assignee_display_name", name=name,
+                                username=user.username)
+        names = [u.username for u in self.all() if u.role in able][:6]
+        return BadInput(f"no user {name!r} (users who can take it: "
+                        f"{', '.join(names) or 'none yet'})", "assignee_unknown",
+                        username=name, candidates=", ".join(names) or "—")
 
     def set_lang(self, user: User, lang: str) -> User:
+        """The user's own choice of interface language (no admin needed, no event)."""
+        _check_lang(lang)
         self.kb.db.execute("UPDATE users SET lang = ? WHERE username = ?", [lang, user.username])
         return self.get(user.username)
 
@@ -156,3 +283,43 @@ class Users:
 
     def sign_out(self, token: str) -> None:
         self._sessions.pop(token, None)
+
+
+def taking_roles(work: str) -> list[str]:
+    """The roles that may be given `work` ("escalate" or "dispatch"), in ROLES order."""
+    return [r for r in ROLES if r in PERMISSIONS[WORK_NEEDS[work]]]
+
+
+def _either(names: list[str]) -> str:
+    """'a, b or c'."""
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise BadInput(f"unknown role {role!r} (roles: {', '.join(ROLES)})", "unknown_role",
+                       role=role, roles=", ".join(ROLES))
+
+
+def _check_lang(lang: str) -> None:
+    if lang not in LANGS:
+        raise BadInput(f"unknown language {lang!r} ({' or '.join(LANGS)})", "unknown_lang",
+                       lang=lang)
+
+
+def _check_username(username: str) -> None:
+    """A sign-in name (USERNAME): 1-64 letters, digits and . _ @ + -, the first a letter,
+    digit or _; no spaces; not reserved."""
+    if not USERNAME.fullmatch(username):
+        raise BadInput(f"bad user name {username[:80]!r}: use 1 to 64 letters, digits and "
+                       ". _ @ + -, starting with a letter or digit (no spaces)", "username_form")
+    if username in RESERVED:
+        raise BadInput(f"{username!r} is the built-in administrator's name", "username_reserved",
+                       username=username)
+
+
+def _exists(user: User) -> BadInput:
+    state = "" if user.active else ", disabled"
+    return BadInput(f"user {user.username!r} exists ({user.role}{state}): change it with "
+                    f"`knownfix user update {user.username}`", "user_exists",
+                    username=user.username)

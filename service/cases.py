@@ -8,27 +8,101 @@ gateway all call these methods.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from errors import BadInput, InvalidTransition, UnknownLabel
+from errors import BadInput, InvalidTransition, NotFound, UnknownLabel
 from kb.records import Record
 from kb.store import now_utc
-from service.auth import User, require
+from service.auth import PERMISSIONS, User, Users, require
 from service.engine import Engine
+from settings import PROJECT_CODE
 
 STATES = ("new", "triaged", "in_progress", "escalated", "resolved", "confirmed", "closed")
 OPEN_STATES = frozenset({"new", "triaged", "in_progress", "escalated"})
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "new": frozenset({"triaged"}),
-    "triaged": frozenset({"triaged", "in_progress", "escalated", "resolved"}),
-    "in_progress": frozenset({"triaged", "escalated", "resolved"}),
-    "escalated": frozenset({"in_progress", "escalated", "resolved"}),
-    "resolved": frozenset({"confirmed", "closed", "in_progress"}),
-    "confirmed": frozenset({"closed", "in_progress"}),
-    "closed": frozenset({"in_progress"}),
+DONE_STATES = frozenset({"resolved", "confirmed", "closed"})
+_WORKING = frozenset({"triaged", "in_progress", "escalated"})
+
+
+@dataclass(frozen=True)
+class Step:
+    """One action of the case workflow: the permission it needs, the states a case may be
+    in for it, and the state it leaves the case in (None: the state does not change)."""
+
+    permission: str
+    states: frozenset[str]
+    to: str | None = None
+
+
+# The one state machine every case action is checked against (and `allowed_actions`
+# reads).  Intake and triage move new -> triaged by themselves.  A resolved, confirmed
+# or closed case goes back to work only through `reopen`, which needs a reason.
+TRANSITIONS: dict[str, Step] = {
+    "start": Step("case.update", frozenset({"triaged", "escalated"}), "in_progress"),
+    "escalate": Step("case.escalate", _WORKING, "escalated"),
+    "resolve": Step("case.resolve", _WORKING, "resolved"),
+    "confirm": Step("case.confirm", frozenset({"resolved"}), "confirmed"),
+    "close": Step("case.close", frozenset({"resolved", "confirmed"}), "closed"),
+    "reopen": Step("case.reopen", DONE_STATES, "in_progress"),
+    "dispatch": Step("case.dispatch", OPEN_STATES),
+    # written on site, or just after the fix before the customer confirms it
+    "service_record": Step("case.service_record", OPEN_STATES | {"resolved"}),
+    "delay": Step("case.delay", OPEN_STATES),
+    "link": Step("case.link", OPEN_STATES),
+    "update": Step("case.update", frozenset(STATES) - {"closed"}),
+    "follow_up": Step("case.follow_up", DONE_STATES),
 }
+CASE_NUMBER = re.compile(r"([A-Z][A-Z0-9]{0,15})-(\d{8})-([1-9]\d*)")
+FUTURE_SLACK = timedelta(days=1)  # clocks and time zones differ; more ahead is a mistake
+
+
+def allowed_actions(case: Case, user: User) -> tuple[str, ...]:
+    """The actions of TRANSITIONS `user` may take on `case` now: its state allows them
+    and the user's role holds their permission (for the app's buttons)."""
+    return tuple(name for name, step in TRANSITIONS.items()
+                 if case.state in step.states and user.role in PERMISSIONS[step.permission])
+
+
+def _refusal(case: Case, action: str) -> InvalidTransition:
+    """Why `action` cannot be taken on `case` in its state, as a keyed error."""
+    step, cid, state = TRANSITIONS[action], case.id, case.state
+    if state in DONE_STATES and step.states & OPEN_STATES:
+        return InvalidTransition(f"{cid} is {state}; reopen it (with a reason) before "
+                                 f"{action}", "case_reopen_first", id=cid, state=state,
+                                 action=action)
+    if action == "follow_up":
+        return InvalidTransition(f"{cid} is still open; follow up after resolving it",
+                                 "followup_open", id=cid)
+    if step.to:
+        return InvalidTransition(f"{cid} is {state}; it cannot go to {step.to}", "case_move",
+                                 id=cid, state=state, to=step.to)
+    return InvalidTransition(f"{cid} is {state}; {action} is not possible now", "case_action",
+                             id=cid, state=state, action=action)
+
+
+def project_code(text: str) -> str:
+    """A project code as case numbers use it (upper case), or BadInput."""
+    code = text.strip().upper()
+    if not PROJECT_CODE.fullmatch(code):
+        raise BadInput(f"bad project code {text!r}: a letter, then letters or digits, at most "
+                       "16 (no space or hyphen), e.g. KF", "project_code", code=text)
+    return code
+
+
+def _bad_case_number(text: str) -> str | None:
+    """Why `text` is not a case number PROJECT-YYYYMMDD-N, or None if it is one."""
+    m = CASE_NUMBER.fullmatch(text)
+    if not m:
+        return "case numbers are PROJECT-YYYYMMDD-N, e.g. KF-20261202-1"
+    try:
+        datetime.strptime(m[2], "%Y%m%d")
+    except ValueError:
+        return f"{m[2]} is not a date (PROJECT-YYYYMMDD-N)"
+    return None
+
+
 CHANNELS = ("phone", "email", "web", "onsite")
 DELAY_REASONS = {
     "A": "technician took the case but has not served it",
@@ -53,6 +127,17 @@ def parse_time(value: str | None) -> datetime | None:
 
 def iso(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def past_time(value: str | None, name: str, allow_future: bool = False) -> datetime | None:
+    """An intake time (received, last service) as parse_time reads it, refused when it
+    is more than a day ahead of now unless `allow_future` (a typo in the year, a clock
+    set wrong).  The day of slack covers time zones and clocks a little off."""
+    t = parse_time(value)
+    if t is not None and not allow_future and t > datetime.now(UTC) + FUTURE_SLACK:
+        raise BadInput(f"{name} {value} is more than a day in the future (allow it "
+                       "explicitly if it is right)", "time_future", field=name, value=value)
+    return t
 
 
 def _confirmation(checked: dict) -> dict:
@@ -94,15 +179,28 @@ class Case:
 class Cases:
     """Intake, triage, escalation, dispatch, resolution, confirmation, follow-up, close."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, users: Users | None = None) -> None:
+        """`users`: the user table work is handed to (escalation, dispatch); the Desk
+        passes its own."""
         self.engine = engine
         self.kb = engine.kb
         self.s = engine.settings
+        self.users = users or Users(engine.kb)
         self.on_close: list[Callable[[User, Case], object]] = []  # e.g. draft an article
 
     # -- reading -----------------------------------------------------------------------------
     def get(self, case_id: str) -> Case:
-        row = self.kb.row("case", case_id)
+        """The case with this id.  An id that is neither a record's id (imported ids are
+        kept as they were) nor a well-formed case number is refused with the form."""
+        case_id = case_id.strip()
+        try:
+            row = self.kb.row("case", case_id)
+        except NotFound:
+            why = _bad_case_number(case_id)
+            if why is None:
+                raise
+            raise NotFound(f"no case {case_id!r}: {why}", "case_number", id=case_id,
+                           why=why) from None
         rec = self.kb.get("case", case_id)
         fields = {k: v for k, v in row.items()
                   if k not in ("id", "state", "title", "text", "fix", "severity", "priority")}
@@ -128,8 +226,11 @@ class Cases:
     # -- intake ------------------------------------------------------------------------------
     def open(self, actor: User, description: str, title: str = "",
              labels: dict[str, str] | None = None, project: str | None = None,
-             **intake: str) -> Case:
-        """Record a new request, number it, triage it and check for recurrence/duplicates."""
+             allow_future: bool = False, **intake: str) -> Case:
+        """Record a new request, number it, triage it and check for recurrence/duplicates.
+        `project` (default: setting project_code) must be a project code (PROJECT_CODE);
+        received and last-service times more than a day ahead are refused unless
+        `allow_future`."""
         require(actor, "case.open")
         if not description.strip():
             raise BadInput("the fault description is empty", "empty_description")
@@ -139,9 +240,10 @@ class Cases:
         if intake.get("channel") and intake["channel"] not in CHANNELS:
             raise BadInput(f"unknown channel {intake['channel']!r} ({', '.join(CHANNELS)})")
         self._check_labels(labels or {})
-        received = parse_time(intake.get("received_at")) or datetime.now(UTC)
-        parse_time(intake.get("last_service_at"))
-        project = (project or self.s.project_code).strip().upper()
+        received = past_time(intake.get("received_at"), "received_at",
+                             allow_future) or datetime.now(UTC)
+        past_time(intake.get("last_service_at"), "last_service_at", allow_future)
+        project = project_code(project or self.s.project_code)
         with self.kb.transaction():
             case_id = self._next_number(project, received)
             self.kb.upsert([Record(kind="case", id=case_id, title=title.strip(),
@@ -170,17 +272,16 @@ class Cases:
 
     def update(self, actor: User, case_id: str, description: str | None = None,
                title: str | None = None, labels: dict[str, str] | None = None,
-               **intake: str) -> Case:
-        """Change intake fields; a changed description is triaged again."""
-        require(actor, "case.update")
-        case = self.get(case_id)
-        if case.state == "closed":
-            raise InvalidTransition(f"{case_id} is closed; reopen it first", "case_closed",
-                                    id=case_id)
+               allow_future: bool = False, **intake: str) -> Case:
+        """Change intake fields; a changed description is triaged again.  Times are
+        checked as at intake (`allow_future`)."""
+        case = self._begin(actor, case_id, "update")
         unknown = set(intake) - set(INTAKE_FIELDS)
         if unknown:
             raise BadInput(f"unknown intake field(s): {', '.join(sorted(unknown))}")
         changes: dict = {k: v for k, v in intake.items() if v is not None}
+        for name in ("received_at", "last_service_at"):
+            past_time(changes.get(name), name, allow_future)
         if changes.get("received_at"):  # stored in UTC like at intake; deadlines follow it
             changes["received_at"] = iso(parse_time(changes["received_at"]))
             moved = replace(case, fields={**case.fields, "received_at": changes["received_at"]})
@@ -298,34 +399,53 @@ class Cases:
         return None
 
     # -- moving through the loop ---------------------------------------------------------------
-    def _move(self, actor: User, case_id: str, to: str, action: str, changes: dict,
-              detail: dict | None = None, labels: dict[str, str] | None = None) -> Case:
+    def _begin(self, actor: User, case_id: str, action: str) -> Case:
+        """The case, once the actor's role and the case's state allow `action`
+        (TRANSITIONS); PermissionDenied or InvalidTransition otherwise."""
+        require(actor, TRANSITIONS[action].permission)
         case = self.get(case_id)
-        if to not in TRANSITIONS.get(case.state, frozenset()):
-            raise InvalidTransition(f"{case_id} is {case.state}; it cannot go to {to}",
-                                    "case_move", id=case_id, state=case.state, to=to)
-        self.kb.update("case", case_id, {**changes, "state": to}, actor.username, action,
-                       {"from": case.state, "to": to, **(detail or {})}, labels=labels)
+        if case.state not in TRANSITIONS[action].states:
+            raise _refusal(case, action)
+        return case
+
+    def _write(self, actor: User, case_id: str, action: str, changes: dict,
+               detail: dict | None = None, labels: dict[str, str] | None = None) -> Case:
+        """Check `action` against the case's state and write its changes (and the state
+        it moves to) with its event, in one transaction, so a concurrent change of state
+        cannot slip between the check and the write."""
+        step = TRANSITIONS[action]
+        with self.kb.transaction():
+            case = self._begin(actor, case_id, action)
+            if step.to:
+                changes = {**changes, "state": step.to}
+                detail = {"from": case.state, "to": step.to, **(detail or {})}
+            self.kb.update("case", case.id, changes, actor.username, action, detail,
+                           labels=labels)
         self.engine.refresh()
-        return self.get(case_id)
+        return self.get(case.id)
+
+    def allowed_actions(self, case: Case, user: User) -> tuple[str, ...]:
+        """See the module's `allowed_actions`."""
+        return allowed_actions(case, user)
 
     def start(self, actor: User, case_id: str) -> Case:
         """Take the case: in progress, first response recorded."""
-        require(actor, "case.update")
-        case = self.get(case_id)
+        case = self._begin(actor, case_id, "start")
         changes = {"assignee": case.fields.get("assignee") or actor.username}
         if not case.fields.get("first_response_at"):
             changes["first_response_at"] = now_utc()
-        return self._move(actor, case_id, "in_progress", "start", changes)
+        return self._write(actor, case.id, "start", changes)
 
     def escalate(self, actor: User, case_id: str, to: str, reason: str,
                  tried: list[dict] | None = None) -> Case:
-        """Hand the case on (engineer, second line, R&D) with the triage packet."""
+        """Hand the case on with the triage packet to `to`, a user name: an active
+        engineer, manager or admin (Users.assignee), who becomes its assignee."""
         require(actor, "case.escalate")
         if not to.strip() or not reason.strip():
-            raise BadInput("escalation needs a target (engineer or group) and a reason",
+            raise BadInput("escalation needs a target (a user name) and a reason",
                            "escalation_needs")
-        case = self.get(case_id)
+        case = self._begin(actor, case_id, "escalate")
+        to = self.users.assignee(to, "escalate").username
         packet = {"to": to, "reason": reason, "at": now_utc(), "by": actor.username,
                   "description": case.description, "triage": case.fields.get("triage"),
                   "tried": tried or self._tried(case_id)}
@@ -333,8 +453,8 @@ class Cases:
         if not case.fields.get("first_response_at"):
             changes["first_response_at"] = now_utc()
         # the target is "assignee" in the event: "to" there is the state moved to
-        return self._move(actor, case_id, "escalated", "escalate", changes,
-                          {"assignee": to, "reason": reason})
+        return self._write(actor, case.id, "escalate", changes,
+                           {"assignee": to, "reason": reason})
 
     def _tried(self, case_id: str) -> list[dict]:
         return [{"fix": lk["target"], "outcome": lk["relation"]}
@@ -342,7 +462,7 @@ class Cases:
 
     def set_delay(self, actor: User, case_id: str, code: str, note: str = "") -> Case:
         """Record why the case is delayed (A–D; D needs a note)."""
-        require(actor, "case.delay")
+        self._begin(actor, case_id, "delay")
         code = code.strip().upper()
         if code not in DELAY_REASONS:
             raise BadInput(f"delay reason must be one of {', '.join(DELAY_REASONS)}",
@@ -350,42 +470,36 @@ class Cases:
         if code == "D" and not note.strip():
             raise BadInput("delay reason D (other) needs a note", "delay_note")
         delay = {"code": code, "reason": DELAY_REASONS[code], "note": note, "at": now_utc()}
-        self.kb.update("case", case_id, {"delay": json.dumps(delay, ensure_ascii=False)},
-                       actor.username, "delay", {"code": code})
-        return self.get(case_id)
+        return self._write(actor, case_id, "delay",
+                           {"delay": json.dumps(delay, ensure_ascii=False)}, {"code": code})
 
     def dispatch(self, actor: User, case_id: str, assignee: str, planned_at: str,
                  place: str, tools: list[str] | None = None,
                  parts: list[str] | None = None) -> Case:
-        """Send someone on site (派工): who, when, where, with which tools and spare parts."""
-        require(actor, "case.dispatch")
+        """Send someone on site (派工): who (a user name: an active engineer, manager or
+        admin, Users.assignee, who becomes the assignee), when, where, with which tools
+        and spare parts."""
+        self._begin(actor, case_id, "dispatch")
         parse_time(planned_at)
-        case = self.get(case_id)
-        if case.state not in OPEN_STATES:
-            raise InvalidTransition(f"{case_id} is {case.state}; only open cases are dispatched",
-                                    "dispatch_closed", id=case_id, state=case.state)
+        assignee = self.users.assignee(assignee, "dispatch").username
         plan = {"assignee": assignee, "planned_at": planned_at, "place": place,
                 "tools": tools or [], "parts": parts or [], "at": now_utc()}
-        self.kb.update("case", case_id, {"dispatch": json.dumps(plan, ensure_ascii=False),
-                                         "assignee": assignee}, actor.username, "dispatch",
-                       {"assignee": assignee})
-        return self.get(case_id)
+        return self._write(actor, case_id, "dispatch",
+                           {"dispatch": json.dumps(plan, ensure_ascii=False),
+                            "assignee": assignee}, {"assignee": assignee})
 
     def record_service(self, actor: User, case_id: str, cause: str, steps: str,
                        parts_used: list[str] | None = None, result: str = "") -> Case:
         """The on-site service record (设备服务记录单): cause, steps, parts, result."""
-        require(actor, "case.service_record")
+        self._begin(actor, case_id, "service_record")
         record = {"cause": cause, "steps": steps, "parts_used": parts_used or [],
                   "result": result, "by": actor.username, "at": now_utc()}
-        self.kb.update("case", case_id,
-                       {"service_record": json.dumps(record, ensure_ascii=False)},
-                       actor.username, "service_record")
-        return self.get(case_id)
+        return self._write(actor, case_id, "service_record",
+                           {"service_record": json.dumps(record, ensure_ascii=False)})
 
     def link_fix(self, actor: User, case_id: str, target: str, helpful: bool = True) -> None:
         """Mark a suggested article or past case as used, or as not helpful."""
-        require(actor, "case.link")
-        self.get(case_id)
+        self._begin(actor, case_id, "link")
         kind, _, rid = target.partition(":")
         self.kb.get(kind, rid)
         self.kb.link(case_id, target, "used" if helpful else "not-helpful", actor.username)
@@ -401,7 +515,7 @@ class Cases:
         require(actor, "case.resolve")
         if not fix.strip():
             raise BadInput("a resolution needs the fix (what was done)", "resolution_fix")
-        case = self.get(case_id)
+        case = self._begin(actor, case_id, "resolve")
         if used:
             self.link_fix(actor, case_id, used)
         final, final_severity, checked = self._confirmed(case, labels, severity, confirm)
@@ -416,8 +530,8 @@ class Cases:
             changes["service_record"] = json.dumps(record, ensure_ascii=False)
         if not case.fields.get("first_response_at"):
             changes["first_response_at"] = changes["resolved_at"]
-        resolved = self._move(actor, case_id, "resolved", "resolve", changes,
-                              _confirmation(checked), labels=final)
+        resolved = self._write(actor, case.id, "resolve", changes, _confirmation(checked),
+                               labels=final)
         self._offer_to_duplicates(actor, case_id)
         return resolved
 
@@ -476,45 +590,43 @@ class Cases:
         require(actor, "case.confirm")
         if not 1 <= int(satisfaction) <= 5:
             raise BadInput("satisfaction is 1 to 5", "satisfaction_range")
-        return self._move(actor, case_id, "confirmed", "confirm",
-                          {"satisfaction": int(satisfaction), "satisfaction_comment": comment,
-                           "confirmed_at": now_utc()}, {"satisfaction": int(satisfaction)})
+        return self._write(actor, case_id, "confirm",
+                           {"satisfaction": int(satisfaction), "satisfaction_comment": comment,
+                            "confirmed_at": now_utc()}, {"satisfaction": int(satisfaction)})
 
     def close(self, actor: User, case_id: str, labels: dict[str, str] | None = None,
               severity: str | None = None, confirm: bool = False) -> Case:
         """Close a resolved (or confirmed) case; the knowledge service drafts an article.
         Labels and severity not confirmed at resolve may be confirmed or corrected here
         (as in `resolve`)."""
-        require(actor, "case.close")
-        case = self.get(case_id)
+        case = self._begin(actor, case_id, "close")
         final, sev, checked = self._confirmed(case, labels, severity, confirm)
         changes = {"closed_at": now_utc()}
         if checked:
             changes["severity"] = sev
-        case = self._move(actor, case_id, "closed", "close", changes, _confirmation(checked),
-                          labels=final if checked else None)
+        case = self._write(actor, case.id, "close", changes, _confirmation(checked),
+                           labels=final if checked else None)
         for hook in self.on_close:
             hook(actor, case)
         return case
 
     def reopen(self, actor: User, case_id: str, reason: str) -> Case:
+        """Put a resolved, confirmed or closed case back to work: the only way back."""
         require(actor, "case.reopen")
         if not reason.strip():
             raise BadInput("reopening needs a reason", "reopen_reason")
-        return self._move(actor, case_id, "in_progress", "reopen",
-                          {"closed_at": None, "resolved_at": None}, {"reason": reason})
+        return self._write(actor, case_id, "reopen", {"closed_at": None, "resolved_at": None},
+                           {"reason": reason})
 
     def follow_up(self, actor: User, case_id: str, came_back: bool, note: str = "") -> Case:
         """The follow-up call (客服回访): did the problem come back?"""
-        require(actor, "case.follow_up")
-        case = self.get(case_id)
-        if case.state in OPEN_STATES:
-            raise InvalidTransition(f"{case_id} is still open; follow up after resolving it",
-                                    "followup_open", id=case_id)
+        if came_back:  # it reopens the case: the reopen must be allowed too
+            require(actor, "case.reopen")
         record = {"came_back": bool(came_back), "note": note, "at": now_utc(),
                   "by": actor.username}
-        self.kb.update("case", case_id, {"follow_up": json.dumps(record, ensure_ascii=False)},
-                       actor.username, "follow_up", {"came_back": bool(came_back)})
+        self._write(actor, case_id, "follow_up",
+                    {"follow_up": json.dumps(record, ensure_ascii=False)},
+                    {"came_back": bool(came_back)})
         if came_back:
             return self.reopen(actor, case_id, f"problem came back: {note}".strip())
         return self.get(case_id)

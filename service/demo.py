@@ -57,8 +57,9 @@ DEMO_USERS = (
 
 
 def ensure_demo_users(users: Users) -> list[str]:
-    """Create the demo sign-ins (password `knownfix-demo`) when no user exists yet."""
-    if users.all():
+    """Create the demo sign-ins (password `knownfix-demo`) when no user exists yet
+    (disabled users count: their names stay taken)."""
+    if users.all(include_inactive=True):
         return []
     for name, role, display, team in DEMO_USERS:
         users.add(SYSTEM, name, DEMO_PASSWORD, role, display, team=team)

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from functools import cached_property
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from errors import BadInput
-from kb.exporter import export_csv
-from kb.importer import ColumnMapping, ImportReport
-from service import backup
 from service.administration import Administration
 from service.auth import User, Users, require
 from service.cases import Case, Cases
@@ -19,7 +17,6 @@ from service.engine import Engine, Progress
 from service.idempotency import Idempotency
 from service.knowledge import Article, Knowledge
 from service.lookup import Lookup
-from service.mail import MailIntake
 from service.notify import Notifications
 from service.queries import Queries
 from service.reports import Reports
@@ -27,6 +24,10 @@ from service.status import Status
 from service.tokens import Tokens
 from service.versions import Versions
 from settings import Settings, save_settings
+
+if TYPE_CHECKING:  # mail parsing, file readers and backups load when first used
+    from kb.importer import ColumnMapping, ImportReport
+    from service.mail import MailIntake
 
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".jsonl", ".ndjson", ".json")
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -39,10 +40,9 @@ class Desk:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.users = Users(engine.kb)
-        self.cases = Cases(engine)
+        self.cases = Cases(engine, self.users)
         self.knowledge = Knowledge(engine)
         self.reports = Reports(engine)
-        self.mail = MailIntake(self.cases)  # intake runs and their log (`mail.log`)
         self.cases.on_close.append(self.knowledge.draft_from_case)
         # every event of this knowledge base now also queues its notifications
         self.notify = Notifications(engine, self.cases, self.users)
@@ -54,6 +54,13 @@ class Desk:
         self.versions = Versions(engine)  # ETag / If-Match
         self.idempotency = Idempotency(engine.kb)  # Idempotency-Key
         self.status = Status(engine, self.cases)  # health, metrics gauges
+
+    @cached_property
+    def mail(self) -> MailIntake:
+        """Mail intake: runs and their log (`mail.log`); made on first use."""
+        from service.mail import MailIntake
+
+        return MailIntake(self.cases)
 
     @classmethod
     def open(cls, settings: Settings) -> Desk:
@@ -111,6 +118,8 @@ class Desk:
     def export(self, actor: User, out: str | Path | TextIO, kind: str | None = None,
                redact: bool = False) -> int:
         """Write the KB as CSV (see kb.exporter); `redact` takes personal data out."""
+        from kb.exporter import export_csv
+
         require(actor, "kb.export")
         n = export_csv(self.engine.kb, out, kind, redact=redact)
         name = Path(out).name if isinstance(out, str | Path) else "stream"
@@ -140,6 +149,8 @@ class Desk:
         return path
 
     def backup(self, actor: User) -> Path:
+        from service import backup
+
         return backup.backup(self.engine, actor)
 
     def close(self) -> None:

@@ -8,6 +8,11 @@ settings' values overridden by the tuning stored in the database for the current
 Tuning runs again by itself after an import and when the labelled history has grown by
 `retune_growth` since the last run, in a background thread; the new knobs take over
 once the classifiers for them are trained.
+
+Opening an engine is cheap: the embedding model is loaded on its first encode (a
+LazyEncoder; the index needs only the model's name and the dimension its manifest
+records), and the triager and its classifiers are made on first use.  So a command that
+shows a case or a report never loads either.
 """
 
 from __future__ import annotations
@@ -18,24 +23,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from errors import BadInput, IndexCorrupt, UnknownLabel
-from indexer.encoder import Encoder, make_encoder
+from indexer.encoder import Encoder, LazyEncoder
 from indexer.index import Hit, Index
 from indexer.vectors import AnnParams
-from kb.exporter import export_csv
-from kb.importer import ColumnMapping, ImportReport, import_file
-from kb.reader import check_text
 from kb.records import Record, is_known_fix
 from kb.store import KnowledgeBase, now_utc
 from service.integrity import check_and_repair, open_index
 from settings import Settings
-from triage.learner import labelled
-from triage.params import TriageParams
-from triage.result import TriageResult
-from triage.triager import Triager
-from triage.tuning import MIN_RECORDS as TUNE_MIN_RECORDS
-from triage.tuning import Tuning, time_order, tune
+from triage.params import MIN_RECORDS as TUNE_MIN_RECORDS
+from triage.params import TriageParams, Tuning
+
+if TYPE_CHECKING:  # the classifiers (scikit-learn) and readers load when first used
+    from kb.importer import ColumnMapping, ImportReport
+    from triage.result import TriageResult
+    from triage.triager import Triager
 
 Progress = Callable[[int], None]
 SAVE_EVERY_CHANGES = 200
@@ -66,7 +70,7 @@ class Engine:
         # The in-memory index is changed by sync and read by search from the app's many
         # threads: every use of it goes through this lock (docs/reliability.md).
         self.lock = threading.RLock()
-        self.encoder = encoder or make_encoder(settings.model)
+        self.encoder = encoder or LazyEncoder(settings.model)
         self.kb = KnowledgeBase(settings.db_path, settings.levels)
         self.tuning = self._stored_tuning()
         self.params = TriageParams.resolve(settings, self.tuning and self.tuning.chosen)
@@ -75,13 +79,25 @@ class Engine:
             self.params.ranking, settings.encode_batch_size)
         self.index.ann = AnnParams.from_settings(settings)  # exact or IVF by size
         self.index.tuning = self.tuning and self.tuning.to_json()
-        self.triager = Triager(self.kb, self.index, settings, self.lock, self.params)
+        self._triager: Triager | None = None  # made on first use (`triager`)
         self._unsaved, self._saved_at = 0, time.monotonic()
         self._tuner: threading.Thread | None = None
         self._background = background
         self._closing = threading.Event()
         self._label_version_seen = -1
         self.integrity = None if fresh_index else check_and_repair(self)
+
+    @property
+    def triager(self) -> Triager:
+        """The triager over this index and its parameters, made on first use (its
+        classifiers train when it first needs them)."""
+        with self.lock:
+            if self._triager is None:
+                from triage.triager import Triager
+
+                self._triager = Triager(self.kb, self.index, self.settings, self.lock,
+                                        self.params)
+            return self._triager
 
     def _new_index(self) -> Index:
         s = self.settings
@@ -119,7 +135,7 @@ class Engine:
             self.index.tuning = self.tuning and self.tuning.to_json()
             n = self.index.rebuild(self.kb, progress)
             self.save()
-            self.triager = Triager(self.kb, self.index, self.settings, self.lock, self.params)
+            self._triager = None  # made again, over the new index, when next used
         return n
 
     def switch_model(self, settings: Settings, encoder: Encoder, index: Index) -> None:
@@ -134,7 +150,7 @@ class Engine:
             index.ranking = self.params.ranking
             index.tuning = self.tuning and self.tuning.to_json()
             index.save()
-            self.triager = Triager(self.kb, index, settings, self.lock, self.params)
+            self._triager = None  # made again, with the new model, when next used
             self._unsaved, self._saved_at = 0, time.monotonic()
             self._label_version_seen = -1
 
@@ -151,6 +167,9 @@ class Engine:
              dry_run: bool = False) -> Tuning:
         """Choose the quality knobs on the KB's own labelled history (triage/tuning.py)
         and, unless `dry_run`, store them and put them to work."""
+        from triage.learner import labelled
+        from triage.tuning import time_order, tune
+
         with self.lock:
             self.refresh()
         records, vectors = labelled(self.kb, self.index, self.lock)
@@ -165,13 +184,15 @@ class Engine:
     def apply_tuning(self, tuning: Tuning) -> None:
         """Store a tuning and switch the index and triager to its knobs; the new
         classifiers are trained before the switch, so triage never waits for them."""
+        from triage.triager import Triager
+
         self.kb.set_meta(TUNING_KEY, json.dumps(tuning.to_json(), ensure_ascii=False))
         params = TriageParams.resolve(self.settings, tuning.chosen
                                       if tuning.status == "tuned" else None)
         triager = Triager(self.kb, self.index, self.settings, self.lock, params)
         triager.learner.current(block=True)
         with self.lock:
-            self.tuning, self.params, self.triager = tuning, params, triager
+            self.tuning, self.params, self._triager = tuning, params, triager
             self.index.ranking = params.ranking
             self.index.tuning = tuning.to_json()
             self._unsaved += 1  # the manifest carries the tuning: save it with the index
@@ -226,6 +247,8 @@ class Engine:
                     last_wins: bool = False) -> ImportReport:
         """Import rows into the KB, then index them. The report's time covers both.
         `header_row` and `last_wins`: see kb.importer.import_file."""
+        from kb.importer import import_file
+
         start = time.perf_counter()
         report = import_file(self.kb, path, mapping, encoding=encoding, progress=progress,
                              header_row=header_row, last_wins=last_wins)
@@ -239,6 +262,8 @@ class Engine:
         self.refresh()
 
     def export(self, out, kind: str | None = None) -> int:
+        from kb.exporter import export_csv
+
         return export_csv(self.kb, out, kind)
 
     # -- lookup -------------------------------------------------------------------------------
@@ -249,6 +274,8 @@ class Engine:
         self.triage("预热：设备无法开机 warm-up: device will not power on")
 
     def triage(self, text: str, **fields: str) -> TriageResult:
+        from kb.reader import check_text
+
         check_text(" ".join([text or "", *(str(v) for v in fields.values())]),
                    "the fault description")
         with self.lock:
@@ -258,6 +285,8 @@ class Engine:
     def search(self, query: str, k: int | None = None, kind: str | None = None,
                labels: dict[str, str] | None = None) -> list[SearchResult]:
         """Known fixes for a query, optionally only one kind or with given label values."""
+        from kb.reader import check_text
+
         if not query.strip():
             raise BadInput("the search query is empty")
         check_text(query, "the search query")

@@ -33,7 +33,7 @@ from pathlib import Path
 from errors import KnownFixError, MailboxError, NotMail
 from kb.store import now_utc
 from service.auth import User, require
-from service.cases import Cases
+from service.cases import Cases, project_code
 from service.mail_parse import Mail, parse_mail
 from service.mail_sources import RawMessage, path_messages
 
@@ -218,8 +218,11 @@ class MailIntake:
     def intake(self, actor: User, messages: Iterable[RawMessage], project: str | None = None,
                on_outcome: Callable[[Outcome], None] | None = None) -> IntakeReport:
         """Take every new message; log and report the outcome of each.  A mailbox that
-        breaks off (MailboxError) ends the run after logging what was done so far."""
+        breaks off (MailboxError) ends the run after logging what was done so far.  A bad
+        `project` code is refused before any message is read."""
         require(actor, "case.open")
+        if project:
+            project = project_code(project)
         report = IntakeReport(run=_run_id())
         for raw in messages:
             outcome = self._one(actor, raw, project)

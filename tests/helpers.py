@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from kb.importer import ColumnMapping
 from kb.records import Record
+from service.engine import Engine
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ZH_CSV = FIXTURES / "cases_zh.csv"
@@ -47,3 +49,13 @@ def small_kb_records() -> list[Record]:
                labels={"category": "power", "component": "ups"}, severity="critical",
                state="validated"),
     ]
+
+
+def legacy_assignee(engine: Engine, case_id: str, name: str) -> None:
+    """Make `name` the case's assignee and escalation target as a knowledge base from
+    before issue 10 may hold them (any text then; now only a user name is accepted)."""
+    row = engine.kb.row("case", case_id)
+    packet = {**json.loads(row["escalation"]), "to": name}
+    engine.kb.update("case", case_id, {"assignee": name,
+                                       "escalation": json.dumps(packet, ensure_ascii=False)},
+                     "system", "legacy")

@@ -85,6 +85,7 @@ def test_case_loop_open_to_close(kf):
 
 
 def test_escalate_delay_dispatch_update_reopen_follow_up(kf):
+    kf("user", "add", "bob", "--role", "engineer", "--password-stdin", input="bob-password\n")
     cid = json.loads(kf("case", "open", "--text", "Camera drops offline, IP conflict",
                         "--json").stdout)["id"]
     kf("case", "update", cid, "--field", "asset-serial=SN9", "--title", "IP conflict")

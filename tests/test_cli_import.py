@@ -58,7 +58,7 @@ def test_unknown_severity_says_how_to_accept_it(tmp_path):
 def test_bad_options_are_one_line(tmp_path):
     src = export_xlsx(tmp_path / "x.xlsx")
     assert_one_line_error(run("import", src, *ARGS, "--severity-map", "高", "--data-dir",
-                              tmp_path / "data", env=ENV), "--severity-map", "VALUE=LEVEL")
+                              tmp_path / "data", env=ENV), "--severity-map 高=LEVEL")
     assert_one_line_error(run("import", src, *ARGS, "--severity-map", "高=urgent",
                               "--data-dir", tmp_path / "data", env=ENV),
                           "'urgent' is not a severity level")

@@ -19,9 +19,7 @@ runner = CliRunner()
 @pytest.fixture
 def kf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Run `knownfix ARGS...` on an empty KB in tmp_path (fast encoder and index)."""
-    monkeypatch.setenv("KNOWNFIX_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("KNOWNFIX_MODEL", "hash:256")
-    monkeypatch.setenv("KNOWNFIX_VECTOR_BACKEND", "numpy")
+    empty_kb(tmp_path / "data", monkeypatch)
 
     def run(*args: str, ok: bool = True):
         result = runner.invoke(app, list(args))
@@ -29,6 +27,17 @@ def kf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             assert result.exit_code == 0, result.output
         return result
     return run
+
+
+def empty_kb(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty knowledge base in `folder`, and the environment that points to it."""
+    from service.engine import Engine
+    from settings import load_settings
+
+    monkeypatch.setenv("KNOWNFIX_DATA_DIR", str(folder))
+    monkeypatch.setenv("KNOWNFIX_MODEL", "hash:256")
+    monkeypatch.setenv("KNOWNFIX_VECTOR_BACKEND", "numpy")
+    Engine(load_settings()).close()
 
 
 def mail(mid: str, subject: str = "NVR beeps: HDD error") -> bytes:
@@ -95,7 +104,7 @@ def test_unreachable_imap_server_is_one_line(kf, monkeypatch):
                    "IMAP imap://u@127.0.0.1:9/INBOX: cannot connect")
 
 
-def test_poll_takes_new_mail_until_interrupted(tmp_path, inbox):
+def test_poll_takes_new_mail_until_interrupted(tmp_path, inbox, monkeypatch):
     """`--poll` in a real process: new mail dropped in the folder is taken on the next
     run; Ctrl-C (SIGINT) stops it cleanly."""
     import os
@@ -105,6 +114,7 @@ def test_poll_takes_new_mail_until_interrupted(tmp_path, inbox):
     import time
 
     (inbox / "3.msg.eml").unlink()
+    empty_kb(tmp_path / "data", monkeypatch)
     env = {**os.environ, "KNOWNFIX_DATA_DIR": str(tmp_path / "data"),
            "KNOWNFIX_MODEL": "hash:256", "KNOWNFIX_VECTOR_BACKEND": "numpy",
            "PYTHONPATH": str(Path(__file__).parent.parent)}

@@ -66,3 +66,34 @@ class TriageParams:
     def from_json(cls, data: dict) -> TriageParams:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+# -- the stored result of a tuning run (triage/tuning.py makes it) -------------------------------
+# Here, beside the parameters it sets, so that reading it (every Engine does at start-up)
+# does not import the classifiers.
+MIN_RECORDS = 150        # labelled records needed before tuning says anything
+
+
+@dataclass
+class Tuning:
+    """What a tuning run chose and why: the chosen values (only the knobs not pinned),
+    the figures on the validation records with the values before and after, and when."""
+
+    status: str                      # "tuned" or "too_little_history"
+    at: str
+    model: str
+    labelled: int                    # labelled records in the KB when it ran
+    chosen: dict = field(default_factory=dict)
+    pinned: list[str] = field(default_factory=list)
+    before: dict = field(default_factory=dict)
+    after: dict = field(default_factory=dict)
+    validation: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    note: str = ""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Tuning:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})

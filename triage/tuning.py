@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
 import numpy as np
@@ -49,11 +49,10 @@ from kb.records import Record
 from settings import Settings
 from triage.classifier import TEMPERATURES, LabelClassifier, TextFeatures, softmax
 from triage.learner import SEVERITY, targets
-from triage.params import PINNED_BY, TriageParams
+from triage.params import MIN_RECORDS, PINNED_BY, TriageParams, Tuning
 from triage.severity import at_or_above, decide, decide_by_cutoffs
 from triage.triager import POOL, blend, neighbour_votes, rank, top_label
 
-MIN_RECORDS = 150        # labelled records needed before tuning says anything
 MAX_RECORDS = 10_000     # the newest labelled records tuning reads, at most
 MAX_VALIDATION = 500     # validation records per fold, at most (evenly spaced)
 MIN_SCRIPT_QUERIES = 20  # validation queries a script needs for its own fusion weight
@@ -65,31 +64,6 @@ NEIGHBOUR_GRID = (0.0, 0.1, 0.25, 0.4, 0.6)
 BOOST_GRID = (0.0, 0.1, 0.2, 0.3, 0.5)
 CUTOFF_GRID = tuple(round(0.05 * x, 2) for x in range(1, 20))
 Progress = Callable[[str], None]
-
-
-@dataclass
-class Tuning:
-    """What a tuning run chose and why: the chosen values (only the knobs not pinned),
-    the figures on the validation records with the values before and after, and when."""
-
-    status: str                      # "tuned" or "too_little_history"
-    at: str
-    model: str
-    labelled: int                    # labelled records in the KB when it ran
-    chosen: dict = field(default_factory=dict)
-    pinned: list[str] = field(default_factory=list)
-    before: dict = field(default_factory=dict)
-    after: dict = field(default_factory=dict)
-    validation: dict = field(default_factory=dict)
-    seconds: float = 0.0
-    note: str = ""
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> Tuning:
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass

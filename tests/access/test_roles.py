@@ -136,7 +136,7 @@ ACTIONS: list[tuple[str, str, Action]] = [
         case_event("link:used"))),
     ("case.escalate", "Cases.escalate", Action(
         lambda w: {"id": open_case(w)},
-        lambda w, a, c: w.desk.cases.escalate(a, c["id"], "second-line", "needs a specialist"),
+        lambda w, a, c: w.desk.cases.escalate(a, c["id"], "u_engineer", "needs a specialist"),
         case_event("escalate"))),
     ("case.resolve", "Cases.resolve", Action(
         lambda w: {"id": open_case(w)},
@@ -224,6 +224,11 @@ ACTIONS: list[tuple[str, str, Action]] = [
         lambda w: {"name": f"new_{next(_n)}"},
         lambda w, a, c: w.desk.users.add(a, c["name"], PASSWORD, "first_line"),
         lambda ctx, _r: ("user:add", f"user:{ctx['name']}"))),
+    ("user.manage", "Users.update", Action(
+        lambda w: {"name": w.desk.users.add(SYSTEM, f"upd_{next(_n)}", PASSWORD,
+                                            "first_line").username},
+        lambda w, a, c: w.desk.users.update(a, c["name"], team="east"),
+        lambda ctx, _r: ("user:update", f"user:{ctx['name']}"))),
     ("backup", "Desk.backup", Action(
         lambda w: {}, lambda w, a, c: w.desk.backup(a), file_event("backup"))),
     ("notify.prefs", "Notifications.set_prefs (one's own)", Action(

@@ -26,6 +26,7 @@ from service.auth import SYSTEM
 from service.desk import Desk
 from service.engine import Engine
 from service.privacy import personal_data_report
+from tests.helpers import legacy_assignee
 
 FORMULA_STARTS = ["=", "+", "-", "@", "\t", "\r"]
 FUZZ = settings(max_examples=60, derandomize=True, database=None, deadline=None,
@@ -69,11 +70,12 @@ def test_csv_export_neutralises_every_formula_start(engine: Engine, start: str):
 
 def _report_world(engine: Engine) -> Desk:
     desk = Desk(engine)
+    desk.users.add(SYSTEM, "eng", "password123", "engineer")
     for n, start in enumerate(FORMULA_STARTS):
         case = desk.cases.open(SYSTEM, f"{start}SUM(1+1) printer {n} offline",
                                title=f"{start}title {n}", channel="phone")
-        desk.cases.escalate(SYSTEM, case.id, f"{start}cmd|' /C calc'!A{n}",
-                            f"{start}1 escalate {n}")
+        desk.cases.escalate(SYSTEM, case.id, "eng", f"{start}1 escalate {n}")
+        legacy_assignee(engine, case.id, f"{start}cmd|' /C calc'!A{n}")
         desk.cases.resolve(SYSTEM, case.id, f"{start}fixed {n}")
     return desk
 

@@ -11,7 +11,7 @@ import pytest
 import kb.importer as importer
 from errors import BadInput, MissingColumn
 from kb.exporter import export_csv, safe_cell
-from kb.importer import ColumnMapping, import_file, parse_label_options, write_rejects
+from kb.importer import ColumnMapping, import_file, write_rejects
 from kb.reader import open_table
 from kb.records import Record
 from kb.store import KnowledgeBase
@@ -280,20 +280,6 @@ def test_semicolon_and_tab_separated_files(tmp_path):
     (tmp_path / "tabs.tsv").write_text("a\tb\n1\t硬盘\n", encoding="utf-8")
     assert list(open_table(tmp_path / "semi.csv").rows) == [{"a": "1", "b": "摄像机"}]
     assert list(open_table(tmp_path / "tabs.tsv").rows) == [{"a": "1", "b": "硬盘"}]
-
-
-@pytest.mark.parametrize(("pairs", "expected"), [
-    (["category=类别"], {"category": "类别"}),
-    (["component"], {"component": "component"}),
-    ([" cause = 原因 ", "category=类别"], {"cause": "原因", "category": "类别"}),
-])
-def test_parse_label_options(pairs, expected):
-    assert parse_label_options(pairs) == expected
-
-
-def test_parse_label_options_needs_a_name():
-    with pytest.raises(BadInput):
-        parse_label_options(["=类别"])
 
 
 # -- export -------------------------------------------------------------------------------

@@ -10,9 +10,10 @@ import io
 import pytest
 from openpyxl import Workbook
 
+from cli.options import pairs
 from errors import BadInput, MissingColumn, UnknownLabel
 from kb.exporter import export_csv
-from kb.importer import ColumnMapping, import_file, parse_severity_map
+from kb.importer import ColumnMapping, import_file
 from kb.records import Record
 from kb.store import KnowledgeBase
 
@@ -95,7 +96,7 @@ def test_missing_columns_say_which_row_was_the_header(kb, tmp_path):
 # -- severities ------------------------------------------------------------------------------------
 def test_severity_map_takes_chinese_severities(kb, tmp_path):
     path = csv_file(tmp_path / "s.csv", [HEADER, *ROWS, ["T-4", "机房冒烟", "", "电源", "紧急"]])
-    severity_map = parse_severity_map("高=high,中=medium,低=low,紧急=critical")
+    severity_map = severity_map_of("高=high,中=medium,低=low,紧急=critical")
     report = import_file(kb, path, mapping(severity="严重程度", severity_map=severity_map))
     assert report.rejected == []
     assert [kb.get("case", f"T-{n}").severity for n in (1, 2, 3, 4)] == \
@@ -112,14 +113,19 @@ def test_unknown_severity_names_the_option_and_the_setting(kb, tmp_path):
     assert "--severity-map 低=LEVEL" in reason and "severity_levels" in reason
 
 
+def severity_map_of(text: str) -> dict[str, str]:
+    """--severity-map as the command line reads it."""
+    return pairs([text], "--severity-map", "VALUE=LEVEL", "高=high", split=True)
+
+
 @pytest.mark.parametrize(("text", "error"), [
-    ("高=high,中", "use VALUE=LEVEL"),
+    ("高=high,中", "give --severity-map 中=LEVEL"),
     ("高=urgent", "'urgent' is not a severity level"),
 ])
 def test_bad_severity_map(kb, tmp_path, text, error):
     path = csv_file(tmp_path / "s.csv", [HEADER, *ROWS])
     with pytest.raises((BadInput, UnknownLabel), match=error):
-        import_file(kb, path, mapping(severity="严重程度", severity_map=parse_severity_map(text)))
+        import_file(kb, path, mapping(severity="严重程度", severity_map=severity_map_of(text)))
 
 
 # -- duplicate ids in one file -------------------------------------------------------------------

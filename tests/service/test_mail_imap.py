@@ -23,8 +23,10 @@ import pytest
 from errors import MailboxError
 from service.auth import SYSTEM
 from service.cases import Cases
+from service.engine import Engine
 from service.mail import REJECTED, REPEAT, TAKEN, MailIntake
 from service.mail_sources import ImapAccount, imap_messages
+from settings import load_settings
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 PASSWORD = "s3cret-imap-pass"
@@ -225,6 +227,7 @@ def test_cli_intake_from_imap(mailbox, tmp_path, monkeypatch):
     monkeypatch.setenv("KNOWNFIX_MODEL", "hash:256")
     monkeypatch.setenv("KNOWNFIX_VECTOR_BACKEND", "numpy")
     monkeypatch.setenv("KNOWNFIX_IMAP_PASSWORD", PASSWORD)
+    Engine(load_settings()).close()  # the knowledge base mail goes into
     url = f"imaps://support@127.0.0.1:{mailbox.port}/INBOX"
     result = CliRunner().invoke(app, ["intake-mail", "--imap", url,
                                       "--imap-cafile", mailbox.cafile])

@@ -24,6 +24,7 @@ from service.demo import load_demo
 from service.engine import Engine
 from service.reports import Reports, cluster, rows
 from settings import load_settings, save_settings
+from tests.helpers import legacy_assignee
 
 START, END = "2026-10-01", "2026-11-01"
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
@@ -366,9 +367,11 @@ def test_exports_neutralise_formulas(engine: Engine, tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
     cases = Cases(engine)
+    Users(engine.kb).add(SYSTEM, "eng", PASSWORD, "engineer")
     case = cases.open(SYSTEM, "=HYPERLINK(\"http://evil\",\"x\") printer offline",
                       channel="phone")
-    cases.escalate(SYSTEM, case.id, "=cmd|' /C calc'!A0", "+1 escalate")
+    cases.escalate(SYSTEM, case.id, "eng", "+1 escalate")
+    legacy_assignee(engine, case.id, "=cmd|' /C calc'!A0")  # any text, before issue 10
     today = datetime.now(UTC).date()
     start, end = today.isoformat(), (today + timedelta(days=1)).isoformat()
     reports = Reports(engine)

@@ -17,21 +17,23 @@ from ui.i18n import MESSAGES, error_text
 
 ROOT = Path(__file__).resolve().parents[2]
 ERRORS = {"KnownFixError", "BadInput", "MissingColumn", "UnknownLabel", "NotFound",
-          "ModelMismatch", "IndexCorrupt", "PermissionDenied", "InvalidTransition"}
+          "ModelMismatch", "IndexCorrupt", "PermissionDenied", "InvalidTransition",
+          "SettingsError"}
 
 
 def keyed_raises() -> list[tuple[str, str, set[str]]]:
-    """(where, key, keyword names) of every `raise SomeError(message, "key", ...)`."""
+    """(where, key, keyword names) of every `SomeError(message, "key", ...)` made, whether
+    raised where it is made or returned to be raised by the caller."""
     found = []
     for path in [*ROOT.glob("service/*.py"), *ROOT.glob("kb/*.py"), ROOT / "settings.py"]:
         for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-            if (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)
-                    and getattr(node.exc.func, "id", None) in ERRORS
-                    and len(node.exc.args) >= 2):
-                key = node.exc.args[1]
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", None) in ERRORS
+                    and len(node.args) >= 2):
+                key = node.args[1]
                 assert isinstance(key, ast.Constant), f"{path.name}:{node.lineno}"
-                found.append((f"{path.name}:{node.lineno}", key.value,
-                              {k.arg for k in node.exc.keywords}))
+                names = {k.arg for k in node.keywords}
+                assert None not in names, f"{path.name}:{node.lineno}: name the params"
+                found.append((f"{path.name}:{node.lineno}", key.value, names))
     return found
 
 
@@ -43,6 +45,13 @@ def test_every_error_key_has_both_languages_and_its_placeholders():
         for text in MESSAGES[f"err.{key}"]:
             wanted = {f for _, f, _, _ in string.Formatter().parse(text) if f}
             assert wanted == names, f"{where}: err.{key} uses {wanted}, the raise gives {names}"
+
+
+def test_every_workflow_action_has_a_name_in_both_languages():
+    from service.cases import TRANSITIONS
+
+    for action in TRANSITIONS:
+        assert f"workflow.{action}" in MESSAGES, action
 
 
 @pytest.fixture
@@ -70,7 +79,21 @@ def test_refusals_from_the_services_read_right_in_both_languages(ui_desk, speak)
     assert error_text(wrong.value) == "用户名或密码错误。"
     assert error_text(missing.value) == "没有编号为 KF-19990101-9 的工单。"
     assert error_text(forbidden.value).startswith("agent（一线客服）无权执行此操作")
+    resolved = ui_desk.cases.resolve(SYSTEM, case.id, "换了读卡器")
+    with pytest.raises(InvalidTransition) as back:
+        ui_desk.cases.start(SYSTEM, resolved.id)
+    with pytest.raises(BadInput) as nobody:
+        ui_desk.cases.reopen(SYSTEM, case.id, "又坏了")
+        ui_desk.cases.escalate(SYSTEM, case.id, "王工 (工程师)", "需要上门")
+
+    speak("zh")
+    assert error_text(back.value) == (f"{case.id} 当前为“已解决”，请先填写原因重新打开，"
+                                      "再执行“开始处理”。")
+    assert error_text(nobody.value) == ("“王工 (工程师)”是用户 engineer 的显示名，"
+                                        "请填写用户名 engineer。")
     speak("en")
+    assert error_text(back.value) == (f"{case.id} is Resolved; reopen it (with a reason) "
+                                      "before “start work”.")
     assert error_text(moved.value) == f"{case.id} is Triaged; it cannot go to Closed."
     assert error_text(wrong.value) == "Wrong user name or password."
     assert error_text(missing.value) == "There is no Case KF-19990101-9."

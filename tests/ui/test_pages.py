@@ -420,7 +420,7 @@ def test_every_event_of_a_case_or_an_article_has_a_message(ui_desk):
     d.cases.set_delay(engineer, case.id, "B", "等备件")
     d.cases.dispatch(engineer, case.id, "engineer", "2026-12-01T09:00:00Z", "机房")
     d.cases.record_service(engineer, case.id, "硬盘坏道", "更换硬盘")
-    d.cases.escalate(engineer, case.id, "rd", "复现")
+    d.cases.escalate(engineer, case.id, "manager", "复现")
     first = case.fields["triage"]["matches"][0]["key"]
     d.cases.link_fix(engineer, case.id, first, helpful=False)
     twin = d.cases.open(agent, fault + "，回放为空", asset_serial="SN-UI-1")  # recurrence

@@ -7,7 +7,7 @@ import re
 import streamlit as st
 
 from errors import KnownFixError
-from service.cases import DELAY_REASONS, OPEN_STATES, TRANSITIONS
+from service.cases import DELAY_REASONS, allowed_actions
 from ui.i18n import error_text, fmt_time, t
 from ui.render import md_escape, show_markdown
 from ui.resources import desk
@@ -127,11 +127,11 @@ def _do(fn, *args, **kwargs) -> None:
 
 def _actions(me, case) -> None:
     cases = desk().cases
-    allowed = TRANSITIONS.get(case.state, frozenset())
+    allowed = allowed_actions(case, me)  # the state machine and the user's role
     st.subheader(t("case.actions"))
-    if case.state in ("triaged", "escalated") and st.button(t("action.start"), key="act_start"):
+    if "start" in allowed and st.button(t("action.start"), key="act_start"):
         _do(cases.start, me, case.id)
-    if "resolved" in allowed:
+    if "resolve" in allowed:
         with st.form("resolve_form"):
             fix = st.text_area(t("resolve.fix"), key="resolve_fix")
             cause = st.text_input(t("service.cause"), key="resolve_cause")
@@ -139,7 +139,7 @@ def _actions(me, case) -> None:
             if st.form_submit_button(t("action.resolve"), type="primary"):
                 _do(cases.resolve, me, case.id, fix, cause=cause, labels=labels,
                     severity=severity)
-    if case.state in OPEN_STATES:
+    if "dispatch" in allowed:
         with st.expander(t("dispatch.header")), st.form("dispatch_form"):
             who = st.text_input(t("case.assignee"), key="dispatch_who")
             when = st.text_input(t("dispatch.when"), key="dispatch_when",
@@ -150,6 +150,7 @@ def _actions(me, case) -> None:
             if st.form_submit_button(t("action.dispatch")):
                 _do(cases.dispatch, me, case.id, who, when, place, _list(tools),
                     _list(parts))
+    if "service_record" in allowed:
         with st.expander(t("service.header")), st.form("service_form"):
             cause = st.text_input(t("service.cause"), key="service_cause")
             steps = st.text_area(t("service.steps"), key="service_steps")
@@ -157,19 +158,20 @@ def _actions(me, case) -> None:
             result = st.text_input(t("service.result"), key="service_result")
             if st.form_submit_button(t("action.record")):
                 _do(cases.record_service, me, case.id, cause, steps, _list(parts), result)
+    if "delay" in allowed:
         with st.expander(t("delay.header")):
             code = st.selectbox(t("delay.code"), list(DELAY_REASONS),
                                 format_func=lambda c: f"{c} · {t('delay.' + c)}", key="delay_code")
             note = st.text_input(t("delay.note"), key="delay_note")
             if st.button(t("action.delay"), key="act_delay"):
                 _do(cases.set_delay, me, case.id, code, note)
-    if "confirmed" in allowed:
+    if "confirm" in allowed:
         with st.form("confirm_form"):
             score = st.slider(t("confirm.satisfaction"), 1, 5, 5, key="confirm_score")
             comment = st.text_input(t("confirm.comment"), key="confirm_comment")
             if st.form_submit_button(t("action.confirm")):
                 _do(cases.confirm, me, case.id, score, comment)
-    if "closed" in allowed:
+    if "close" in allowed:
         unconfirmed = _unconfirmed(case)
         if not unconfirmed:
             if st.button(t("action.close"), key="act_close", type="primary"):
@@ -180,7 +182,7 @@ def _actions(me, case) -> None:
                 labels, severity = _confirmation(case, "close", only=unconfirmed)
                 if st.form_submit_button(t("action.close"), type="primary"):
                     _do(cases.close, me, case.id, labels=labels, severity=severity)
-    if case.state in ("resolved", "confirmed", "closed"):
+    if "follow_up" in allowed:
         c1, c2 = st.columns(2)
         if c1.button(t("follow.ok"), key="act_follow_ok"):
             _do(cases.follow_up, me, case.id, False)
