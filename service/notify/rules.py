@@ -12,8 +12,8 @@
 | import                                          | import     | the importing user          |
 | notify:test on user:NAME                        | test       | that user                   |
 
-An assignee that is not a user but a group (escalation to "second-line") reaches the
-users whose `team` is that name.  Nobody is told of their own assignment.  Whether a
+An assignee is always a user (the workflow refuses anyone else); one that has since been
+removed is told nothing.  Nobody is told of their own assignment.  Whether a
 user is told at all, and how, is their preference (service.notify.prefs); the rules only
 say who is concerned.  A notice's `key` is what makes it one notification: the event's
 id, or for a notice that must come once per case and status (critical, deadlines,
@@ -133,13 +133,10 @@ class Rules:
 
     # -- pieces --------------------------------------------------------------------------
     def _people(self, name: str | None) -> tuple[str, ...]:
-        """The user called `name`, else the users whose team is `name`, else nobody."""
+        """The user called `name`, or nobody when there is no such user."""
         if not name:
             return ()
-        everyone = self.users.all()
-        if any(u.username == name for u in everyone):
-            return (name,)
-        return tuple(u.username for u in everyone if u.team and u.team == name)
+        return (name,) if any(u.username == name for u in self.users.all()) else ()
 
     @staticmethod
     def _notice(kind: str, event: Event, key: str | None = None, users: tuple = (),

@@ -83,6 +83,11 @@ def run(*args, stdin: str | None = None):
 
 def test_token_commands(tmp_path):
     data = tmp_path / "data"
+    refused = run("user", "add", "li", "--role", "first_line", "--password-stdin",
+                  "--data-dir", data, stdin="long-enough\n")
+    assert refused.exit_code == 1 and "no knowledge base" in refused.stderr
+    assert not data.exists()  # a mistyped folder is not created
+    assert run("demo", "--data-dir", data).exit_code == 0
     made = run("user", "add", "li", "--role", "first_line", "--password-stdin",
                "--data-dir", data, stdin="long-enough\n")
     assert made.exit_code == 0, made.output

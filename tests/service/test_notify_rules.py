@@ -87,12 +87,12 @@ def test_an_escalation_reaches_the_assignee_on_each_channel_in_their_language(de
     assert zh.payload["link_text"] == "打开工单"
 
 
-def test_a_group_reaches_its_members_and_nobody_is_told_of_their_own_assignment(desk):
+def test_only_the_assignee_is_told_and_nobody_of_their_own_assignment(desk):
     for name in ("bob", "li", "ann"):
         desk.notify.set_prefs(SYSTEM, name, email=f"{name}@example.com")
     case_id = open_case(desk)
-    desk.cases.escalate(user(desk, "ann"), case_id, "second-line", "disk array")
-    assert [r.recipient for r in rows(desk)] == ["bob"]  # bob's team is second-line
+    desk.cases.escalate(user(desk, "ann"), case_id, "bob", "disk array")
+    assert [r.recipient for r in rows(desk)] == ["bob"]  # ann escalated it: not told
     desk.cases.escalate(user(desk, "li"), case_id, "li", "I take it")  # to oneself
     other = open_case(desk, "Camera drops offline, IP conflict")
     desk.cases.start(user(desk, "li"), other)  # takes it: assigns herself
