@@ -5,22 +5,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from service.auth import pages_for
 from ui.i18n import LANGUAGES, t
 from ui.resources import desk, start_loading
 from ui.session import current_user, sign_out
 
-_ALL = {"first_line", "engineer", "manager", "admin"}
-# page (script ui/pages/NAME.py) -> icon, roles that see it
-PAGES = {
-    "intake": ("📞", _ALL),
-    "queue": ("📋", _ALL),
-    "case": ("🗂️", _ALL),
-    "search": ("🔎", _ALL),
-    "knowledge": ("📚", {"engineer", "manager"}),
-    "coverage": ("📈", {"manager", "admin"}),
-    "reports": ("🧾", {"manager", "admin"}),
-    "admin": ("⚙️", {"admin"}),
-}
+# page (script ui/pages/NAME.py) -> icon; who sees which: service.auth.PAGE_NEEDS
+ICONS = {"intake": "📞", "queue": "📋", "case": "🗂️", "search": "🔎", "knowledge": "📚",
+         "coverage": "📈", "reports": "🧾", "admin": "⚙️"}
 
 st.set_page_config(page_title="KnownFix", page_icon="🛠️", layout="wide")
 start_loading()  # model, index and database load while the first page draws
@@ -46,8 +38,8 @@ if me is None:
                                url_path="signin", default=True)}
 else:
     home = "admin" if me.role == "admin" else "intake"
-    pages = {name: st.Page(f"ui/pages/{name}.py", title=t(f"nav.{name}"), icon=icon,
+    pages = {name: st.Page(f"ui/pages/{name}.py", title=t(f"nav.{name}"), icon=ICONS[name],
                            url_path=name, default=name == home)
-             for name, (icon, roles) in PAGES.items() if me.role in roles}
+             for name in pages_for(me)}
 st.session_state["pages"] = pages
 st.navigation(list(pages.values())).run()

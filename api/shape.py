@@ -27,7 +27,7 @@ from triage.result import TriageResult
 
 _CASE_FIELDS = set(CaseOut.model_fields) - {
     "id", "version", "state", "title", "description", "fix", "labels", "severity",
-    "priority", "deadline"}
+    "priority", "deadline", "triage"}
 
 
 def case_out(desk: Desk, case: Case) -> CaseOut:
@@ -36,6 +36,7 @@ def case_out(desk: Desk, case: Case) -> CaseOut:
                    description=case.description, fix=case.fix, labels=case.labels,
                    severity=case.severity, priority=case.priority,
                    deadline=desk.cases.deadline_status(case),
+                   triage=case.triage.to_json() if case.triage else None,
                    **{k: f.get(k) for k in _CASE_FIELDS})
 
 

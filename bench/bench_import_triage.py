@@ -207,7 +207,7 @@ def one_run(args: argparse.Namespace) -> dict:
             "reject_reasons": dict(reasons.most_common()),
             "import_s": total, "import_rows_per_s": report.taken / total,
             "import_kb_s": kb_s, "import_index_s": total - kb_s,
-            "index_count": len(engine.index),
+            "index_count": engine.stats()["index"]["count"],
             "rss_mb_after_import": proc.memory_info().rss / 2**20,
         })
 

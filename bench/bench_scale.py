@@ -143,7 +143,7 @@ def one_run(args: argparse.Namespace) -> dict:
         # -- import -------------------------------------------------------------------------
         engine = Engine(settings, encoder=encoder)
         fit_s = [0.0]
-        real_fit = engine.index.fit_vectors
+        real_fit = engine._index.fit_vectors
 
         def timed_fit() -> bool:
             t0 = time.perf_counter()
@@ -151,7 +151,7 @@ def one_run(args: argparse.Namespace) -> dict:
             fit_s[0] += time.perf_counter() - t0
             return changed
 
-        engine.index.fit_vectors = timed_fit
+        engine._index.fit_vectors = timed_fit
         marks: dict[str, float] = {}
         mapping = ColumnMapping(text=["problem"], labels={"category": "product_category",
                                                           "status": "repair_status"}, id="id")
@@ -170,7 +170,7 @@ def one_run(args: argparse.Namespace) -> dict:
             "import_rows_per_s": report.taken / total, "import_kb_s": kb_s,
             "import_index_s": total - kb_s, "import_model_s": encoder.seconds,
             "texts_encoded": encoder.texts, "ann_switch_s": fit_s[0],
-            "vector_index": engine.index.vectors.describe(),
+            "vector_index": engine._index.vectors.describe(),
             "bare_encode_n": len(sample), "bare_encode_rows_per_s": bare_rate,
             "pipeline_over_bare": report.taken / total / bare_rate,
             "rss_mb_after_import": rss_mb(), "rss_mb_import_growth": rss_mb() - rss0,
@@ -223,13 +223,13 @@ def one_run(args: argparse.Namespace) -> dict:
         qtexts = [q["text"] for q in queries]
         qv = np.vstack([model.encode(qtexts, settings.encode_batch_size),
                         encoder.encode(extra, settings.encode_batch_size)]).astype(np.float32)
-        ids, vecs = engine.index.vectors.all()
+        ids, vecs = engine._index.vectors.all()
         exact = FaissVectors(vecs.shape[1])
         exact.add(ids, vecs)
         del vecs
-        out["ann"] = ann_study(engine.index.vectors, exact, ids, qv, args, np, AnnParams,
+        out["ann"] = ann_study(engine._index.vectors, exact, ids, qv, args, np, AnnParams,
                                IvfVectors)
-        out["ann_hybrid_top5_agreement"] = hybrid_agreement(engine.index, exact, qtexts, qv,
+        out["ann_hybrid_top5_agreement"] = hybrid_agreement(engine._index, exact, qtexts, qv,
                                                             IvfVectors)
         del exact, ids
         print(f"[{size}] recall@10 at default nprobe: {out['ann']['recall_default']:.3f}",
@@ -241,7 +241,7 @@ def one_run(args: argparse.Namespace) -> dict:
         engine.reindex()
         out["reindex_s"] = time.perf_counter() - t
         out["reindex_texts_encoded"] = encoder.texts - before
-        out["reindex_vector_index"] = engine.index.vectors.describe()
+        out["reindex_vector_index"] = engine._index.vectors.describe()
         print(f"[{size}] reindex {out['reindex_s']:.0f}s", file=sys.stderr, flush=True)
 
         # -- close -> searchable ----------------------------------------------------------------
@@ -404,7 +404,7 @@ def probe_open(args: argparse.Namespace) -> dict:
     after = rss_mb()
     engine.kb.close()
     return {"open_s": open_s, "first_search_s": first, "rss_before_mb": before,
-            "rss_after_mb": after, "rss_growth_mb": after - before, "records": len(engine.index)}
+            "rss_after_mb": after, "rss_growth_mb": after - before, "records": len(engine._index)}
 
 
 # -- parent -----------------------------------------------------------------------------------

@@ -54,10 +54,10 @@ def measure(engine: Engine, test: list[dict]) -> dict:
     engine.refresh()
     if engine.tuning_due():
         engine.tune()
-    engine.triager.learner.current(block=True)
+    engine.train()
     acc = hit5 = 0
     for row in test:
-        result = engine.triager.run(row["problem"])
+        result = engine.triage(row["problem"])
         pred = result.labels.get("fault")
         acc += bool(pred) and pred.value == row["fault_type"]
         records = engine.kb.get_many(m.key for m in result.matches[:5])

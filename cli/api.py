@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from cli.edge import acting_user, check_knowledge_base, engine_for
+from cli.edge import check_knowledge_base, session
 from cli.options import AsOpt, DataDirOpt, JsonOpt
 
 commands = typer.Typer()
@@ -71,11 +71,8 @@ def token_create(
 
     Example: knownfix token create agent --name "phone system"
     """
-    from service.desk import Desk
-
-    with engine_for(data_dir) as engine:
-        desk = Desk(engine)
-        info, token = desk.tokens.create(acting_user(engine, as_user), username, name)
+    with session(data_dir, as_user) as s:
+        info, token = s.desk.tokens.create(s.actor, username, name)
     if as_json:
         typer.echo(json.dumps({**info.to_json(), "token": token}, ensure_ascii=False))
         return
@@ -96,11 +93,8 @@ def token_list(
 
     Example: knownfix token list agent --revoked
     """
-    from service.desk import Desk
-
-    with engine_for(data_dir) as engine:
-        tokens = Desk(engine).tokens.list(acting_user(engine, as_user), username or "*",
-                                          include_revoked=revoked)
+    with session(data_dir, as_user) as s:
+        tokens = s.desk.tokens.list(s.actor, username or "*", include_revoked=revoked)
     if as_json:
         typer.echo(json.dumps([t.to_json() for t in tokens], ensure_ascii=False, indent=2))
         return
@@ -122,8 +116,6 @@ def token_revoke(
 
     Example: knownfix token revoke 3
     """
-    from service.desk import Desk
-
-    with engine_for(data_dir) as engine:
-        info = Desk(engine).tokens.revoke(acting_user(engine, as_user), token_id)
+    with session(data_dir, as_user) as s:
+        info = s.desk.tokens.revoke(s.actor, token_id)
     typer.echo(f"revoked token {info.id} of {info.username} ({info.revoked_at})")

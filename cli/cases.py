@@ -68,11 +68,11 @@ def _say_unconfirmed(s, case: Case) -> None:
 def _target(case: Case, target: str) -> str:
     """'article:ID', 'case:ID', or N: the Nth suggestion stored with the case's triage."""
     if target.isdigit():
-        matches = (case.fields.get("triage") or {}).get("matches") or []
+        matches = case.triage.matches if case.triage else []
         n = int(target)
         if not 1 <= n <= len(matches):
             raise BadInput(f"{case.id} has {len(matches)} suggestion(s); no number {n}")
-        return matches[n - 1]["key"]
+        return matches[n - 1].key
     if target.partition(":")[0] not in ("article", "case"):
         raise BadInput(f"bad target {target!r}: use article:ID, case:ID or a suggestion number")
     return target
@@ -84,12 +84,11 @@ def case_dict(s: Session, case: Case, full: bool = False) -> dict[str, Any]:
                            "description": case.description, "fix": case.fix,
                            "labels": case.labels, "severity": case.severity,
                            "priority": case.priority,
-                           "deadline": s.cases.deadline_status(case), "fields": case.fields}
+                           "deadline": s.cases.deadline_status(case), "fields": case.fields,
+                           "triage": case.triage.to_json() if case.triage else None}
     if full:
-        kb = s.cases.kb
-        out["links"] = kb.links(case.id)
-        out["events"] = [{**e, "detail": json.loads(e["detail"] or "{}")}
-                         for e in kb.events(case.key)]
+        out["links"] = s.desk.queries.links(s.actor, case.id)
+        out["events"] = s.desk.queries.timeline(s.actor, case.id)
     return out
 
 
@@ -104,19 +103,18 @@ def _summary(case: Case) -> str:
 
 
 def _echo_triage(case: Case) -> None:
-    t = case.fields.get("triage")
+    t = case.triage
     if not t:
         return
-    for name, pred in (t.get("labels") or {}).items():
-        given = " (given)" if pred.get("given") else ""
-        typer.echo(f"{name}: {pred.get('value')} ({pred.get('confidence') or 0:.0%}){given}")
-    typer.echo(f"severity: {t.get('severity') or '-'} — {t.get('severity_reason') or ''}")
-    if t.get("matches"):
+    for name, pred in t.labels.items():
+        given = " (given)" if pred.given else ""
+        typer.echo(f"{name}: {pred.value} ({pred.confidence:.0%}){given}")
+    typer.echo(f"severity: {t.severity or '-'} — {t.severity_reason}")
+    if t.matches:
         typer.echo("suggested (link one with: knownfix case link ID N):")
-    for n, m in enumerate(t.get("matches") or [], 1):
-        typer.echo(f"  {n}. [{m['score']:.2f}] {m['key']}  {m['title']}")
-    typer.echo("escalate: " + ("yes — " + "; ".join(t["reasons"]) if t.get("escalate")
-                               else "no"))
+    for n, m in enumerate(t.matches, 1):
+        typer.echo(f"  {n}. [{m.score:.2f}] {m.key}  {m.title}")
+    typer.echo("escalate: " + ("yes — " + "; ".join(t.reasons) if t.escalate else "no"))
     for col, what in (("recurrence_of", "recurrence of"), ("duplicate_of", "duplicate of")):
         if case.fields.get(col):
             typer.echo(f"{what}: {case.fields[col]}")
@@ -152,18 +150,17 @@ def _echo_case(s: Session, case: Case) -> None:
             typer.echo(f"{col}: {case.fields[col]}")
     for col in ("escalation", "delay", "dispatch", "service_record", "follow_up"):
         _echo_record(col.replace("_", " "), case.fields.get(col))
-    if case.fields.get("triage"):
-        typer.echo(f"-- triage ({case.fields['triage'].get('at')})")
+    if case.triage:
+        typer.echo(f"-- triage ({case.triage.at})")
         _echo_triage(case)
-    links = s.cases.kb.links(case.id)
+    links = s.desk.queries.links(s.actor, case.id)
     if links:
         typer.echo("-- links")
     for lk in links:
         typer.echo(f"  {lk['relation']:<13} {lk['target']}  ({lk['actor']}, {lk['at']})")
     typer.echo("-- timeline")
-    for e in s.cases.kb.events(case.key):
-        detail = json.loads(e["detail"] or "{}")
-        text = ", ".join(f"{k}={v}" for k, v in detail.items() if v not in (None, ""))
+    for e in s.desk.queries.timeline(s.actor, case.id):
+        text = ", ".join(f"{k}={v}" for k, v in e["detail"].items() if v not in (None, ""))
         typer.echo(f"  {e['at']}  {e['actor']:<10} {e['action']:<16} {text}".rstrip())
 
 
@@ -228,7 +225,7 @@ def show_cmd(case_id: IdArg, as_json: JsonOpt = False, as_user: AsOpt = None,
     Example: knownfix case show KF-20261127-1 --json
     """
     with session(data_dir, as_user) as s:
-        case = s.desk.view_case(s.actor, case_id)
+        case = s.desk.queries.case(s.actor, case_id)
         if as_json:
             _echo_json(case_dict(s, case, full=True))
         else:
@@ -421,13 +418,11 @@ def close_cmd(case_id: IdArg, label: LabelOpt = None,
     Example: knownfix case close KF-20261127-1 --confirm
     """
     with session(data_dir, as_user) as s:
-        before = {lk["id"] for lk in s.cases.kb.links(case_id)}
-        case = s.cases.close(s.actor, case_id, labels=_labels(label) or None,
-                             severity=severity, confirm=confirm)
-        typer.echo(_summary(case))
-        for lk in s.cases.kb.links(case_id):
-            if lk["id"] not in before and lk["relation"] == "created-from":
-                typer.echo(f"draft: {lk['target']}")
+        closed = s.cases.close(s.actor, case_id, labels=_labels(label) or None,
+                               severity=severity, confirm=confirm)
+        typer.echo(_summary(closed.case))
+        if closed.article_id:
+            typer.echo(f"draft: article:{closed.article_id}")
 
 
 @case_app.command("reopen")

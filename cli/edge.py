@@ -139,13 +139,12 @@ def _forget(settings: Settings, created: bool) -> None:
 
 
 # -- who acts ------------------------------------------------------------------------------
-def acting_user(engine: Engine, as_user: str | None) -> User:
+def acting_user(users: Users, as_user: str | None) -> User:
     """The user named by --as / $KNOWNFIX_USER, or the built-in system administrator."""
-    from service.auth import SYSTEM, Users
+    from service.auth import SYSTEM
 
     if not as_user:
         return SYSTEM
-    users = Users(engine.kb)
     try:
         return users.get(as_user)
     except NotFound:
@@ -180,10 +179,12 @@ class Session:
 
 
 @contextmanager
-def session(data_dir: str | None, as_user: str | None) -> Iterator[Session]:
-    """Open the knowledge base and resolve the acting user, through the Desk, so a
-    closed case drafts an article as in the app."""
+def session(data_dir: str | None, as_user: str | None, create: bool = False,
+            fresh_index: bool = False) -> Iterator[Session]:
+    """The Desk over the data folder's knowledge base (see `engine_for`) and the acting
+    user: every command acts through it, as the app and the API do."""
     from service.desk import Desk
 
-    with engine_for(data_dir) as engine:
-        yield Session(acting_user(engine, as_user), Desk(engine))
+    with engine_for(data_dir, create, fresh_index) as engine:
+        desk = Desk(engine)
+        yield Session(acting_user(desk.users, as_user), desk)

@@ -20,15 +20,15 @@ from cli.cases import commands as case_commands
 from cli.edge import (
     OneLineErrors,
     ask_progress,
-    engine_for,
     fail,
     progress_asked,
+    session,
     settings_for,
 )
 from cli.mail import commands as mail_commands
 from cli.maintenance import commands as maintenance_commands
 from cli.notify import commands as notify_commands
-from cli.options import DataDirOpt, JsonOpt, TextFileOpt, pairs, text_input
+from cli.options import AsOpt, DataDirOpt, JsonOpt, TextFileOpt, pairs, text_input
 from cli.reports import commands as report_commands
 from cli.serve import commands as serve_commands
 from cli.tuning import commands as tuning_commands
@@ -108,7 +108,7 @@ def import_cmd(
         "--last-wins", help="A later row with an id already in the file replaces the "
         "earlier one (without it, the later row is rejected).")] = False,
     rejects: Annotated[Path | None, typer.Option(help="Write rejected rows here (CSV).")] = None,
-    data_dir: DataDirOpt = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Import cases or articles from a file (creates the knowledge base if there is none).
 
@@ -124,12 +124,12 @@ def import_cmd(
                                  "高=high,中=medium,低=low", split=True)
     if not file.is_file():
         fail(f"no such file: {file}" if not file.exists() else f"{file} is not a file")
-    with engine_for(data_dir, create=True) as engine:
+    with session(data_dir, as_user, create=True) as s:
         bar = _bar(None, "import")
         ibar = _bar(None, "index")
         try:
-            report = engine.import_file(file, mapping, encoding,
-                                        progress=lambda n: bar.update(n - bar.n),
+            report = s.desk.import_file(s.actor, file, mapping,
+                                        lambda n: bar.update(n - bar.n), encoding=encoding,
                                         index_progress=lambda n: ibar.update(n - ibar.n),
                                         header_row=header_row, last_wins=last_wins)
         finally:
@@ -140,9 +140,9 @@ def import_cmd(
         if rejects and report.rejected:
             write_rejects(report, rejects)
         typer.echo(_import_summary(report, kind))
-        if engine.tuning_due():  # as the app would in the background (settings auto_tune)
+        if s.desk.tuning_due():  # as the app would in the background (setting auto_tune)
             typer.echo("tuning triage on the labelled history …", err=True)
-            typer.echo("\n".join(tuning_lines(engine.tune())))
+            typer.echo("\n".join(tuning_lines(s.desk.tune(s.actor))))
 
 
 def _import_summary(report, kind: str) -> str:
@@ -167,7 +167,7 @@ def search(
     kind: Annotated[str | None, typer.Option(help="Only case or article.")] = None,
     label: QueryLabelOpt = None,
     as_json: JsonOpt = False,
-    data_dir: DataDirOpt = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Search the knowledge base.
 
@@ -175,8 +175,8 @@ def search(
     """
     query = text_input(query, text_file, "the query")
     labels = pairs(label or [], "--label", "NAME=VALUE", "category=storage")
-    with engine_for(data_dir) as engine:
-        results = engine.search(query, k, kind, labels)
+    with session(data_dir, as_user) as s:
+        results = s.desk.lookup.search(s.actor, query, k, kind, labels)
         rows = [{"key": r.hit.key, "score": round(r.hit.score, 4), "title": r.record.title,
                  "matched": r.hit.matched, "fix": r.record.fix, "labels": r.record.labels}
                 for r in results]
@@ -201,7 +201,7 @@ def triage(
     field: Annotated[list[str] | None, typer.Option("--field", help="Context or known "
                      "label NAME=VALUE, e.g. product=NVR-4216 (repeatable).")] = None,
     as_json: JsonOpt = False,
-    data_dir: DataDirOpt = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Classify a fault, rate its severity, find known fixes, advise on escalation.
 
@@ -210,8 +210,9 @@ def triage(
     """
     text = text_input(text, text_file, "the fault description")
     fields = pairs(field or [], "--field", "NAME=VALUE", "product=NVR-4216")
-    with engine_for(data_dir) as engine:
-        result = engine.triage(text, **fields)
+    context = {k: fields.pop(k, "") for k in ("title", "product", "model")}
+    with session(data_dir, as_user) as s:
+        result = s.desk.lookup.triage(s.actor, text, labels=fields, **context).result
     if as_json:
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
         return
@@ -228,7 +229,7 @@ def triage(
 
 @app.command()
 def reindex(
-    data_dir: DataDirOpt = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
     model: Annotated[str | None, typer.Option(
         "--model", help="Change the embedding model: build its index beside the current "
         "one while search keeps answering (an interrupted build resumes when run again), "
@@ -243,13 +244,14 @@ def reindex(
     if model:
         _migrate(data_dir, model, keep_old)
         return
-    with engine_for(data_dir, fresh_index=True) as engine:
-        bar = _bar(engine.kb.counts()["case"] + engine.kb.counts()["article"], "reindex")
+    with session(data_dir, as_user, fresh_index=True) as s:
+        counts = s.desk.stats(s.actor)["records"]
+        bar = _bar(counts["case"] + counts["article"], "reindex")
         try:
-            n = engine.reindex(lambda done: bar.update(done - bar.n))
+            n = s.desk.reindex(s.actor, lambda done: bar.update(done - bar.n))
         finally:
             bar.close()
-        typer.echo(f"indexed {n} records with {engine.encoder.name}")
+        typer.echo(f"indexed {n} records with {s.desk.stats(s.actor)['index']['model']}")
 
 
 def _migrate(data_dir: str | None, model: str, keep_old: bool) -> None:
@@ -294,30 +296,28 @@ def export(
     redact: Annotated[bool, typer.Option("--redact", help="Replace personal data (names, "
                                          "phones, e-mails, ID and serial numbers) by "
                                          "placeholders.")] = False,
-    data_dir: DataDirOpt = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Write the knowledge base to CSV (formula-safe; re-importable).
 
     Example: knownfix export kb.csv --kind article --redact
     """
-    from service.auth import SYSTEM
-    from service.desk import Desk
-
-    with engine_for(data_dir) as engine:
-        n = Desk(engine).export(SYSTEM, out, kind, redact=redact)
+    with session(data_dir, as_user) as s:
+        n = s.desk.export(s.actor, out, kind, redact=redact)
     typer.echo(f"wrote {n} records to {out}" + (" (personal data redacted)" if redact else ""))
 
 
 @app.command("privacy-report")
-def privacy_report(as_json: JsonOpt = False, data_dir: DataDirOpt = None) -> None:
+def privacy_report(as_json: JsonOpt = False, as_user: AsOpt = None,
+                   data_dir: DataDirOpt = None) -> None:
     """Which tables and columns hold personal data, with counts (never the values).
 
     Example: knownfix privacy-report --json
     """
-    from service.privacy import PATTERNS, personal_data_report
+    from service.privacy import PATTERNS
 
-    with engine_for(data_dir) as engine:
-        rows = personal_data_report(engine.kb)
+    with session(data_dir, as_user) as s:
+        rows = s.desk.privacy_report(s.actor)
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -329,18 +329,19 @@ def privacy_report(as_json: JsonOpt = False, data_dir: DataDirOpt = None) -> Non
 
 
 @app.command()
-def stats(as_json: JsonOpt = False, data_dir: DataDirOpt = None) -> None:
+def stats(as_json: JsonOpt = False, as_user: AsOpt = None,
+          data_dir: DataDirOpt = None) -> None:
     """Counts of records, labels and the index.
 
     Example: knownfix stats
     """
-    with engine_for(data_dir) as engine:
-        data = engine.stats()
+    with session(data_dir, as_user) as s:
+        data = s.desk.stats(s.actor)
     typer.echo(json.dumps(data, ensure_ascii=False, indent=None if as_json else 2))
 
 
 @app.command()
-def demo(data_dir: DataDirOpt = None,
+def demo(as_user: AsOpt = None, data_dir: DataDirOpt = None,
          force: Annotated[bool, typer.Option(help="Load even if the KB has records.")] = False
          ) -> None:
     """Load the bundled demo knowledge base into an empty KB (creating it if there is
@@ -348,12 +349,10 @@ def demo(data_dir: DataDirOpt = None,
 
     Example: knownfix demo
     """
-    from service.auth import Users
-    from service.demo import DEMO_PASSWORD, ensure_demo_users, load_demo
+    from service.demo import DEMO_PASSWORD
 
-    with engine_for(data_dir, create=True) as engine:
-        reports = load_demo(engine, only_if_empty=not force)
-        created = ensure_demo_users(Users(engine.kb))
+    with session(data_dir, as_user, create=True) as s:
+        reports, created = s.desk.load_demo(s.actor, force)
     if not reports:
         typer.echo("the knowledge base is not empty; demo not loaded")
     for kind, r in reports.items():

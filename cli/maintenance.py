@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from cli.edge import acting_user, engine_for, fail, folder_of
+from cli.edge import fail, folder_of, session
 from cli.options import AsOpt, DataDirOpt, JsonOpt
 
 commands = typer.Typer()
@@ -43,11 +43,10 @@ def backup_cmd(
 
     Example: knownfix backup --out /mnt/backups/kb-monday.zip
     """
-    from service.backup import backup, check
+    from service.backup import check
 
-    with engine_for(data_dir) as engine:
-        actor = acting_user(engine, as_user)
-        path = backup(engine, actor, out)
+    with session(data_dir, as_user) as s:
+        path = s.desk.backup(s.actor, out)
         report = check(path)
     typer.echo(f"wrote {path}: {_lines(report)}")
 
@@ -95,8 +94,8 @@ def restore_cmd(
     report = restore(file, settings)
     if report["kept"]:
         typer.echo(f"the replaced database and index are in {report['kept']}")
-    with engine_for(data_dir) as engine:  # prints what the index check repaired, if any
-        counts = engine.kb.counts()
-        indexed = len(engine.index)
+    with session(data_dir, None) as s:  # prints what the index check repaired, if any
+        stats = s.desk.stats(s.actor)
+        counts, indexed = stats["records"], stats["index"]["count"]
     typer.echo(f"restored {file}: {counts['case']} cases, {counts['article']} articles, "
                f"{indexed} records indexed")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.edge import acting_user, engine_for, fail
+from cli.edge import fail, session
 from cli.options import AsOpt, DataDirOpt, JsonOpt
 
 if TYPE_CHECKING:
@@ -31,10 +31,8 @@ SECRET_ENV = "KNOWNFIX_WEBHOOK_SECRET"
 @contextmanager
 def _desk(data_dir: str | None, as_user: str | None) -> Iterator[tuple[Desk, User]]:
     """The Desk and the acting user; our errors become one line."""
-    from service.desk import Desk
-
-    with engine_for(data_dir) as engine:
-        yield Desk(engine), acting_user(engine, as_user)
+    with session(data_dir, as_user) as s:
+        yield s.desk, s.actor
 
 
 @notify_app.command("run")

@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from cli.edge import acting_user, engine_for, fail
+from cli.edge import fail, session
 from cli.options import AsOpt, DataDirOpt
 
 commands = typer.Typer()
@@ -51,17 +51,16 @@ def report(
 
     Example: knownfix report --from 2026-01-01 --to 2026-02-01 --format xlsx --out jan.xlsx
     """
-    from service.reports import FORMATS, Reports
+    from service.reports import FORMATS
 
     if fmt not in FORMATS:
         fail(f"unknown format {fmt!r} (use {', '.join(FORMATS)})")
     if fmt == "xlsx" and out is None:
         fail("--format xlsx needs --out FILE")
     start, end = start or _default_from(), end or _default_to()
-    with engine_for(data_dir) as engine:
-        actor = acting_user(engine, as_user)
+    with session(data_dir, as_user) as s:
         target = out if out is not None else io.StringIO()
-        data = Reports(engine).export(actor, start, end, fmt, target, stale_days=stale_days)
+        data = s.desk.reports.export(s.actor, start, end, fmt, target, stale_days=stale_days)
     if out is None:
         typer.echo(target.getvalue(), nl=False)
     else:

@@ -63,7 +63,7 @@ def serve(
         typer.echo(desk.engine.integrity, err=True)
     # notifications (issue 11): the outbox sender runs beside the app, in this process
     desk.notify.start_sender()
-    counts = desk.engine.kb.counts()
+    counts = desk.engine.stats()["records"]
     typer.echo(f"ready in {time.perf_counter() - start:.1f} s: {counts['case']} cases, "
                f"{counts['article']} articles")
     if api_port:  # the HTTP API beside the app, on the same Desk (issue 11)

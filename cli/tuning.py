@@ -7,15 +7,13 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from cli.edge import engine_for
-from cli.options import DataDirOpt, JsonOpt
-
-if TYPE_CHECKING:
-    from triage.params import Tuning
+from cli.edge import session
+from cli.options import AsOpt, DataDirOpt, JsonOpt
+from triage.params import Tuning
 
 commands = typer.Typer()
 
@@ -63,7 +61,7 @@ def tune_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be chosen "
                                           "(and the stored tuning); change nothing.")] = False,
     as_json: JsonOpt = False,
-    data_dir: DataDirOpt = None,
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Choose the quality settings (fusion weights, lexical fields, classifier, vote share,
     label boost, thresholds, severity cutoffs) on the knowledge base's own labelled
@@ -72,16 +70,16 @@ def tune_cmd(
 
     Example: knownfix tune --dry-run
     """
-    with engine_for(data_dir) as engine:
-        stored = engine.tuning
-        result = engine.tune(None if as_json else lambda m: typer.echo(f"… {m}", err=True),
-                             dry_run=dry_run)
+    with session(data_dir, as_user) as s:
+        stored = s.desk.stats(s.actor)["tuning"]
+        result = s.desk.tune(s.actor, dry_run, None if as_json
+                             else lambda m: typer.echo(f"… {m}", err=True))
     if as_json:
-        out = {"result": result.to_json(), "dry_run": dry_run,
-               "stored": stored.to_json() if stored else None}
+        out = {"result": result.to_json(), "dry_run": dry_run, "stored": stored}
         typer.echo(json.dumps(out, ensure_ascii=False))
         return
     if dry_run:
-        typer.echo("stored: " + (tuning_lines(stored)[0] if stored else "none"))
+        typer.echo("stored: " + (tuning_lines(Tuning.from_json(stored))[0] if stored
+                                 else "none"))
         typer.echo("would choose (dry run, nothing changed):")
     typer.echo("\n".join(tuning_lines(result)))

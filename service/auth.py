@@ -76,13 +76,30 @@ class User:
 
 SYSTEM = User("system", "admin", "KnownFix")
 
+# The app's pages and the permission each needs: the one place that decides who sees a
+# page (the router lists a user's pages from it, and each page checks it again).
+PAGE_NEEDS: dict[str, str] = {
+    "intake": "case.open", "queue": "case.view", "case": "case.view",
+    "search": "article.view", "knowledge": "article.validate", "coverage": "report.view",
+    "reports": "report.view", "admin": "settings.manage"}
 
-def require(actor: User, action: str) -> None:
-    """Raise PermissionDenied unless the actor's role allows `action`."""
+
+def can(actor: User, action: str) -> bool:
+    """Whether the actor's role allows `action` (a PERMISSIONS key)."""
     allowed = PERMISSIONS.get(action)
     if allowed is None:
         raise KeyError(f"no permission rule for {action!r}")
-    if actor.role not in allowed:
+    return actor.role in allowed
+
+
+def pages_for(actor: User) -> list[str]:
+    """The app pages this user may open, in the menu's order."""
+    return [page for page, need in PAGE_NEEDS.items() if can(actor, need)]
+
+
+def require(actor: User, action: str) -> None:
+    """Raise PermissionDenied unless the actor's role allows `action`."""
+    if not can(actor, action):
         raise PermissionDenied(f"{actor.username} ({actor.role}) may not {action}",
                                "forbidden", user=actor.username, role=actor.role,
                                action=action)

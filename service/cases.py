@@ -17,8 +17,9 @@ from errors import BadInput, InvalidTransition, NotFound, UnknownLabel
 from kb.records import Record
 from kb.store import now_utc
 from service.auth import PERMISSIONS, User, Users, require
-from service.engine import Engine
+from service.engine import Engine, OnEngine
 from settings import PROJECT_CODE
+from triage.stored import StoredTriage, case_labels
 
 STATES = ("new", "triaged", "in_progress", "escalated", "resolved", "confirmed", "closed")
 OPEN_STATES = frozenset({"new", "triaged", "in_progress", "escalated"})
@@ -112,7 +113,7 @@ DELAY_REASONS = {
 }
 INTAKE_FIELDS = ("channel", "customer", "contact", "asset_model", "asset_serial", "product",
                  "received_at", "last_service_at", "team")
-JSON_COLUMNS = ("triage", "escalation", "delay", "dispatch", "service_record", "follow_up")
+JSON_COLUMNS = ("escalation", "delay", "dispatch", "service_record", "follow_up")
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -163,6 +164,7 @@ class Case:
     severity: str | None
     priority: str | None
     fields: dict = field(default_factory=dict)
+    triage: StoredTriage | None = None  # the latest triage, None if never triaged
 
     @property
     def key(self) -> str:
@@ -171,22 +173,35 @@ class Case:
     @property
     def predicted(self) -> dict[str, str]:
         """The label values triage predicted (not confirmed: they teach nothing)."""
-        triage = self.fields.get("triage") or {}
-        return {n: p["value"] for n, p in (triage.get("labels") or {}).items()
-                if isinstance(p, dict) and p.get("value")}
+        return self.triage.predicted if self.triage else {}
+
+    @property
+    def all_labels(self) -> dict[str, str]:
+        """Confirmed labels, and triage's prediction where none was confirmed
+        (triage/stored.py)."""
+        return case_labels(self.labels, self.triage)
 
 
-class Cases:
+@dataclass(frozen=True)
+class Closed:
+    """A closed case and the article drafted from it (None when it was resolved with an
+    existing article or has no fix)."""
+
+    case: Case
+    article_id: str | None
+
+
+class Cases(OnEngine):
     """Intake, triage, escalation, dispatch, resolution, confirmation, follow-up, close."""
 
     def __init__(self, engine: Engine, users: Users | None = None) -> None:
         """`users`: the user table work is handed to (escalation, dispatch); the Desk
         passes its own."""
-        self.engine = engine
-        self.kb = engine.kb
-        self.s = engine.settings
+        super().__init__(engine)
         self.users = users or Users(engine.kb)
-        self.on_close: list[Callable[[User, Case], object]] = []  # e.g. draft an article
+        # drafts an article from a closed case and returns its id (the Desk sets
+        # Knowledge.draft_from_case); None: closing drafts nothing
+        self.drafter: Callable[[User, Case], str | None] | None = None
 
     # -- reading -----------------------------------------------------------------------------
     def get(self, case_id: str) -> Case:
@@ -206,9 +221,11 @@ class Cases:
                   if k not in ("id", "state", "title", "text", "fix", "severity", "priority")}
         for col in JSON_COLUMNS:
             fields[col] = json.loads(fields[col]) if fields.get(col) else None
+        triage = StoredTriage.from_json(fields.pop("triage", None))
         return Case(id=rec.id, state=rec.state or "closed", title=rec.title,
                     description=rec.text, fix=rec.fix, labels=rec.labels,
-                    severity=rec.severity, priority=row.get("priority"), fields=fields)
+                    severity=rec.severity, priority=row.get("priority"), fields=fields,
+                    triage=triage)
 
     def list(self, states: set[str] | None = None, assignee: str | None = None,
              team: str | None = None, limit: int = 500) -> list[Case]:
@@ -305,30 +322,16 @@ class Cases:
         """Triage the case, store the result and the suggestions, set priority and
         deadlines, and flag recurrence and duplicates."""
         case = self.get(case_id)
-        with self.engine.lock:  # the index is shared with other threads
-            self.engine.refresh()
-            result = self.engine.triager.run(case.description, exclude=case.key,
-                                              title=case.title,
-                                              product=case.fields.get("product") or "",
-                                              **case.labels)
+        result = self.engine.triage(case.description, exclude=case.key, title=case.title,
+                                    product=case.fields.get("product") or "", **case.labels)
         priority, reasons = result.severity, list(result.escalation.reasons)
         recurrence = self._recurrence(case)
         if recurrence:
             priority = self._raise(priority)
             reasons.append(f"recurrence of {recurrence}")
         duplicate = self._duplicate_of(case)
-        stored = {
-            "at": now_utc(),
-            "labels": {n: {"value": p.value, "confidence": p.confidence, "given": p.given}
-                       for n, p in result.labels.items()},
-            "severity": result.severity, "severity_confidence": result.severity_confidence,
-            "severity_reason": result.severity_reason,
-            "matches": [{"key": m.key, "title": m.title, "score": m.score, "matched": m.matched}
-                        for m in result.matches],
-            "best_score": max((m.score for m in result.matches), default=0.0),
-            "escalate": bool(reasons), "reasons": reasons,
-        }
-        changes = {"triage": json.dumps(stored, ensure_ascii=False), "priority": priority,
+        stored = StoredTriage.of(result, reasons, now_utc())
+        changes = {"triage": stored.dumps(), "priority": priority,
                    "state": "triaged" if case.state in ("new", "triaged") else case.state}
         changes.update(self._deadlines(case, priority))
         if recurrence:
@@ -369,11 +372,9 @@ class Cases:
 
     def _similar(self, case: Case, threshold: float, pool: int = 50):
         """Other cases whose description scores at least `threshold` against this one."""
-        with self.engine.lock:  # the index is shared with other threads
-            # the fixed fusion of the settings, for which similar_fault and
-            # duplicate_threshold are set (tuning moves only the ranking's weights)
-            hits = self.engine.index.search(case.description, pool,
-                                            weight=self.s.fusion_weight)
+        # the fixed fusion of the settings, for which similar_fault and
+        # duplicate_threshold are set (tuning moves only the ranking's weights)
+        hits = self.engine.similar(case.description, pool, weight=self.s.fusion_weight)
         hits = [h for h in hits if h.key.startswith("case:") and h.key != case.key
                 and h.score >= threshold]
         records = self.kb.get_many(h.key for h in hits)
@@ -447,7 +448,8 @@ class Cases:
         case = self._begin(actor, case_id, "escalate")
         to = self.users.assignee(to, "escalate").username
         packet = {"to": to, "reason": reason, "at": now_utc(), "by": actor.username,
-                  "description": case.description, "triage": case.fields.get("triage"),
+                  "description": case.description,
+                  "triage": case.triage.to_json() if case.triage else None,
                   "tried": tried or self._tried(case_id)}
         changes = {"escalation": json.dumps(packet, ensure_ascii=False), "assignee": to}
         if not case.fields.get("first_response_at"):
@@ -539,14 +541,12 @@ class Cases:
         """What the resolver is asked to confirm: per label field (and "severity") the
         value to pre-fill — the case's confirmed value if it has one, else triage's
         prediction — and the prediction itself."""
-        triage = case.fields.get("triage") or {}
-        out = {name: {"predicted": (p or {}).get("value"),
-                      "value": case.labels.get(name) or (p or {}).get("value")}
-               for name, p in (triage.get("labels") or {}).items()}
-        for name, value in case.labels.items():
-            out.setdefault(name, {"predicted": None, "value": value})
-        out["severity"] = {"predicted": triage.get("severity"),
-                           "value": case.severity or triage.get("severity")}
+        predicted, labels = case.predicted, case.all_labels
+        asked = [*(case.triage.labels if case.triage else ()), *case.labels]
+        out = {name: {"predicted": predicted.get(name), "value": labels.get(name)}
+               for name in dict.fromkeys(asked)}
+        severity = case.triage.severity if case.triage else None
+        out["severity"] = {"predicted": severity, "value": case.severity or severity}
         return out
 
     def _confirmed(self, case: Case, labels: dict[str, str] | None, severity: str | None,
@@ -595,10 +595,10 @@ class Cases:
                             "confirmed_at": now_utc()}, {"satisfaction": int(satisfaction)})
 
     def close(self, actor: User, case_id: str, labels: dict[str, str] | None = None,
-              severity: str | None = None, confirm: bool = False) -> Case:
-        """Close a resolved (or confirmed) case; the knowledge service drafts an article.
-        Labels and severity not confirmed at resolve may be confirmed or corrected here
-        (as in `resolve`)."""
+              severity: str | None = None, confirm: bool = False) -> Closed:
+        """Close a resolved (or confirmed) case; the knowledge service drafts an article
+        (`drafter`), whose id comes back with the closed case.  Labels and severity not
+        confirmed at resolve may be confirmed or corrected here (as in `resolve`)."""
         case = self._begin(actor, case_id, "close")
         final, sev, checked = self._confirmed(case, labels, severity, confirm)
         changes = {"closed_at": now_utc()}
@@ -606,9 +606,7 @@ class Cases:
             changes["severity"] = sev
         case = self._write(actor, case.id, "close", changes, _confirmation(checked),
                            labels=final if checked else None)
-        for hook in self.on_close:
-            hook(actor, case)
-        return case
+        return Closed(case, self.drafter(actor, case) if self.drafter else None)
 
     def reopen(self, actor: User, case_id: str, reason: str) -> Case:
         """Put a resolved, confirmed or closed case back to work: the only way back."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -12,10 +13,10 @@ from typing import TYPE_CHECKING, TextIO
 from errors import BadInput
 from service.administration import Administration
 from service.auth import User, Users, require
-from service.cases import Case, Cases
+from service.cases import Cases
 from service.engine import Engine, Progress
 from service.idempotency import Idempotency
-from service.knowledge import Article, Knowledge
+from service.knowledge import Knowledge
 from service.lookup import Lookup
 from service.notify import Notifications
 from service.queries import Queries
@@ -24,6 +25,7 @@ from service.status import Status
 from service.tokens import Tokens
 from service.versions import Versions
 from settings import Settings, save_settings
+from triage.params import Tuning
 
 if TYPE_CHECKING:  # mail parsing, file readers and backups load when first used
     from kb.importer import ColumnMapping, ImportReport
@@ -43,7 +45,7 @@ class Desk:
         self.cases = Cases(engine, self.users)
         self.knowledge = Knowledge(engine)
         self.reports = Reports(engine)
-        self.cases.on_close.append(self.knowledge.draft_from_case)
+        self.cases.drafter = self.knowledge.draft_from_case
         # every event of this knowledge base now also queues its notifications
         self.notify = Notifications(engine, self.cases, self.users)
         # what the HTTP API (api/, issue 11) asks of the Desk besides the services above
@@ -65,15 +67,6 @@ class Desk:
     @classmethod
     def open(cls, settings: Settings) -> Desk:
         return cls(Engine(settings))
-
-    # -- reading with a role check ----------------------------------------------------------
-    def view_case(self, actor: User, case_id: str) -> Case:
-        require(actor, "case.view")
-        return self.cases.get(case_id)
-
-    def view_article(self, actor: User, article_id: str) -> Article:
-        require(actor, "article.view")
-        return self.knowledge.get(article_id)
 
     # -- administration -------------------------------------------------------------------
     def store_upload(self, actor: User, name: str, data: bytes) -> Path:
@@ -108,12 +101,46 @@ class Desk:
         return path
 
     def import_file(self, actor: User, path: str | Path, mapping: ColumnMapping,
-                    progress: Progress | None = None) -> ImportReport:
+                    progress: Progress | None = None, *, encoding: str | None = None,
+                    index_progress: Progress | None = None, header_row: int | None = None,
+                    last_wins: bool = False) -> ImportReport:
+        """Import rows into the KB and index them (Engine.import_file; `header_row`,
+        `last_wins`: kb.importer.import_file)."""
         require(actor, "kb.import")
-        report = self.engine.import_file(path, mapping, progress=progress)
+        report = self.engine.import_file(path, mapping, encoding, progress, index_progress,
+                                         header_row, last_wins)
         self.engine.kb.log(actor.username, "import", f"file:{Path(path).name}",
                            {"taken": report.taken, "rejected": len(report.rejected)})
         return report
+
+    def load_demo(self, actor: User, force: bool = False
+                  ) -> tuple[dict[str, ImportReport], list[str]]:
+        """The bundled demo knowledge base into an empty KB (or any, with `force`), and
+        the demo sign-ins when there are no users yet: (reports by kind, users made)."""
+        from service.demo import ensure_demo_users, load_demo
+
+        require(actor, "kb.import")
+        reports = load_demo(self.engine, only_if_empty=not force)
+        created = ensure_demo_users(self.users)
+        if reports or created:
+            self.engine.kb.log(actor.username, "demo", "kb", {
+                **{kind: r.taken for kind, r in reports.items()}, "users": created})
+        return reports, created
+
+    def stats(self, actor: User) -> dict:
+        """Counts of records, labels and the index, the tuning and the quality settings
+        in use (Engine.stats)."""
+        require(actor, "case.view")
+        return self.engine.stats()
+
+    def privacy_report(self, actor: User) -> list[dict]:
+        """Which tables and columns hold personal data, with counts (service/privacy.py)."""
+        from service.privacy import personal_data_report
+
+        require(actor, "kb.export")
+        rows = personal_data_report(self.engine.kb)
+        self.engine.kb.log(actor.username, "privacy-report", "kb", {"columns": len(rows)})
+        return rows
 
     def export(self, actor: User, out: str | Path | TextIO, kind: str | None = None,
                redact: bool = False) -> int:
@@ -133,10 +160,15 @@ class Desk:
         self.engine.kb.log(actor.username, "reindex", "index", {"records": n})
         return n
 
-    def tune(self, actor: User, dry_run: bool = False):
+    def tuning_due(self) -> bool:
+        """Whether the labelled history has grown enough to tune again (Engine)."""
+        return self.engine.tuning_due()
+
+    def tune(self, actor: User, dry_run: bool = False,
+             progress: Callable[[str], None] | None = None) -> Tuning:
         """Choose the quality settings on the KB's own history (see Engine.tune)."""
         require(actor, "settings.manage")
-        result = self.engine.tune(dry_run=dry_run)
+        result = self.engine.tune(progress, dry_run=dry_run)
         if not dry_run:
             self.engine.kb.log(actor.username, "tune", "index",
                                {"status": result.status, "chosen": result.chosen})
@@ -148,10 +180,12 @@ class Desk:
         self.engine.kb.log(actor.username, "settings", "settings")
         return path
 
-    def backup(self, actor: User) -> Path:
+    def backup(self, actor: User, out: str | Path | None = None) -> Path:
+        """A zip of the database and the index, written while others keep working
+        (service/backup.py); `out` a file or folder, else data/backups."""
         from service import backup
 
-        return backup.backup(self.engine, actor)
+        return backup.backup(self.engine, actor, out)
 
     def close(self) -> None:
         self.engine.close()

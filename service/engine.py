@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from errors import BadInput, IndexCorrupt, UnknownLabel
 from indexer.encoder import Encoder, LazyEncoder
 from indexer.index import Hit, Index
@@ -69,33 +71,34 @@ class Engine:
         self.settings = settings
         # The in-memory index is changed by sync and read by search from the app's many
         # threads: every use of it goes through this lock (docs/reliability.md).
-        self.lock = threading.RLock()
+        self._lock = threading.RLock()
         self.encoder = encoder or LazyEncoder(settings.model)
         self.kb = KnowledgeBase(settings.db_path, settings.levels)
         self.tuning = self._stored_tuning()
         self.params = TriageParams.resolve(settings, self.tuning and self.tuning.chosen)
-        self.index = self._new_index() if fresh_index else open_index(
+        self._index = self._new_index() if fresh_index else open_index(
             settings.index_dir, self.encoder, settings.vector_backend,
             self.params.ranking, settings.encode_batch_size)
-        self.index.ann = AnnParams.from_settings(settings)  # exact or IVF by size
-        self.index.tuning = self.tuning and self.tuning.to_json()
-        self._triager: Triager | None = None  # made on first use (`triager`)
+        self._index.ann = AnnParams.from_settings(settings)  # exact or IVF by size
+        self._index.tuning = self.tuning and self.tuning.to_json()
+        self._triager: Triager | None = None  # made on first use (`_triage_with`)
         self._unsaved, self._saved_at = 0, time.monotonic()
         self._tuner: threading.Thread | None = None
         self._background = background
         self._closing = threading.Event()
         self._label_version_seen = -1
-        self.integrity = None if fresh_index else check_and_repair(self)
+        with self._lock:
+            self.integrity = None if fresh_index else check_and_repair(
+                self.kb, self._index, self.refresh, self.save)
 
-    @property
-    def triager(self) -> Triager:
+    def _triage_with(self) -> Triager:
         """The triager over this index and its parameters, made on first use (its
         classifiers train when it first needs them)."""
-        with self.lock:
+        with self._lock:
             if self._triager is None:
                 from triage.triager import Triager
 
-                self._triager = Triager(self.kb, self.index, self.settings, self.lock,
+                self._triager = Triager(self.kb, self._index, self.settings, self._lock,
                                         self.params)
             return self._triager
 
@@ -109,8 +112,8 @@ class Engine:
         """Bring the index up to date with the KB. It is saved when asked, after many
         changes, or a while after the last save; an unsaved index loses nothing, since
         it catches up from the database's sequence numbers when next opened."""
-        with self.lock:
-            changed = self.index.sync(self.kb, progress)
+        with self._lock:
+            changed = self._index.sync(self.kb, progress)
             self._unsaved += changed
             self.maybe_tune()
             if self._unsaved and (save or self._unsaved >= SAVE_EVERY_CHANGES
@@ -119,21 +122,21 @@ class Engine:
         return changed
 
     def save(self) -> None:
-        with self.lock:
-            self.index.save()
+        with self._lock:
+            self._index.save()
             self._unsaved, self._saved_at = 0, time.monotonic()
 
     def reindex(self, progress: Progress | None = None) -> int:
         """Rebuild the whole index from the database (also after a model change)."""
-        with self.lock:
-            self.index = self._new_index()
+        with self._lock:
+            self._index = self._new_index()
             try:
-                old = self.index.read_manifest()
+                old = self._index.read_manifest()
             except IndexCorrupt:
                 old = None
-            self.index.generation = old.get("generation", 0) if old else 0
-            self.index.tuning = self.tuning and self.tuning.to_json()
-            n = self.index.rebuild(self.kb, progress)
+            self._index.generation = old.get("generation", 0) if old else 0
+            self._index.tuning = self.tuning and self.tuning.to_json()
+            n = self._index.rebuild(self.kb, progress)
             self.save()
             self._triager = None  # made again, over the new index, when next used
         return n
@@ -142,9 +145,9 @@ class Engine:
         """Serve from another model's finished index (service/migrate.py): it catches up
         with the KB and is saved, then replaces the current one.  A tuning belongs to
         its model, so the new one starts from the settings until it is tuned."""
-        with self.lock:
+        with self._lock:
             index.sync(self.kb)  # changes since the build finished
-            self.settings, self.encoder, self.index = settings, encoder, index
+            self.settings, self.encoder, self._index = settings, encoder, index
             self.tuning = self._stored_tuning()
             self.params = TriageParams.resolve(settings, self.tuning and self.tuning.chosen)
             index.ranking = self.params.ranking
@@ -170,9 +173,9 @@ class Engine:
         from triage.learner import labelled
         from triage.tuning import time_order, tune
 
-        with self.lock:
+        with self._lock:
             self.refresh()
-        records, vectors = labelled(self.kb, self.index, self.lock)
+        records, vectors = labelled(self.kb, self._index, self._lock)
         order = time_order(records)
         result = tune([records[n] for n in order], vectors[order], self.settings,
                       TriageParams.from_settings(self.settings), self.encoder.name,
@@ -189,12 +192,12 @@ class Engine:
         self.kb.set_meta(TUNING_KEY, json.dumps(tuning.to_json(), ensure_ascii=False))
         params = TriageParams.resolve(self.settings, tuning.chosen
                                       if tuning.status == "tuned" else None)
-        triager = Triager(self.kb, self.index, self.settings, self.lock, params)
+        triager = Triager(self.kb, self._index, self.settings, self._lock, params)
         triager.learner.current(block=True)
-        with self.lock:
+        with self._lock:
             self.tuning, self.params, self._triager = tuning, params, triager
-            self.index.ranking = params.ranking
-            self.index.tuning = tuning.to_json()
+            self._index.ranking = params.ranking
+            self._index.tuning = tuning.to_json()
             self._unsaved += 1  # the manifest carries the tuning: save it with the index
 
     def tuning_due(self) -> bool:
@@ -273,14 +276,56 @@ class Engine:
         does not wait for it.  Triage reads only: nothing is written."""
         self.triage("预热：设备无法开机 warm-up: device will not power on")
 
-    def triage(self, text: str, **fields: str) -> TriageResult:
+    def triage(self, text: str, exclude: str | None = None, **fields: str) -> TriageResult:
+        """Classify, rate and match a fault description; `exclude` leaves one record (the
+        case being triaged) out of its own matches; `fields` are context (title,
+        product) and label values given."""
         from kb.reader import check_text
 
         check_text(" ".join([text or "", *(str(v) for v in fields.values())]),
                    "the fault description")
-        with self.lock:
+        with self._lock:
             self.refresh()
-            return self.triager.run(text, **fields)
+            return self._triage_with().run(text, exclude=exclude, **fields)
+
+    def train(self) -> None:
+        """Train the classifiers now if they are not current (else the first triage
+        after a change waits for them)."""
+        self._triage_with().learner.current(block=True)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """The text's query vector, as search makes it (for timing the model alone)."""
+        return self._index.encode_query(text)
+
+    def similar(self, text: str, pool: int, weight: float | None = None) -> list[Hit]:
+        """The index's best `pool` hits for a text, caught up with the KB first.  `weight`
+        fixes the dense share of the fused score (duplicate and recurrence checks use
+        the settings' fusion_weight, for which their thresholds are set); without it the
+        ranking in use (tuned or set) applies."""
+        with self._lock:
+            self.refresh()
+            return self._index.search(text, pool, weight=weight)
+
+    def vectors(self, keys: list[str], texts: list[str]) -> np.ndarray:
+        """The index's stored vectors for these keys; a key not indexed is encoded from
+        its text."""
+        out = np.zeros((len(keys), self.encoder.dim), dtype=np.float32)
+        with self._lock:
+            self.refresh()
+            index = self._index
+            have = [i for i, k in enumerate(keys) if k in index.key_to_id]
+            if have:
+                ids = np.array([index.key_to_id[keys[i]] for i in have], dtype=np.int64)
+                out[have] = index.vectors.get(ids)
+            missing = [i for i, k in enumerate(keys) if k not in index.key_to_id]
+        if missing:
+            out[missing] = self.encoder.encode([texts[i] for i in missing])
+        return out
+
+    def indexed(self, key: str) -> bool:
+        """Whether a record ("case:ID", "article:ID") is in the search index."""
+        with self._lock:
+            return key in self._index
 
     def search(self, query: str, k: int | None = None, kind: str | None = None,
                labels: dict[str, str] | None = None) -> list[SearchResult]:
@@ -297,9 +342,9 @@ class Engine:
                                    f"(known: {', '.join(sorted(known)) or 'none'})")
         k = k or self.settings.top_k
         filtered = bool(kind or labels)
-        with self.lock:
+        with self._lock:
             self.refresh()
-            hits = self.index.search(query, k * 20 if filtered else k * 2)
+            hits = self._index.search(query, k * 20 if filtered else k * 2)
         records = self.kb.get_many(h.key for h in hits)
         out = []
         for h in hits:
@@ -314,11 +359,11 @@ class Engine:
     def stats(self) -> dict:
         counts = self.kb.counts()
         fields = {f: len(self.kb.label_values(f)) for f in self.kb.label_fields()}
-        manifest = self.index.read_manifest() or {}
+        manifest = self._index.read_manifest() or {}
         return {"records": counts, "label_fields": fields, "severity_levels": self.settings.levels,
-                "index": {"count": len(self.index), "model": self.encoder.name,
-                          "dim": self.encoder.dim, "backend": self.index.backend,
-                          "up_to_date": self.index.seq == self.kb.seq,
+                "index": {"count": len(self._index), "model": self.encoder.name,
+                          "dim": self.encoder.dim, "backend": self._index.backend,
+                          "up_to_date": self._index.seq == self.kb.seq,
                           "saved_at": manifest.get("saved_at")},
                 "tuning": self.tuning.to_json() if self.tuning else None,
                 "quality_settings": self.params.to_json()}
@@ -328,8 +373,21 @@ class Engine:
         the database."""
         self._closing.set()
         self.wait_for_tuning()
-        with self.lock:
+        with self._lock:
             self.refresh()
             if self._unsaved:
                 self.save()
         self.kb.close()
+
+
+class OnEngine:
+    """Base of a service over an Engine: `kb`, and `s`, the settings read from the
+    Engine each time (a model switch or a tuning replaces them; a copy would go stale)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.kb = engine.kb
+
+    @property
+    def s(self) -> Settings:
+        return self.engine.settings

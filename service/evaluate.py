@@ -90,7 +90,7 @@ def evaluate(spec: EvalSpec, settings: Settings,
             tuning = engine.tune() if spec.tune else None
             relevant = _relevance(spec, settings.levels)
             train_values = set(relevant.values()) - {""}
-            engine.triager.learner.current()  # train before timing triage
+            engine.train()  # before timing triage
             result = _score(engine, spec, test_rows, relevant, train_values, report, progress)
             if tuning is not None:
                 result["tuned"] = tuning.to_json()
@@ -114,10 +114,10 @@ def _score(engine: Engine, spec: EvalSpec, rows: list[dict], relevant: dict[str,
             empty += 1
             continue
         t = time.perf_counter()
-        result = engine.triager.run(text)
+        result = engine.triage(text)
         latencies.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
-        engine.index.encode_query(text)
+        engine.encode_query(text)
         encode_ms.append((time.perf_counter() - t) * 1000)
         for name, col in m.labels.items():
             truth = row.get(col, "").strip()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import pickle
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,7 +34,6 @@ from indexer.index import Index
 
 if TYPE_CHECKING:
     from kb.store import KnowledgeBase
-    from service.engine import Engine
 
 # An index differing from the database in more than this share of its records (and more
 # than REBUILD_MIN records) is rebuilt rather than patched record by record.
@@ -63,34 +63,34 @@ def open_index(folder: str | Path, encoder: Encoder, *args, **kwargs) -> Index:
         return idx
 
 
-def check_and_repair(engine: Engine) -> str | None:
-    """Compare the engine's index with its database and repair it; returns one line
-    saying what was done, or None when the index was sound (catching up with recent
-    changes is normal work and not reported)."""
-    kb, index = engine.kb, engine.index
-    with engine.lock:
-        reason = _UNREADABLE.pop(index, None)
-        if reason is not None:
-            return _rebuild(engine, f"the index could not be read ({_short(reason)})")
-        if index.seq > kb.seq:
-            return _rebuild(engine, f"the index reflects change {index.seq} but the database "
-                                    f"only reaches {kb.seq} (an older database was restored?)")
-        engine.refresh()
-        if len(index.vectors) != len(index.key_to_id) or \
-                len(index.lexical) != len(index.key_to_id):
-            return _rebuild(engine, "the index's parts disagree on their counts")
-        extra, missing = compare(kb, index)
-        if not extra and not missing:
-            return None
-        differ = len(extra) + len(missing)
-        what = f"{len(extra)} record(s) not in the database, {len(missing)} missing"
-        if differ > max(REBUILD_MIN, REBUILD_SHARE * len(index)):
-            return _rebuild(engine, f"the index disagreed with the database ({what})")
-        index.delete(extra)
-        records = kb.get_many(missing)
-        index.upsert([records[k] for k in sorted(records)])
-        engine.save()
-        return f"index check: the index disagreed with the database ({what}); repaired"
+def check_and_repair(kb: KnowledgeBase, index: Index, refresh: Callable[[], object],
+                     save: Callable[[], None]) -> str | None:
+    """Compare an engine's index with its database and repair it (the engine holds its
+    lock and passes its own `refresh` and `save`); returns one line saying what was done,
+    or None when the index was sound (catching up with recent changes is normal work and
+    not reported)."""
+    reason = _UNREADABLE.pop(index, None)
+    if reason is not None:
+        return _rebuild(kb, index, save, f"the index could not be read ({_short(reason)})")
+    if index.seq > kb.seq:
+        return _rebuild(kb, index, save, f"the index reflects change {index.seq} but the "
+                        f"database only reaches {kb.seq} (an older database was restored?)")
+    refresh()
+    if len(index.vectors) != len(index.key_to_id) or \
+            len(index.lexical) != len(index.key_to_id):
+        return _rebuild(kb, index, save, "the index's parts disagree on their counts")
+    extra, missing = compare(kb, index)
+    if not extra and not missing:
+        return None
+    differ = len(extra) + len(missing)
+    what = f"{len(extra)} record(s) not in the database, {len(missing)} missing"
+    if differ > max(REBUILD_MIN, REBUILD_SHARE * len(index)):
+        return _rebuild(kb, index, save, f"the index disagreed with the database ({what})")
+    index.delete(extra)
+    records = kb.get_many(missing)
+    index.upsert([records[k] for k in sorted(records)])
+    save()
+    return f"index check: the index disagreed with the database ({what}); repaired"
 
 
 def compare(kb: KnowledgeBase, index: Index) -> tuple[list[str], list[str]]:
@@ -117,8 +117,7 @@ def compare(kb: KnowledgeBase, index: Index) -> tuple[list[str], list[str]]:
     return sorted(in_index - upto - newer), sorted(upto - in_index)
 
 
-def _rebuild(engine: Engine, why: str) -> str:
-    index = engine.index
+def _rebuild(kb: KnowledgeBase, index: Index, save: Callable[[], None], why: str) -> str:
     index.folder.mkdir(parents=True, exist_ok=True)
     with FileLock(str(index.folder / "save.lock"), timeout=120):
         try:
@@ -129,8 +128,8 @@ def _rebuild(engine: Engine, why: str) -> str:
         if on_disk is not None and not isinstance(gen, int):  # unusable: saved anew below
             (index.folder / "manifest.json").unlink(missing_ok=True)
     index.generation = max(index.generation, gen if isinstance(gen, int) else 0)
-    n = index.rebuild(engine.kb)
-    engine.save()
+    n = index.rebuild(kb)
+    save()
     return f"index check: {why}; rebuilt it from the database ({n} records)"
 
 

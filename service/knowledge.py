@@ -36,7 +36,7 @@ from kb.records import Record, is_known_fix
 from kb.redact import redact
 from kb.store import now_utc
 from service.auth import PERMISSIONS, User, require
-from service.engine import Engine
+from service.engine import Engine, OnEngine
 
 STATES = ("wip", "not_validated", "validated", "archived")
 TRANSITIONS: dict[str | None, frozenset[str]] = {
@@ -83,13 +83,11 @@ class Article:
         return is_known_fix("article", self.state)
 
 
-class Knowledge:
+class Knowledge(OnEngine):
     """Articles: drafting from cases, writing, review, versions, duplicates, usage."""
 
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.kb = engine.kb
-        self.s = engine.settings
+        super().__init__(engine)
 
     # -- reading -----------------------------------------------------------------------------
     def get(self, article_id: str) -> Article:
@@ -142,11 +140,9 @@ class Knowledge:
         `article_duplicate`, most similar first: [{id, title, state, similarity}]."""
         art = self.get(article_id)
         query = "\n".join(p for p in (art.title, art.symptoms) if p.strip())
-        with self.engine.lock:  # the index is shared with other threads
-            self.engine.refresh()
-            hits = [h for h in self.engine.index.search(query, DUPLICATE_POOL)
-                    if h.key.startswith("article:") and h.key != art.key
-                    and h.dense >= self.s.article_duplicate]
+        hits = [h for h in self.engine.similar(query, DUPLICATE_POOL)
+                if h.key.startswith("article:") and h.key != art.key
+                and h.dense >= self.s.article_duplicate]
         records = self.kb.get_many(h.key for h in hits)
         found = [(h, records[h.key]) for h in hits
                  if h.key in records and is_known_fix("article", records[h.key].state)]
@@ -174,7 +170,7 @@ class Knowledge:
         body = self._from_case(case)
         with self.kb.transaction():
             # confirmed labels, else triage's prediction for the reviewer to check
-            article_id = self._new(actor, **body, labels=dict(case.labels or case.predicted),
+            article_id = self._new(actor, **body, labels=case.all_labels,
                                    severity=case.severity, source_case=case.id,
                                    author=case.fields.get("assignee") or actor.username,
                                    action="draft")

@@ -12,10 +12,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from errors import BadInput
+from kb.records import Record
 from kb.store import KnowledgeBase
 from service.auth import User, require
 from service.cases import CHANNELS, STATES, Case, Cases, iso, parse_time
@@ -37,6 +39,15 @@ class CaseFilter:
     channel: str | None = None
     received_from: str | None = None
     received_to: str | None = None
+
+
+@dataclass(frozen=True)
+class Checklist:
+    """An article's fix as steps, numbering taken off."""
+
+    article_id: str
+    title: str
+    steps: list[str]
 
 
 @dataclass
@@ -145,6 +156,26 @@ class Queries:
         self.cases.get(case_id)
         return [{"target": lk["target"], "relation": lk["relation"], "at": lk["at"],
                  "actor": lk["actor"]} for lk in self.kb.links(case_id)]
+
+    def records(self, actor: User, keys: list[str]) -> dict[str, Record]:
+        """The known fixes behind these keys ("article:ID", "case:ID"), as stored, for a
+        page that shows suggestions; a key no longer stored is left out."""
+        require(actor, "article.view")
+        return self.kb.get_many(keys)
+
+    def checklist(self, actor: User, case_id: str) -> Checklist | None:
+        """The steps of the article to walk the customer through (操作指导): the one the
+        case used, else its best suggested article; None when it has neither."""
+        case = self.case(actor, case_id)
+        used = [lk["target"] for lk in self.kb.links(case_id) if lk["relation"] == "used"]
+        suggested = [m.key for m in case.triage.matches] if case.triage else []
+        key = next((k for k in used + suggested if k.startswith("article:")), None)
+        record = self.kb.get_many([key]).get(key) if key else None
+        if record is None:
+            return None
+        steps = [re.sub(r"^\d+[.、)]\s*", "", s.strip())
+                 for s in re.split(r"\n+", record.fix) if s.strip()]
+        return Checklist(record.id, record.title, steps)
 
     # -- articles ---------------------------------------------------------------------------
     def article_page(self, actor: User, state: str | None = None, cursor: str | None = None,

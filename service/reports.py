@@ -35,7 +35,8 @@ from errors import BadInput
 from kb.exporter import safe_cell
 from kb.records import LIVE_ARTICLE_STATES
 from service.auth import User, require
-from service.engine import Engine
+from service.engine import Engine, OnEngine
+from triage.stored import StoredTriage, case_labels
 
 FORMATS = ("csv", "xlsx", "json")
 DELAY_CODES = ("A", "B", "C", "D")
@@ -51,13 +52,11 @@ _CASE_COLS = ("id", "title", "text", "fix", "channel", "severity", "priority", "
 _WHEN = "COALESCE(NULLIF(c.received_at, ''), c.created_at)"
 
 
-class Reports:
+class Reports(OnEngine):
     """Manager statistics over one engine's knowledge base (read only)."""
 
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.kb = engine.kb
-        self.s = engine.settings
+        super().__init__(engine)
 
     # -- the summary ---------------------------------------------------------------------
     def summary(self, actor: User, start: str, end: str, stale_days: int = 180,
@@ -98,8 +97,9 @@ class Reports:
                                   [lo, hi]):
             links[r["case_id"]].append((r["relation"], r["target"]))
         for row in rows:
-            for col in ("escalation", "delay", "triage"):
+            for col in ("escalation", "delay"):
                 row[col] = _json(row[col])
+            row["triage"] = StoredTriage.from_json(row["triage"])
             row["labels"], row["links"] = labels[row["id"]], links[row["id"]]
             row["received"] = _time(row["received_at"] or row["created_at"])
         return rows
@@ -176,7 +176,7 @@ class Reports:
                "cases": len(found), "clusters": []}
         if not found:
             return out
-        vecs = self._vectors([f"case:{c['id']}" for c in found],
+        vecs = self.engine.vectors([f"case:{c['id']}" for c in found],
                              [_description(c) for c in found])
         for members, medoid in cluster(vecs, similarity):
             rep = found[medoid]
@@ -184,21 +184,6 @@ class Reports:
                 "representative": rep["id"], "description": _description(rep),
                 "count": len(members), "case_ids": sorted(found[i]["id"] for i in members)})
         out["clusters"].sort(key=lambda g: (-g["count"], g["representative"]))
-        return out
-
-    def _vectors(self, keys: list[str], texts: list[str]) -> np.ndarray:
-        """The index's stored vectors for these keys; any key not indexed is encoded."""
-        out = np.zeros((len(keys), self.engine.encoder.dim), dtype=np.float32)
-        with self.engine.lock:  # the index is shared with other threads
-            self.engine.refresh()
-            index = self.engine.index
-            have = [i for i, k in enumerate(keys) if k in index.key_to_id]
-            if have:
-                ids = np.array([index.key_to_id[keys[i]] for i in have], dtype=np.int64)
-                out[have] = index.vectors.get(ids)
-            missing = [i for i, k in enumerate(keys) if k not in index.key_to_id]
-        if missing:
-            out[missing] = self.engine.encoder.encode([texts[i] for i in missing])
         return out
 
     # -- triage corrections ------------------------------------------------------------------
@@ -359,10 +344,7 @@ def _json(value: str | None) -> dict:
 
 
 def _case_labels(c: dict) -> dict[str, str]:
-    """Confirmed labels, else the values triage predicted."""
-    predicted = {n: (p or {}).get("value") or "" for n, p in
-                 (c["triage"].get("labels") or {}).items()}
-    return {**{k: v for k, v in predicted.items() if v}, **c["labels"]}
+    return case_labels(c["labels"], c["triage"])
 
 
 def _severity(c: dict) -> str:
@@ -464,7 +446,7 @@ def _is_gap(c: dict, threshold: float) -> bool:
     """Triaged with no match reaching the threshold; or never triaged (imported history)
     with no known fix used and no fix of its own."""
     if c["triage"]:
-        return float(c["triage"].get("best_score") or 0.0) < threshold
+        return c["triage"].best_score < threshold
     used = any(rel == "used" for rel, _ in c["links"]) or c["resolved_with"]
     return not used and not (c["fix"] or "").strip()
 

@@ -186,7 +186,7 @@ def test_case_open_takes_a_128_kb_description(kb, tmp_path, how):
                     input=text if how == "stdin" else None))
     case = json.loads(result.stdout)
     assert case["description"] == text.strip()
-    assert case["fields"]["triage"]["matches"], "triaged like any other case"
+    assert case["triage"]["matches"], "triaged like any other case"
 
 
 @pytest.mark.parametrize("command", ["triage", "search"])

@@ -49,7 +49,7 @@ def test_demo_kb_is_loaded_with_the_bundled_model(demo_engine):
     counts = demo_engine.kb.counts()
     assert (counts["case"], counts["article"]) == (84, 30)
     assert demo_engine.encoder.name == BUNDLED and demo_engine.encoder.dim == 384
-    manifest = demo_engine.index.read_manifest()
+    manifest = demo_engine._index.read_manifest()
     assert (manifest["model"], manifest["dim"], manifest["backend"]) == (BUNDLED, 384, "faiss")
 
 

@@ -22,6 +22,7 @@ from triage.learner import SEVERITY, Learner
 from triage.params import TriageParams
 from triage.result import Escalation, LabelPrediction, Match, TriageResult
 from triage.severity import SeverityRules, rate
+from triage.stored import StoredTriage, case_labels
 
 POOL = 30            # neighbours looked at for voting and re-ranking
 VOTE_SHARPNESS = 0.05
@@ -207,7 +208,7 @@ class Triager:
             "WHERE kind = 'case' AND doc_id IN (SELECT case_id FROM l) GROUP BY doc_id) "
             "SELECT l.target, l.relation, l.case_id, o.labels, c.triage FROM l "
             "LEFT JOIN o ON o.doc_id = l.case_id "
-            "LEFT JOIN cases c ON c.id = l.case_id AND o.labels IS NULL", keys).fetchall()
+            "LEFT JOIN cases c ON c.id = l.case_id", keys).fetchall()
         skip = exclude.partition(":")[2] if exclude and exclude.startswith("case:") else None
         agreement: dict[str, float] = {}
         totals: dict[str, float] = {}
@@ -251,14 +252,6 @@ class Triager:
 
 
 def _case_labels(own: str | None, triage: str | None) -> dict[str, str]:
-    """A case's labels from its labels rows (as a JSON object), else the values its stored
-    triage predicted."""
-    labels = json.loads(own) if own else {}
-    if labels or not triage:
-        return labels
-    try:
-        predicted = json.loads(triage).get("labels") or {}
-    except (ValueError, AttributeError):
-        return {}
-    return {f: p.get("value") for f, p in predicted.items() if isinstance(p, dict)
-            and p.get("value")}
+    """A case's labels (triage/stored.py) from its labels rows (as a JSON object) and its
+    stored triage."""
+    return case_labels(json.loads(own) if own else {}, StoredTriage.from_json(triage))

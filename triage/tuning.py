@@ -57,6 +57,7 @@ MAX_RECORDS = 10_000     # the newest labelled records tuning reads, at most
 MAX_VALIDATION = 500     # validation records per fold, at most (evenly spaced)
 MIN_SCRIPT_QUERIES = 20  # validation queries a script needs for its own fusion weight
 MIN_TOP_CASES = 5        # records at or above a level needed to set its cutoff
+LEAD_SE = 2.0            # lead over the current value a candidate needs (see _pick)
 FUSION_GRID = tuple(round(x * 0.1, 1) for x in range(11))
 C_GRID = (0.1, 0.3, 1.0, 3.0)
 DENSE_GRID = (0.0, 1.0)
@@ -167,15 +168,17 @@ def _fold(records: list[Record], vectors: np.ndarray, lo: float, hi: float,
 
 def _pick(scores: dict, current) -> object:
     """The candidate with the best mean score, unless the current value is as good
-    within one standard error of their paired per-record differences.  `scores` maps a
-    candidate to its per-record scores (the same records, in the same order, for every
-    candidate)."""
+    within two standard errors of their paired per-record differences: the best of
+    several candidates is lucky by about one on its own, so a smaller lead is noise that
+    a small team's history cannot tell from a real gain.  `scores` maps a candidate to
+    its per-record scores (the same records, in the same order, for every candidate)."""
     best = max(scores, key=lambda k: (_mean(scores[k]), k == current))
     cur = scores.get(current)
     if cur is None or best == current or len(cur) < 2:
         return best if cur is None else current
     diff = np.asarray(scores[best], dtype=float) - np.asarray(cur, dtype=float)
-    return best if diff.mean() > diff.std(ddof=1) / math.sqrt(len(diff)) else current
+    return best if diff.mean() > LEAD_SE * diff.std(ddof=1) / math.sqrt(len(diff)) \
+        else current
 
 
 def _retrieval(order: list[int], relevant: np.ndarray) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from errors import KnownFixError
-from service.auth import User
+from service.auth import PAGE_NEEDS, User, can
 from ui.i18n import t
 from ui.resources import desk
 
@@ -45,12 +45,12 @@ def user() -> User:
     return found
 
 
-def require_role(*roles: str) -> User:
-    """The signed-in user, when their role is one of `roles`; otherwise an error and the
-    page stops.  The router only lists the pages a role may see; this keeps a restricted
-    page shut however its script is reached."""
+def require_page(page: str) -> User:
+    """The signed-in user, when they may open `page` (service.auth.PAGE_NEEDS); otherwise
+    an error and the page stops.  The router only lists the pages a user may see; this
+    keeps a restricted page shut however its script is reached."""
     me = user()
-    if me.role not in roles:
+    if not can(me, PAGE_NEEDS[page]):
         st.error(t("error.forbidden", role=t("role." + me.role)))
         st.stop()
     return me

@@ -6,6 +6,7 @@ import html
 
 import streamlit as st
 
+from triage.stored import StoredTriage
 from ui.i18n import fmt_time, t
 from ui.render import highlight
 
@@ -29,17 +30,18 @@ def fix_card(key: str, title: str, fix: str, score: float, matched: list[str],
                 on_action(key, False)
 
 
-def triage_summary(labels: dict, severity: str | None, severity_reason: str,
-                   escalate: bool, reasons: list[str]) -> None:
-    """Predicted labels with confidence, severity with reason, escalation advice."""
+def triage_summary(tri: StoredTriage | None, severity: str | None) -> None:
+    """Predicted labels with confidence, severity (the case's priority) with the reason
+    for it, escalation advice."""
+    labels = tri.labels if tri else {}
     cols = st.columns(max(len(labels) + 1, 2))
     for col, (name, pred) in zip(cols, labels.items(), strict=False):
-        value, conf = pred["value"], pred["confidence"]
-        col.metric(t_label(name), value or "—", f"{conf:.0%}", delta_color="off")
+        col.metric(t_label(name), pred.value or "—", f"{pred.confidence:.0%}",
+                   delta_color="off")
     cols[len(labels)].metric(t("triage.severity"), severity or "—")
-    st.caption(f"{t('triage.severity')}: {severity_reason}")
-    if escalate:
-        st.warning(f"{t('triage.escalate')}: " + "; ".join(reasons))
+    st.caption(f"{t('triage.severity')}: {tri.severity_reason if tri else '—'}")
+    if tri and tri.escalate:
+        st.warning(f"{t('triage.escalate')}: " + "; ".join(tri.reasons))
     else:
         st.success(t("triage.no_escalate"))
 

@@ -191,7 +191,7 @@ def confirm(case_id: CaseId, body: Confirm, user: Caller, desk: DeskDep,
 def close(case_id: CaseId, body: Close, user: Caller, desk: DeskDep,
           match: IfMatch = None) -> JSONResponse:
     return _act(desk, case_id, match, lambda: desk.cases.close(
-        user, case_id, body.labels, body.severity, body.confirm))
+        user, case_id, body.labels, body.severity, body.confirm).case)
 
 
 @_action("reopen", "case.reopen", "Put a resolved or closed case back to work")

@@ -159,8 +159,8 @@ ACTIONS: list[tuple[str, str, Action]] = [
     ("case.delay", "Cases.set_delay", Action(
         lambda w: {"id": open_case(w)}, lambda w, a, c: w.desk.cases.set_delay(a, c["id"], "B"),
         case_event("delay"))),
-    ("case.view", "Desk.view_case", Action(
-        lambda w: {"id": open_case(w)}, lambda w, a, c: w.desk.view_case(a, c["id"]), None)),
+    ("case.view", "Queries.case", Action(
+        lambda w: {"id": open_case(w)}, lambda w, a, c: w.desk.queries.case(a, c["id"]), None)),
     ("case.dispatch", "Cases.dispatch", Action(
         lambda w: {"id": open_case(w)},
         lambda w, a, c: w.desk.cases.dispatch(a, c["id"], "u_engineer",
@@ -178,8 +178,8 @@ ACTIONS: list[tuple[str, str, Action]] = [
         lambda w: {"id": new_article(w)},
         lambda w, a, c: w.desk.knowledge.edit(a, c["id"], resolution="Replace the pack"),
         article_event("edit"))),
-    ("article.view", "Desk.view_article", Action(
-        lambda w: {"id": new_article(w)}, lambda w, a, c: w.desk.view_article(a, c["id"]),
+    ("article.view", "Queries.article", Action(
+        lambda w: {"id": new_article(w)}, lambda w, a, c: w.desk.queries.article(a, c["id"]),
         None)),
     ("article.submit", "Knowledge.submit", Action(
         lambda w: {"id": new_article(w)}, lambda w, a, c: w.desk.knowledge.submit(a, c["id"]),
@@ -211,6 +211,21 @@ ACTIONS: list[tuple[str, str, Action]] = [
         lambda w: {"path": import_file_path(w)},
         lambda w, a, c: w.desk.import_file(a, c["path"], ColumnMapping(text=["text"])),
         lambda ctx, _r: ("import", f"file:{ctx['path'].name}"))),
+    ("kb.import", "Desk.load_demo", Action(
+        lambda w: {}, lambda w, a, c: w.desk.load_demo(a, force=True),
+        lambda ctx, _r: ("demo", "kb"))),
+    ("case.view", "Desk.stats", Action(lambda w: {}, lambda w, a, c: w.desk.stats(a), None)),
+    ("kb.export", "Desk.privacy_report", Action(
+        lambda w: {}, lambda w, a, c: w.desk.privacy_report(a),
+        lambda ctx, _r: ("privacy-report", "kb"))),
+    ("article.view", "Queries.records", Action(
+        lambda w: {"id": new_article(w)},
+        lambda w, a, c: w.desk.queries.records(a, [f"article:{c['id']}"]), None)),
+    ("case.view", "Queries.checklist", Action(
+        lambda w: {"id": open_case(w)},
+        lambda w, a, c: w.desk.queries.checklist(a, c["id"]), None)),
+    ("settings.manage", "Desk.tune", Action(
+        lambda w: {}, lambda w, a, c: w.desk.tune(a), lambda ctx, _r: ("tune", "index"))),
     ("kb.export", "Desk.export", Action(
         lambda w: {"out": w.folder / f"export-{next(_n)}.csv"},
         lambda w, a, c: w.desk.export(a, c["out"], redact=True),

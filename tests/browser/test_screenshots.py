@@ -82,7 +82,7 @@ def recent_activity(kf_server: Server) -> int:
             when = (now - timedelta(weeks=weeks, hours=3 * n)).isoformat()
             case = cases.open(agent, text, channel=("phone", "email", "web")[n % 3],
                               customer=f"Demo customer {n + 1}", received_at=when)
-            top = (case.fields.get("triage") or {}).get("matches", [{}])[0].get("key")
+            top = case.triage.matches[0].key if case.triage and case.triage.matches else None
             steps = story.split()
             if top and "used" in steps:
                 cases.link_fix(agent, case.id, top, True)

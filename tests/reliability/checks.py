@@ -151,7 +151,7 @@ def check_index(engine, exact: bool = True) -> list[str]:
     from service.integrity import compare
 
     engine.refresh()
-    index = engine.index
+    index = engine._index
     if exact:
         in_db = {r[0] for r in engine.kb.db.execute(
             "SELECT 'case:' || id FROM cases UNION ALL SELECT 'article:' || id FROM articles")}

@@ -56,7 +56,7 @@ def test_catching_up_with_other_writers_is_not_a_repair(seeded: Path) -> None:
     try:
         assert engine.integrity is None
         _works(engine)
-        assert "case:C3" not in engine.index
+        assert not engine.indexed("case:C3")
     finally:
         engine.close()
 
@@ -115,14 +115,14 @@ def test_an_index_newer_than_the_database_is_rebuilt(seeded: Path, tmp_path: Pat
     try:
         assert "only reaches" in engine.integrity and "rebuilt" in engine.integrity
         _works(engine)
-        assert "case:C4" in engine.index  # the old database still has it
+        assert engine.indexed("case:C4")  # the old database still has it
     finally:
         engine.close()
 
 
 def test_records_the_database_lost_or_the_index_missed_are_repaired(seeded: Path) -> None:
     engine = _open(seeded)
-    engine.index.delete(["case:C5"])  # the index misses one...
+    engine._index.delete(["case:C5"])  # the index misses one...
     engine.save()
     engine.kb.db.execute("DELETE FROM cases WHERE id = 'C6'")  # ...and one vanished unlogged
     engine.kb.close()
@@ -130,7 +130,7 @@ def test_records_the_database_lost_or_the_index_missed_are_repaired(seeded: Path
     try:
         assert engine.integrity == ("index check: the index disagreed with the database "
                                     "(1 record(s) not in the database, 1 missing); repaired")
-        assert "case:C5" in engine.index and "case:C6" not in engine.index
+        assert engine.indexed("case:C5") and not engine.indexed("case:C6")
         _works(engine)
     finally:
         engine.close()
@@ -140,7 +140,7 @@ def test_a_big_disagreement_is_rebuilt_not_patched(seeded: Path, monkeypatch) ->
     monkeypatch.setattr(integrity, "REBUILD_MIN", 1)
     monkeypatch.setattr(integrity, "REBUILD_SHARE", 0.1)
     engine = _open(seeded)
-    engine.index.delete(["case:C1", "case:C2", "case:C3"])
+    engine._index.delete(["case:C1", "case:C2", "case:C3"])
     engine.save()
     engine.kb.close()
     engine = _open(seeded)

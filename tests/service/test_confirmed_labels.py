@@ -33,7 +33,7 @@ def agent(desk):
 
 
 def teaching_keys(desk: Desk) -> set[str]:
-    records, _ = labelled(desk.engine.kb, desk.engine.index)
+    records, _ = labelled(desk.engine.kb, desk.engine._index)
     return {r.key for r in records}
 
 
@@ -52,7 +52,7 @@ def test_a_resolve_without_confirmation_teaches_nothing(desk, agent):
     assert desk.engine.kb.label_version == version, "the classifiers have nothing to relearn"
     # its text and fix still serve search
     assert f"case:{case_id}" in [r.hit.key for r in desk.engine.search("NVR 硬盘错误", k=10)]
-    closed = desk.cases.close(agent, case_id)
+    closed = desk.cases.close(agent, case_id).case
     assert closed.labels == {} and f"case:{case_id}" not in teaching_keys(desk)
 
 
@@ -61,7 +61,7 @@ def test_confirming_stores_the_prediction_and_teaches_it(desk, agent):
     predicted = desk.cases.get(case_id).predicted
     case = desk.cases.resolve(agent, case_id, "更换3号硬盘", confirm=True)
     assert case.labels == predicted
-    assert case.severity == case.fields["triage"]["severity"]
+    assert case.severity == case.triage.severity
     assert f"case:{case_id}" in teaching_keys(desk)
     event = [e for e in desk.engine.kb.events(f"case:{case_id}") if e["action"] == "resolve"]
     assert '"corrected": []' in event[-1]["detail"]
@@ -75,11 +75,11 @@ def test_a_correction_teaches_the_corrected_value(desk, agent):
                               labels={"category": "power"}, severity="critical", confirm=True)
     assert case.labels["category"] == "power" and case.severity == "critical"
     assert case.labels["component"] == predicted["component"], "the rest is confirmed as is"
-    records, _ = labelled(desk.engine.kb, desk.engine.index)
+    records, _ = labelled(desk.engine.kb, desk.engine._index)
     taught = next(r for r in records if r.key == f"case:{case_id}")
     assert taught.labels["category"] == "power" and taught.severity == "critical"
     # the classifier now knows the corrected value from this case
-    models = desk.engine.triager.learner.current(block=True)
+    models = desk.engine._triage_with().learner.current(block=True)
     assert "power" in models.classifiers["category"].classes
     detail = [e for e in desk.engine.kb.events(f"case:{case_id}") if e["action"] == "resolve"]
     assert '"corrected": ["category"' in detail[-1]["detail"]
@@ -94,7 +94,7 @@ def test_only_the_given_fields_are_confirmed_without_confirm(desk, agent):
 def test_labels_left_open_at_resolve_can_be_confirmed_at_close(desk, agent):
     case_id = opened(desk, agent)
     desk.cases.resolve(agent, case_id, "更换硬盘")
-    case = desk.cases.close(agent, case_id, severity="high", confirm=True)
+    case = desk.cases.close(agent, case_id, severity="high", confirm=True).case
     assert case.labels == desk.cases.get(case_id).predicted and case.severity == "high"
     assert f"case:{case_id}" in teaching_keys(desk)
 

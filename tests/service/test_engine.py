@@ -93,7 +93,7 @@ def test_model_change_is_refused_until_reindex(settings, small_engine):
     assert fresh.reindex() == 9
     fresh.close()
     reopened = Engine(other)
-    assert reopened.index.encoder.name == "hash:128"
+    assert reopened.stats()["index"]["model"] == "hash:128"
     assert reopened.search("E-1043")[0].record.id in {"C5", "C6"}
     reopened.close()
 

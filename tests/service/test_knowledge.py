@@ -49,7 +49,7 @@ def knowledge(engine) -> Knowledge:
 def cases(engine, knowledge) -> Cases:
     """Cases wired to the knowledge service as the Desk wires them."""
     c = Cases(engine)
-    c.on_close.append(knowledge.draft_from_case)
+    c.drafter = knowledge.draft_from_case
     return c
 
 
@@ -72,10 +72,12 @@ def new_article(knowledge: Knowledge, actor: User, title: str = "门禁终端刷
 
 # -- capture from a closed case -------------------------------------------------------------
 def test_closing_a_case_proposes_a_redacted_draft(engine, users, knowledge, cases):
-    case = close_case(cases, users["first_line"])
+    closed = close_case(cases, users["first_line"])
+    case = closed.case
     queue = knowledge.review_queue()
     assert len(queue) == 1
     draft = queue[0]
+    assert closed.article_id == draft.id  # close says which article it drafted
     assert re.fullmatch(r"KA-\d{6}", draft.id)
     assert draft.state == "wip" and draft.version == 1
     assert draft.source_case == case.id and knowledge.sources(draft.id) == [case.id]
@@ -97,7 +99,7 @@ def test_closing_a_case_proposes_a_redacted_draft(engine, users, knowledge, case
 
 def test_a_draft_from_an_unconfirmed_case_carries_the_prediction_for_review(users, knowledge,
                                                                            cases):
-    case = close_case(cases, users["first_line"], confirm=False)
+    case = close_case(cases, users["first_line"], confirm=False).case
     assert case.labels == {} and case.predicted
     assert knowledge.review_queue()[0].labels == case.predicted
 
@@ -109,15 +111,16 @@ def test_a_draft_is_not_a_known_fix(engine, users, cases, knowledge):
 
 
 def test_a_case_resolved_with_an_article_counts_reuse_instead(engine, users, cases, knowledge):
-    case = close_case(cases, users["first_line"], used="article:DEMO-A-03")
-    assert knowledge.review_queue() == []
+    closed = close_case(cases, users["first_line"], used="article:DEMO-A-03")
+    case = closed.case
+    assert knowledge.review_queue() == [] and closed.article_id is None
     assert [e for e in engine.kb.events("article:DEMO-A-03") if e["action"] == "article:reused"]
     assert knowledge.usage("DEMO-A-03")["used"] == 1
     assert not [lk for lk in engine.kb.links(case.id) if lk["relation"] == "created-from"]
 
 
 def test_closing_again_keeps_the_first_draft(users, cases, knowledge):
-    case = close_case(cases, users["first_line"])
+    case = close_case(cases, users["first_line"]).case
     first = knowledge.review_queue()[0].id
     assert knowledge.draft_from_case(users["first_line"], cases.get(case.id)) == first
     assert len(knowledge.list()) == len(knowledge.list(state=None))
@@ -349,15 +352,15 @@ def test_feedback_value(engine):
     for i in range(3):
         engine.kb.link(f"FB{i}", "article:TW1", "used")
     engine.kb.link("FB3", "article:TW2", "not-helpful")
-    fb = engine.triager._feedback(["article:TW1", "article:TW2", "case:FB0"],
+    fb = engine._triage_with()._feedback(["article:TW1", "article:TW2", "case:FB0"],
                                   {"category": {"network": 0.8, "storage": 0.2}})
     w = engine.settings.feedback_weight
     assert fb["article:TW1"] == pytest.approx(w * math.tanh(3 * 0.8 / 2))
     assert fb["article:TW2"] == pytest.approx(-w * math.tanh(0.2 / 2))
     assert "case:FB0" not in fb
-    assert engine.triager._feedback(["article:TW1"], {}) == {}
+    assert engine._triage_with()._feedback(["article:TW1"], {}) == {}
     # the case being triaged does not count its own marks
-    only_fb0 = engine.triager._feedback(["article:TW1"], {"category": {"network": 1.0}},
+    only_fb0 = engine._triage_with()._feedback(["article:TW1"], {"category": {"network": 1.0}},
                                         exclude="case:FB0")
     assert only_fb0["article:TW1"] == pytest.approx(w * math.tanh(2 / 2))
 
@@ -380,5 +383,5 @@ def test_feedback_uses_the_predicted_labels_of_an_unlabelled_case(engine):
     engine.kb.update("case", "OPEN1", {"triage": json.dumps(
         {"labels": {"category": {"value": "network", "confidence": 0.9}}})}, "system", "triage")
     engine.kb.link("OPEN1", "article:TW1", "not-helpful")
-    fb = engine.triager._feedback(["article:TW1"], {"category": {"network": 1.0}})
+    fb = engine._triage_with()._feedback(["article:TW1"], {"category": {"network": 1.0}})
     assert fb["article:TW1"] < 0

@@ -992,7 +992,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                  MANAGER: "manager"}
         users = {name: desk.users.add(SYSTEM, name, PASSWORD, role)
                  for name, role in roles.items()}
-        learner = desk.engine.triager.learner
+        learner = desk.engine._triage_with().learner
         retrain, trained = learner.current, {}
 
         def weekly(block: bool = False):
@@ -1114,13 +1114,13 @@ def _stamp(t: datetime | None) -> str | None:
 def test_recurrence_raises_priority_and_controls_are_not_flagged(world: World) -> None:
     levels = world.desk.engine.settings.levels
     for e in world.entries:
-        triage = world.desk.cases.get(e.id).fields["triage"]
+        triage = world.desk.cases.get(e.id).triage
         if e.recurrence_of:
-            raised = levels[min(levels.index(triage["severity"]) + 1, len(levels) - 1)]
+            raised = levels[min(levels.index(triage.severity) + 1, len(levels) - 1)]
             assert e.priority == raised, e.id
-            assert any(r.startswith("recurrence of") for r in triage["reasons"])
+            assert any(r.startswith("recurrence of") for r in triage.reasons)
         else:
-            assert e.priority == triage["severity"], e.id
+            assert e.priority == triage.severity, e.id
     kinds = Counter(e.plan.kind for e in world.entries
                     if e.plan.kind in ("late_repeat", "other_fault", "copy_of_closed"))
     assert kinds == {"late_repeat": 3, "other_fault": 3, "copy_of_closed": 3}
@@ -1152,7 +1152,7 @@ def test_suggestions_are_the_triage_matches_and_the_offered_fixes(world: World) 
         assert len(suggested) == len(links)
         offered = [lk for lk in links if lk["target"] == f"case:{e.duplicate_of}"]
         assert len(offered) == e.offers, e.id
-        matches = {m["key"] for m in world.desk.cases.get(e.id).fields["triage"]["matches"]}
+        matches = {m.key for m in world.desk.cases.get(e.id).triage.matches}
         from_triage = [lk["target"] for lk in links if lk not in offered]
         assert len(from_triage) == len(set(from_triage)), e.id  # never suggested twice
         if not e.retriaged:
@@ -1269,8 +1269,8 @@ def test_report_period_and_volume(world: World, report: dict) -> None:
             if e.ever_resolved:  # confirmed at resolution
                 want.append(e.labels[name])
             else:  # what triage predicted
-                triage = world.desk.cases.get(e.id).fields["triage"]
-                want.append((triage["labels"].get(name) or {}).get("value") or "(none)")
+                triage = world.desk.cases.get(e.id).triage
+                want.append(triage.predicted.get(name) or "(none)")
         assert volume["by_label"][name] == _count(want)
 
 
@@ -1389,7 +1389,7 @@ def test_report_gaps_are_the_cases_without_a_confident_match(world: World,
                                                              report: dict) -> None:
     threshold = world.desk.engine.settings.match_threshold
     gaps = {e.id for e in world.entries
-            if world.desk.cases.get(e.id).fields["triage"]["best_score"] < threshold}
+            if world.desk.cases.get(e.id).triage.best_score < threshold}
     assert report["gaps"]["cases"] == len(gaps)
     assert {i for g in report["gaps"]["clusters"] for i in g["case_ids"]} == gaps
 
@@ -1417,7 +1417,7 @@ def test_coverage_per_week(world: World) -> None:
     for e in world.entries:
         row = want[_week(e.received.date())]
         row["cases"] += 1
-        row["no_match"] += world.desk.cases.get(e.id).fields["triage"]["best_score"] < threshold
+        row["no_match"] += world.desk.cases.get(e.id).triage.best_score < threshold
         if e.state == "closed":
             row["closed"] += 1
             row["linked"] += bool(e.resolved_with or e.used() or any(

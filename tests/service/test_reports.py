@@ -274,8 +274,7 @@ def test_a_gap_is_a_triage_below_the_match_threshold(world: World, report: dict)
     threshold = world.engine.settings.match_threshold
     expected = set()
     for case_id in world.ids.values():
-        triage = world.cases.get(case_id).fields["triage"]
-        if triage["best_score"] < threshold:
+        if world.cases.get(case_id).triage.best_score < threshold:
             expected.add(case_id)
     clustered = {i for g in report["gaps"]["clusters"] for i in g["case_ids"]}
     assert clustered == expected

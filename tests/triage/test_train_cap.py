@@ -14,9 +14,9 @@ def test_training_keeps_articles_and_the_newest_cases(engine, monkeypatch):
                           labels={"category": "network" if i < 20 else "storage"},
                           state="closed") for i in range(30)])
     monkeypatch.setattr(learner, "TRAIN_MAX", 8)
-    models = learner.train(engine.kb, engine.index)
+    models = learner.train(engine.kb, engine._index)
     assert models.sizes["category"] == 8
     # the newest 7 cases are all "storage"; with the article, both classes it saw
     assert set(models.classifiers["category"].classes) == {"power", "storage"}
     monkeypatch.setattr(learner, "TRAIN_MAX", 1000)
-    assert learner.train(engine.kb, engine.index).sizes["category"] == 31
+    assert learner.train(engine.kb, engine._index).sizes["category"] == 31

@@ -13,7 +13,7 @@ from triage.triager import Triager
 
 
 def triager(engine: Engine, **changes) -> Triager:
-    return Triager(engine.kb, engine.index, engine.settings.with_(**changes))
+    return Triager(engine.kb, engine._index, engine.settings.with_(**changes))
 
 
 @pytest.mark.parametrize(("text", "first", "category", "component"), [
@@ -87,7 +87,7 @@ def test_a_given_label_is_kept_and_not_escalated_for(small_engine):
 
 
 def test_exclude_leaves_the_case_itself_out(small_engine):
-    result = small_engine.triager.run("NVR提示硬盘错误，录像回放查不到", exclude="case:C1")
+    result = small_engine.triage("NVR提示硬盘错误，录像回放查不到", exclude="case:C1")
     assert "case:C1" not in [m.key for m in result.matches]
 
 
@@ -184,7 +184,7 @@ def test_matches_follow_the_score_without_label_boost(small_engine):
 
 
 def test_learner_retrains_only_when_labels_change(small_engine):
-    learner = small_engine.triager.learner
+    learner = small_engine._triage_with().learner
     first = learner.current()
     assert learner.current() is first
     small_engine.upsert([Record("case", "C9", text="新摄像机画面偏紫", labels={"category": "video"},

@@ -73,7 +73,7 @@ def test_tuning_an_unreadable_language_moves_weight_to_the_words(tuned):
     assert t.status == "tuned" and t.labelled == 420
     # the encoder cannot read Chinese: Chinese queries lean on the lexical side
     assert t.chosen["fusion"]["cjk"] <= 0.3
-    assert tuned.index.ranking.fusion["cjk"] == t.chosen["fusion"]["cjk"]
+    assert tuned._index.ranking.fusion["cjk"] == t.chosen["fusion"]["cjk"]
     assert t.after["hit@5"] >= t.before["hit@5"]
     assert set(t.after["accuracy"]) == {"category", "component", "cause"}
     assert t.validation["relevant_by"] == "cause"
@@ -91,7 +91,7 @@ def test_thresholds_are_chosen_for_the_precision_asked_for(tuned):
     chosen = tuned.tuning.chosen
     assert 0.05 <= chosen["match_threshold"] <= 0.99
     assert 0.05 <= chosen["confidence_threshold"] <= 0.99
-    assert tuned.triager.params.match_threshold == chosen["match_threshold"]
+    assert tuned._triage_with().params.match_threshold == chosen["match_threshold"]
 
 
 def test_a_pinned_setting_is_not_tuned(tmp_path):
@@ -106,7 +106,7 @@ def test_a_pinned_setting_is_not_tuned(tmp_path):
         assert set(result.pinned) == {"fusion", "label_boost"}
         assert engine.params.fusion == {"latin": 0.7, "cjk": 0.7}
         assert engine.params.label_boost == 0.3
-        assert engine.index.ranking.fusion == {"latin": 0.7, "cjk": 0.7}
+        assert engine._index.ranking.fusion == {"latin": 0.7, "cjk": 0.7}
     finally:
         engine.close()
 
@@ -121,7 +121,7 @@ def test_tuned_settings_survive_a_restart_and_a_reindex(tmp_path):
     try:
         assert again.tuning.chosen == chosen and again.params == params
         again.reindex()
-        assert again.params == params and again.index.ranking == params.ranking
+        assert again.params == params and again._index.ranking == params.ranking
         manifest = json.loads((Path(again.settings.index_dir) / "manifest.json").read_text())
         assert manifest["tuning"]["chosen"] == chosen
     finally:

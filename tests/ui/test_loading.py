@@ -48,7 +48,7 @@ def test_sign_in_page_draws_while_the_desk_is_still_loading(
     release.set()
     desk = resources.wait_loaded()
     try:
-        assert desk.engine.triager.learner.models is not None  # warmed: classifiers trained
+        assert desk.engine._triage_with().learner.models is not None  # warmed: trained
         assert desk.users.get("agent").role == "first_line"
     finally:
         desk.close()

@@ -5,7 +5,6 @@ bad input shows an error, and every message key the UI uses is in the catalogue.
 
 from __future__ import annotations
 
-import ast
 import re
 import string
 
@@ -15,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from errors import PermissionDenied
 from kb.store import RELATIONS
-from service.auth import ROLES
+from service.auth import PAGE_NEEDS, PERMISSIONS, ROLES
 from service.cases import CHANNELS, DELAY_REASONS, STATES
 from service.demo import DEMO_PASSWORD
 from service.knowledge import STATES as ARTICLE_STATES
@@ -86,20 +85,9 @@ def sign_in(at: AppTest, username: str, password: str = DEMO_PASSWORD) -> AppTes
 
 
 def app_pages() -> dict[str, set[str]]:
-    """app.py's PAGES map (page -> roles), read from its source: the script cannot be
-    imported without running the app."""
-    tree = ast.parse(APP.read_text(encoding="utf-8"))
-    consts = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-            consts[node.targets[0].id] = node.value
-    everyone = set(ast.literal_eval(consts["_ALL"]))
-
-    def roles(node: ast.expr) -> set[str]:
-        return everyone if isinstance(node, ast.Name) else set(ast.literal_eval(node))
-
-    return {ast.literal_eval(k): roles(v.elts[1])
-            for k, v in zip(consts["PAGES"].keys, consts["PAGES"].values, strict=True)}
+    """Who sees each page (page -> roles), as the router decides it: each page's
+    permission in service.auth."""
+    return {page: set(PERMISSIONS[need]) for page, need in PAGE_NEEDS.items()}
 
 
 # -- (1) every page renders, for every role that sees it, in both languages -----------------
@@ -239,7 +227,7 @@ def test_intake_to_validated_article(open_app, ui_desk):
     resolved = ui_desk.cases.get(case_id)
     assert resolved.state == "resolved"
     assert resolved.labels == {**predicted, "component": "server"}
-    assert resolved.severity == resolved.fields["triage"]["severity"]
+    assert resolved.severity == resolved.triage.severity
     at.slider(key="confirm_score").set_value(4)
     at.text_input(key="confirm_comment").input("处理及时")
     at = button(at, msg("action.confirm", "zh")).click().run()
@@ -421,7 +409,7 @@ def test_every_event_of_a_case_or_an_article_has_a_message(ui_desk):
     d.cases.dispatch(engineer, case.id, "engineer", "2026-12-01T09:00:00Z", "机房")
     d.cases.record_service(engineer, case.id, "硬盘坏道", "更换硬盘")
     d.cases.escalate(engineer, case.id, "manager", "复现")
-    first = case.fields["triage"]["matches"][0]["key"]
+    first = case.triage.matches[0].key
     d.cases.link_fix(engineer, case.id, first, helpful=False)
     twin = d.cases.open(agent, fault + "，回放为空", asset_serial="SN-UI-1")  # recurrence
     d.cases.resolve(engineer, case.id, "更换硬盘并初始化")  # offers the fix to the twin

@@ -16,11 +16,11 @@ from triage.params import PINNED_BY
 from triage.tuning import MIN_RECORDS
 from ui.i18n import error_text, t
 from ui.resources import desk
-from ui.session import require_role
+from ui.session import require_page
 
 
 def render() -> None:
-    me = require_role("admin")
+    me = require_page("admin")
     st.header(t("admin.header"))
     if desk().engine.integrity:  # what the start-up index check repaired
         st.info(desk().engine.integrity)

@@ -36,17 +36,17 @@ def render() -> None:
                            key="case_select")
     st.session_state["case_id"] = case_id
     try:
-        case = cases.get(case_id)
+        case = desk().queries.case(me, case_id)
     except KnownFixError as exc:
         st.error(error_text(exc))
         return
     _facts(case)
     show_triage(me, case_id)
-    _checklist(case)
+    _checklist(me, case)
     _records(case)
     _actions(me, case)
     st.subheader(t("case.timeline"))
-    timeline(desk().engine.kb.events(case.key))
+    timeline(desk().queries.timeline(me, case.id))
 
 
 def _facts(case) -> None:
@@ -69,19 +69,14 @@ def _facts(case) -> None:
     st.table({t("case.field"): list(facts), t("case.value"): list(facts.values())})
 
 
-def _checklist(case) -> None:
+def _checklist(me, case) -> None:
     """An article's steps as a checklist to walk the customer through (操作指导)."""
-    links = desk().engine.kb.links(case.id)
-    used = [lk["target"] for lk in links if lk["relation"] == "used"]
-    suggested = [m["key"] for m in (case.fields.get("triage") or {}).get("matches", [])]
-    target = next((k for k in used + suggested if k.startswith("article:")), None)
-    if not target:
+    found = desk().queries.checklist(me, case.id)
+    if found is None:
         return
-    article = desk().engine.kb.get("article", target.split(":", 1)[1])
-    st.subheader(t("case.checklist", title=article.title))
-    steps = [s.strip() for s in re.split(r"\n+", article.fix) if s.strip()]
-    for n, step in enumerate(steps):
-        st.checkbox(re.sub(r"^\d+[.、)]\s*", "", step), key=f"step-{case.id}-{target}-{n}")
+    st.subheader(t("case.checklist", title=found.title))
+    for n, step in enumerate(found.steps):
+        st.checkbox(step, key=f"step-{case.id}-{found.article_id}-{n}")
 
 
 def _records(case) -> None:
@@ -135,7 +130,7 @@ def _actions(me, case) -> None:
         with st.form("resolve_form"):
             fix = st.text_area(t("resolve.fix"), key="resolve_fix")
             cause = st.text_input(t("service.cause"), key="resolve_cause")
-            labels, severity = _confirmation(case, "resolve")
+            labels, severity = _confirmation(me, case, "resolve")
             if st.form_submit_button(t("action.resolve"), type="primary"):
                 _do(cases.resolve, me, case.id, fix, cause=cause, labels=labels,
                     severity=severity)
@@ -179,7 +174,7 @@ def _actions(me, case) -> None:
         else:
             with st.form("close_form"):
                 st.caption(t("close.confirm_open"))
-                labels, severity = _confirmation(case, "close", only=unconfirmed)
+                labels, severity = _confirmation(me, case, "close", only=unconfirmed)
                 if st.form_submit_button(t("action.close"), type="primary"):
                     _do(cases.close, me, case.id, labels=labels, severity=severity)
     if "follow_up" in allowed:
@@ -197,7 +192,7 @@ def _unconfirmed(case) -> list[str]:
             not (case.severity if n == "severity" else case.labels.get(n))]
 
 
-def _confirmation(case, form: str, only: list[str] | None = None
+def _confirmation(me, case, form: str, only: list[str] | None = None
                   ) -> tuple[dict[str, str], str | None]:
     """Inside a form: one choice per label field and the severity, pre-filled with the
     confirmed value or triage's prediction; choosing 'leave unconfirmed' keeps a field
@@ -208,13 +203,12 @@ def _confirmation(case, form: str, only: list[str] | None = None
         return {}, None
     st.markdown(f"**{t('resolve.confirm_header')}**")
     st.caption(t("resolve.confirm_help"))
-    kb = desk().engine.kb
+    values = desk().lookup.label_fields(me)  # each field's known values, and "severity"
     chosen: dict[str, str] = {}
     cols = st.columns(min(len(names), 4))
     for n, name in enumerate(names):
         p = asked[name]
-        known = desk().engine.settings.levels if name == "severity" else \
-            kb.label_values(name) if name in kb.label_fields() else []
+        known = values.get(name, [])
         options = ["", *dict.fromkeys([*([p["value"]] if p["value"] else []), *known])]
         pick = cols[n % len(cols)].selectbox(
             t("triage.severity") if name == "severity" else t_label(name), options,

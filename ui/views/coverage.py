@@ -13,7 +13,7 @@ import streamlit as st
 from errors import KnownFixError
 from ui.i18n import error_text, fmt_pct, t
 from ui.resources import desk
-from ui.session import require_role
+from ui.session import require_page
 from ui.widgets import t_label
 
 
@@ -28,7 +28,7 @@ def period(prefix: str) -> tuple[str, str]:
 
 
 def render() -> None:
-    me = require_role("manager", "admin")
+    me = require_page("coverage")
     st.header(t("cov.header"))
     start, end = period("cov")
     try:

@@ -57,17 +57,17 @@ def render() -> None:
 def show_triage(me, case_id: str) -> None:
     """The stored triage of a case, with link / not-helpful / escalate actions."""
     cases = desk().cases
-    case = cases.get(case_id)
-    tri = case.fields.get("triage") or {}
+    case = desk().queries.case(me, case_id)
+    tri = case.triage
+    matches = tri.matches if tri else []
     st.subheader(f"{t('case.number')} {case.id} · {t('state.' + case.state)}")
-    triage_summary(tri.get("labels", {}), case.priority, tri.get("severity_reason", ""),
-                   tri.get("escalate", False), tri.get("reasons", []))
+    triage_summary(tri, case.priority)
     if case.fields.get("recurrence_of"):
         st.warning(t("case.recurrence", other=case.fields["recurrence_of"]))
     if case.fields.get("duplicate_of"):
         st.info(t("case.duplicate", other=case.fields["duplicate_of"]))
     st.subheader(t("triage.fixes"))
-    records = desk().engine.kb.get_many(m["key"] for m in tri.get("matches", []))
+    records = desk().queries.records(me, [m.key for m in matches])
 
     def act(key: str, helpful: bool) -> None:
         try:
@@ -76,16 +76,16 @@ def show_triage(me, case_id: str) -> None:
         except KnownFixError as exc:
             st.error(error_text(exc))
 
-    for m in tri.get("matches", []):
-        rec = records.get(m["key"])
-        fix_card(m["key"], m["title"], rec.fix if rec else "", m["score"], m["matched"],
+    for m in matches:
+        rec = records.get(m.key)
+        fix_card(m.key, m.title, rec.fix if rec else "", m.score, m.matched,
                  actions=case.state not in ("resolved", "confirmed", "closed"),
                  case_id=case_id, on_action=act)
-    with (st.expander(t("escalate.header"), expanded=bool(tri.get("escalate"))),
+    with (st.expander(t("escalate.header"), expanded=bool(tri and tri.escalate)),
           st.form(f"escalate_{case_id}")):
         to = st.text_input(t("escalate.to"), key=f"esc_to_{case_id}")
         reason = st.text_input(t("escalate.reason"), key=f"esc_reason_{case_id}",
-                               value="; ".join(tri.get("reasons", [])))
+                               value="; ".join(tri.reasons if tri else []))
         if st.form_submit_button(t("escalate.submit")):
             try:
                 cases.escalate(me, case_id, to, reason)

@@ -12,14 +12,14 @@ from errors import KnownFixError
 from ui.i18n import error_text, fmt_time, t
 from ui.render import show_markdown
 from ui.resources import desk
-from ui.session import require_role
+from ui.session import require_page
 from ui.widgets import t_action
 
 STATES = ("wip", "not_validated", "validated", "archived")
 
 
 def render() -> None:
-    me = require_role("engineer", "manager")
+    me = require_page("knowledge")
     st.header(t("kn.header"))
     review, write, browse = st.tabs([t("kn.review"), t("kn.write"), t("kn.browse")])
     with review:

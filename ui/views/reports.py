@@ -13,13 +13,13 @@ import streamlit as st
 from errors import KnownFixError
 from ui.i18n import error_text, fmt_pct, t
 from ui.resources import desk
-from ui.session import require_role
+from ui.session import require_page
 from ui.views.coverage import period
 from ui.widgets import t_label
 
 
 def render() -> None:
-    me = require_role("manager", "admin")
+    me = require_page("reports")
     st.header(t("rep.header"))
     start, end = period("rep")
     reports = desk().reports
