@@ -55,7 +55,3 @@ def desk() -> Desk:
 def reset() -> None:
     """Forget the loaded Desk (tests; the next call loads a fresh one)."""
     _loading.clear()
-
-
-def engine():
-    return desk().engine

@@ -6,13 +6,13 @@ import streamlit as st
 
 from errors import KnownFixError
 from ui.i18n import error_text, t
-from ui.resources import engine
+from ui.resources import desk
 from ui.session import user
 from ui.widgets import fix_card, t_label
 
 
 def render() -> None:
-    user()
+    me = user()
     st.header(t("search.header"))
     query = st.text_input(t("search.query"), placeholder=t("search.placeholder"),
                           key="search_query")
@@ -20,20 +20,19 @@ def render() -> None:
              "case": t("search.kind.case")}
     kind = st.radio(t("search.kind"), list(kinds), format_func=kinds.get, horizontal=True,
                     key="search_kind")
-    kb = engine().kb
-    fields = kb.label_fields()
+    fields = desk().lookup.label_fields(me)
+    fields.pop("severity")  # the scale, not a label to filter on
     labels = {}
     if fields:
         cols = st.columns(len(fields))
-        for col, name in zip(cols, fields, strict=True):
-            value = col.selectbox(t_label(name), ["", *kb.label_values(name)],
-                                  key=f"search_label_{name}")
+        for col, (name, values) in zip(cols, fields.items(), strict=True):
+            value = col.selectbox(t_label(name), ["", *values], key=f"search_label_{name}")
             if value:
                 labels[name] = value
     if not query.strip():
         return
     try:
-        results = engine().search(query, k=10, kind=kind or None, labels=labels)
+        results = desk().lookup.search(me, query, k=10, kind=kind or None, labels=labels)
     except KnownFixError as exc:
         st.error(error_text(exc))
         return
