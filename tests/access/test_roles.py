@@ -53,7 +53,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 mp.delenv(name)
         folder = tmp_path_factory.mktemp("access")
         desk = Desk.open(load_settings(str(folder / "data"), model="hash:256",
-                                       vector_backend="numpy"))
+                                       vector_backend="numpy", auto_tune=False))
     desk.engine.upsert(small_kb_records())
     w = World(desk, folder)
     for role in ROLES:

@@ -984,8 +984,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         # six sign-ins: a cheap Argon2 setting instead of ~0.6 s per password
         mp.setattr(service.auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
                                                            parallelism=1))
+        # no self-tuning in the background: it would change the ranking mid-replay (and
+        # each run costs more than the replay itself); tuning has tests of its own
         settings = load_settings(str(tmp_path_factory.mktemp("replay")), model="hash:256",
-                                 vector_backend="numpy", **MATCHING)
+                                 vector_backend="numpy", auto_tune=False, **MATCHING)
         desk = Desk.open(settings)
         load_demo(desk.engine)
         roles = {**dict.fromkeys(AGENTS, "first_line"), **dict.fromkeys(ENGINEERS, "engineer"),
