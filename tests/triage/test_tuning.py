@@ -94,28 +94,20 @@ def test_thresholds_are_chosen_for_the_precision_asked_for(tuned):
     assert tuned._triage_with().params.match_threshold == chosen["match_threshold"]
 
 
-def test_a_pinned_setting_is_not_tuned(tmp_path):
+def test_a_pinned_setting_is_not_tuned_and_the_tuning_survives_a_restart_and_a_reindex(
+        tmp_path):
     (tmp_path / "settings.json").write_text(json.dumps({"fusion_weight": 0.7,
                                                         "label_boost": 0.3}))
     engine = zh_engine(tmp_path)
-    try:
-        engine.import_file(INCIDENTS, ColumnMapping(**MAPPING))
-        result = engine.tune()
-        assert result.status == "tuned"
-        assert "fusion" not in result.chosen and "label_boost" not in result.chosen
-        assert set(result.pinned) == {"fusion", "label_boost"}
-        assert engine.params.fusion == {"latin": 0.7, "cjk": 0.7}
-        assert engine.params.label_boost == 0.3
-        assert engine._index.ranking.fusion == {"latin": 0.7, "cjk": 0.7}
-    finally:
-        engine.close()
-
-
-def test_tuned_settings_survive_a_restart_and_a_reindex(tmp_path):
-    engine = zh_engine(tmp_path)
     engine.import_file(INCIDENTS, ColumnMapping(**MAPPING))
-    chosen = engine.tune().chosen
-    params = engine.params
+    result = engine.tune()
+    assert result.status == "tuned"
+    assert "fusion" not in result.chosen and "label_boost" not in result.chosen
+    assert set(result.pinned) == {"fusion", "label_boost"}
+    assert engine.params.fusion == {"latin": 0.7, "cjk": 0.7}
+    assert engine.params.label_boost == 0.3
+    assert engine._index.ranking.fusion == {"latin": 0.7, "cjk": 0.7}
+    chosen, params = result.chosen, engine.params
     engine.close()
     again = zh_engine(tmp_path)
     try:
@@ -126,17 +118,6 @@ def test_tuned_settings_survive_a_restart_and_a_reindex(tmp_path):
         assert manifest["tuning"]["chosen"] == chosen
     finally:
         again.close()
-
-
-def test_a_dry_run_changes_nothing(tmp_path):
-    engine = zh_engine(tmp_path)
-    try:
-        engine.import_file(INCIDENTS, ColumnMapping(**MAPPING))
-        result = engine.tune(dry_run=True)
-        assert result.status == "tuned" and engine.tuning is None
-        assert engine.params == TriageParams.from_settings(engine.settings)
-    finally:
-        engine.close()
 
 
 def test_an_import_tunes_in_the_background_when_history_has_grown(tmp_path):
@@ -194,6 +175,8 @@ def test_knownfix_tune_and_dry_run_on_the_command_line(tmp_path):
     assert got.exit_code == 0, got.output
     dry = runner.invoke(app, ["tune", "--dry-run", "--data-dir", data], env=env)
     assert dry.exit_code == 0 and "would choose" in dry.output and "stored: none" in dry.output
+    untouched = runner.invoke(app, ["stats", "--json", "--data-dir", data], env=env)
+    assert json.loads(untouched.output)["tuning"] is None  # a dry run stores nothing
     done = runner.invoke(app, ["tune", "--json", "--data-dir", data], env=env)
     assert done.exit_code == 0
     assert json.loads(done.output)["result"]["status"] == "tuned"
