@@ -104,7 +104,7 @@ def import_checked(target: Engine | KnowledgeBase, path: Path,
         assert_one_line(rej.reason)
     if isinstance(target, Engine):
         target.refresh()
-        assert len(target.index) == total(kb)
+        assert target.stats()["index"]["count"] == total(kb)
     return report
 
 
