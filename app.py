@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.boundary import boundary
 from ui.i18n import LANGUAGES, t
 from ui.resources import desk, start_loading
 from ui.session import current_user, sign_out
@@ -25,7 +26,7 @@ PAGES = {
 st.set_page_config(page_title="KnownFix", page_icon="🛠️", layout="wide")
 start_loading()  # model, index and database load while the first page draws
 me = current_user()
-with st.sidebar:
+with st.sidebar, boundary("sidebar"):
     st.title(t("app.title"))
     choice = st.selectbox(t("app.language"), list(LANGUAGES), format_func=LANGUAGES.get,
                           index=list(LANGUAGES).index(st.session_state.get("lang", "zh")),
@@ -50,4 +51,6 @@ else:
                            url_path=name, default=name == home)
              for name, (icon, roles) in PAGES.items() if me.role in roles}
 st.session_state["pages"] = pages
-st.navigation(list(pages.values())).run()
+page = st.navigation(list(pages.values()))
+with boundary(page.url_path or "home"):  # no traceback ever reaches a user
+    page.run()

@@ -245,6 +245,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "admin.backup_done": ("备份已保存：{path}", "Backup saved: {path}"),
     "admin.download": ("下载备份", "Download the backup"),
     "error.empty": ("请输入内容。", "Please enter some text."),
+    "error.unexpected": ("页面出错了，错误已记录在服务器日志中（编号 {ref}）。", "Something went wrong on this page; it is in the server's log (reference {ref})."),
     "error.forbidden": ("当前角色（{role}）无权打开此页面。", "Your role ({role}) may not open this page."),
     # service errors (errors.KnownFixError.key); {state}/{to} arrive translated
     "err.forbidden": ("{user}（{role}）无权执行此操作（{action}）。",
@@ -436,6 +437,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "err.settings_nothing": ("没有要修改的设置。", "Nothing to change: give one or more settings."),
     "err.settings_unknown": ("未知的设置：{names}。", "Unknown setting(s): {names}."),
     "err.settings_fixed": ("{names} 不能在这里修改。", "{names} cannot be changed here."),
+    "err.setting_type": ("设置 {name} 的值“{value}”无效：须为{type}。", "Setting {name}: “{value}” is not valid: it must be {type}."),
+    "err.setting_deadlines": ("处理期限中“{level}”的值 {value} 无效：须为 [响应小时数, 解决小时数]，且都大于 0。", "The deadlines for “{level}” ({value}) are not valid: give [response hours, resolution hours], both above 0."),
+    "type.int": ("整数", "a whole number"),
+    "type.float": ("数字", "a number"),
+    "type.bool": ("true 或 false", "true or false"),
+    "type.dict": ("JSON 对象（如 {\"high\": [1, 8]}）", "a JSON object (e.g. {\"high\": [1, 8]})"),
+    "type.str": ("文本", "text"),
     "err.settings_invalid": ("设置无效：{why}", "A setting cannot be used: {why}"),
     "err.http_400": ("请求格式错误", "Malformed request"),
     "err.http_404": ("未找到", "Not found"),
@@ -495,7 +503,7 @@ def error_lead(exc: Exception) -> str:
 
 
 _WORDS = {"state": ("state.", "kn.state."), "to": ("state.", "kn.state."), "role": ("role.",),
-          "action": ("workflow.",),
+          "action": ("workflow.",), "type": ("type.",),
           "kind": ("kind.",), "field": ("field.",)}
 
 

@@ -14,6 +14,7 @@ from service.auth import ROLES
 from settings import SETTINGS, SettingsError, load_settings
 from triage.params import PINNED_BY
 from triage.tuning import MIN_RECORDS
+from ui.boundary import boundary
 from ui.i18n import error_text, t
 from ui.resources import desk
 from ui.session import require_role
@@ -24,20 +25,14 @@ def render() -> None:
     st.header(t("admin.header"))
     if desk().engine.integrity:  # what the start-up index check repaired
         st.info(desk().engine.integrity)
-    tabs = st.tabs([t("admin.users"), t("admin.settings"), t("admin.import"),
-                    t("admin.index"), t("admin.tuning"), t("admin.backup")])
-    with tabs[0]:
-        _users(me)
-    with tabs[1]:
-        _settings(me)
-    with tabs[2]:
-        _import(me)
-    with tabs[3]:
-        _index(me)
-    with tabs[4]:
-        _tuning(me)
-    with tabs[5]:
-        _backup(me)
+    parts = {"users": (t("admin.users"), _users), "settings": (t("admin.settings"), _settings),
+             "import": (t("admin.import"), _import), "index": (t("admin.index"), _index),
+             "tuning": (t("admin.tuning"), _tuning), "backup": (t("admin.backup"), _backup)}
+    # one boundary per tab: a tab that fails says so in one line, the others still draw
+    tabs = st.tabs([title for title, _draw in parts.values()])
+    for tab, (name, (_title, draw)) in zip(tabs, parts.items(), strict=True):
+        with tab, boundary(f"admin/{name}"):
+            draw(me)
 
 
 def _users(me) -> None:
