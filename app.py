@@ -8,7 +8,7 @@ import streamlit as st
 from ui.boundary import boundary
 from ui.i18n import LANGUAGES, t
 from ui.resources import desk, start_loading
-from ui.session import current_user, sign_out
+from ui.session import current_user, keep_cookie, password_form, sign_out
 
 _ALL = {"first_line", "engineer", "manager", "admin"}
 # page (script ui/pages/NAME.py) -> icon, roles that see it
@@ -41,6 +41,9 @@ with st.sidebar, boundary("sidebar"):
         if st.button(t("signin.out"), key="signout"):
             sign_out()
             st.rerun()
+        with st.popover(t("password.header")):
+            password_form(me)
+    keep_cookie()  # a refreshed page stays signed in; signed out, the cookie goes
 
 if me is None:
     pages = {"signin": st.Page("ui/pages/signin.py", title=t("signin.header"), icon="🔑",
