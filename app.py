@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.actions import new_run
 from ui.boundary import boundary
 from ui.i18n import LANGUAGES, t
 from ui.resources import desk, start_loading
@@ -24,6 +25,7 @@ PAGES = {
 }
 
 st.set_page_config(page_title="KnownFix", page_icon="🛠️", layout="wide")
+new_run()  # pages act on the versions of records they drew in the run before this one
 start_loading()  # model, index and database load while the first page draws
 me = current_user()
 with st.sidebar, boundary("sidebar"):

@@ -230,17 +230,22 @@ class Users:
                            username=name, role=user.role)
         return user
 
+    def candidates(self, work: str) -> list[User]:
+        """The active users who may be given `work` ("escalate" or "dispatch"): whom
+        `assignee` accepts, by name (for a picker)."""
+        able = taking_roles(work)
+        return [u for u in self.all() if u.role in able]
+
     def _unknown_assignee(self, name: str, work: str) -> BadInput:
         """The error for a name that is no user: a display name is pointed to its user
         name; otherwise the users who could take the work are listed (a few)."""
-        able = taking_roles(work)
         folded = name.casefold()
         for user in self.all():
             if user.display_name.casefold() == folded:
                 return BadInput(f"{name!r} is the display name of {user.username!r}: give "
                                 "the user name", "assignee_display_name", name=name,
                                 username=user.username)
-        names = [u.username for u in self.all() if u.role in able][:6]
+        names = [u.username for u in self.candidates(work)][:6]
         return BadInput(f"no user {name!r} (users who can take it: "
                         f"{', '.join(names) or 'none yet'})", "assignee_unknown",
                         username=name, candidates=", ".join(names) or "—")

@@ -211,8 +211,18 @@ class Cases:
                     severity=rec.severity, priority=row.get("priority"), fields=fields)
 
     def list(self, states: set[str] | None = None, assignee: str | None = None,
-             team: str | None = None, limit: int = 500) -> list[Case]:
+             team: str | None = None, limit: int = 500, opened_by: str | None = None,
+             escalated_to: str | None = None) -> list[Case]:
+        """Cases newest received first: in any of `states`, assigned to `assignee`, of
+        `team`, taken in by `opened_by` (the intake event's actor), escalated to
+        `escalated_to` (the last escalation's target)."""
         sql, args = "SELECT id FROM cases WHERE 1=1", []
+        if opened_by:
+            sql += (" AND id IN (SELECT substr(target, 6) FROM events WHERE action = "
+                    "'intake' AND actor = ? AND target LIKE 'case:%')")
+            args.append(opened_by)
+        if escalated_to:
+            sql, args = sql + " AND json_extract(escalation, '$.to') = ?", [*args, escalated_to]
         if states:
             sql += f" AND state IN ({','.join('?' * len(states))})"
             args += sorted(states)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import html
+from datetime import UTC, datetime, time
 
 import streamlit as st
 
 from ui.i18n import fmt_time, t
 from ui.render import highlight
+from ui.resources import desk
 
 
 def fix_card(key: str, title: str, fix: str, score: float, matched: list[str],
@@ -63,3 +65,44 @@ def t_action(action: str) -> str:
         return t(f"event.{action}")
     except KeyError:
         return action
+
+
+def person(username: str | None) -> str:
+    """A user as people know them: the display name ("—" for nobody; the name as stored
+    when it is no user, e.g. from an old import)."""
+    if not username:
+        return "—"
+    found = {u.username: u for u in desk().users.all(include_inactive=True)}.get(username)
+    return found.display_name or username if found else username
+
+
+def pick_person(work: str, label: str, key: str) -> str:
+    """Choose who takes `work` ("escalate" or "dispatch") among the users the service
+    would accept (Users.candidates), by display name; "" when none is chosen."""
+    people = desk().users.candidates(work)
+    names = {u.username: u.display_name or u.username for u in people}
+    shared = {n for n in names.values() if list(names.values()).count(n) > 1}
+    shown = {u: f"{n} ({u})" if n in shared else n for u, n in names.items()}
+    choice = st.selectbox(label, list(shown), format_func=shown.get, index=None,
+                          placeholder=t("people.pick"), key=key,
+                          help=t("people.who", roles=_roles(work)))
+    return choice or ""
+
+
+def _roles(work: str) -> str:
+    from service.auth import taking_roles
+
+    return t("people.or").join(t(f"role.{r}") for r in taking_roles(work))
+
+
+def when_picker(label: str, key: str) -> str:
+    """A date and a time (a quarter-hour step; 09:00 when only the day is given) as the
+    service takes it, ISO-8601 in UTC; "" when no day is chosen."""
+    c1, c2 = st.columns(2)
+    day = c1.date_input(f"{label} · {t('when.date')}", value=None, key=f"{key}_date")
+    hour = c2.time_input(f"{label} · {t('when.time')}", value=None, key=f"{key}_time",
+                         step=900)
+    if not day:
+        return ""
+    when = datetime.combine(day, hour or time(9, 0), tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

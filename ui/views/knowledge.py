@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from errors import KnownFixError
+from ui.actions import act, drawn, show_flash
 from ui.i18n import error_text, fmt_time, t
 from ui.render import show_markdown
 from ui.resources import desk
@@ -21,9 +22,7 @@ STATES = ("wip", "not_validated", "validated", "archived")
 def render() -> None:
     me = require_role("engineer", "manager")
     st.header(t("kn.header"))
-    flash = st.session_state.pop("kn_flash", None)  # what the last action did, once
-    if flash:
-        st.success(flash)
+    show_flash()  # what the last action did, once
     review, write, browse = st.tabs([t("kn.review"), t("kn.write"), t("kn.browse")])
     with review:
         queue = desk().knowledge.review_queue()
@@ -61,6 +60,7 @@ def _editor(me, article_id: str | None = None, where: str = "") -> None:
         for name in _FIELDS:  # the article was saved: an empty form for the next one
             st.session_state.pop(f"kn_{name}_new", None)
     prefill = st.session_state.pop("article_prefill", {}) if article_id is None else {}
+    seen = drawn("article", article_id) if article_id else None
     art = desk().knowledge.get(article_id) if article_id else None
     with st.form(f"kn_form_{key}"):
         title = st.text_input(t("intake.title"), art.title if art else prefill.get("title", ""),
@@ -76,19 +76,21 @@ def _editor(me, article_id: str | None = None, where: str = "") -> None:
         saved = st.form_submit_button(t("kn.save"), type="primary")
     if not saved:
         return
+    if art:  # on the version this page showed; its near-duplicates show under it
+        act("article", art.id, seen, desk().knowledge.edit, me, art.id, title, symptoms,
+            resolution, cause=cause, environment=environment, done=t("kn.saved", id=art.id),
+            kept={t("intake.title"): title, t("kn.symptoms"): symptoms,
+                  t("service.cause"): cause, t("kn.resolution"): resolution,
+                  t("kn.environment"): environment})
+        return
     try:
-        if art:
-            desk().knowledge.edit(me, art.id, title, symptoms, resolution, cause=cause,
-                                  environment=environment)
-            new_id = art.id  # its near-duplicates show under it once the page redraws
-        else:
-            new_id, dups = desk().knowledge.create(me, title, symptoms, resolution,
-                                                   cause=cause, environment=environment)
-            st.session_state.update(kn_new_duplicates=(new_id, dups), kn_clear_new=True)
+        new_id, dups = desk().knowledge.create(me, title, symptoms, resolution, cause=cause,
+                                               environment=environment)
     except KnownFixError as exc:
         st.error(error_text(exc))
         return
-    st.session_state["kn_flash"] = t("kn.saved", id=new_id)
+    st.session_state.update(kn_new_duplicates=(new_id, dups), kn_clear_new=True,
+                            flash=t("kn.saved", id=new_id))
     st.rerun()  # the page shows the article as stored
 
 
@@ -98,7 +100,8 @@ def _duplicates(me, article_id: str, dups: list[dict], where: str = "") -> None:
         if st.button(t("kn.merge", source=article_id, target=d["id"]),
                      key=_key(where, "merge", f"{article_id}-{d['id']}")):
             st.session_state.pop("kn_new_duplicates", None)
-            _do(desk().knowledge.merge, me, article_id, d["id"])
+            act("article", article_id, drawn("article", article_id), desk().knowledge.merge,
+                me, article_id, d["id"], done=t("kn.merged", source=article_id, target=d["id"]))
 
 
 def _key(where: str, name: str, article_id: str) -> str:
@@ -107,18 +110,14 @@ def _key(where: str, name: str, article_id: str) -> str:
     return f"{where}-{name}-{article_id}" if where else f"{name}-{article_id}"
 
 
-def _do(fn, *args) -> None:
-    try:
-        fn(*args)
-    except KnownFixError as exc:
-        st.error(error_text(exc))
-        return
-    st.rerun()
-
-
 def _article(me, article_id: str, expanded: bool, where: str = "") -> None:
     kn = desk().knowledge
+    seen = drawn("article", article_id)
     art = kn.get(article_id)
+
+    def do(fn, *args, action: str) -> None:
+        act("article", art.id, seen, fn, me, art.id, *args,
+            done=t("kn.done", id=art.id, action=action))
     state = t(f"kn.state.{art.state or 'validated'}")
     with st.expander(f"{art.id} · {art.title} · {state}", expanded=expanded):
         st.markdown(f"**{t('kn.symptoms')}**")
@@ -135,16 +134,16 @@ def _article(me, article_id: str, expanded: bool, where: str = "") -> None:
         cols = st.columns(4)
         if art.state == "wip" and cols[0].button(
                 t("kn.submit"), key=_key(where, "sub", art.id)):
-            _do(kn.submit, me, art.id)
+            do(kn.submit, action=t("kn.submit"))
         if art.state in ("not_validated", None) and cols[1].button(
                 t("kn.validate"), key=_key(where, "val", art.id), type="primary"):
-            _do(kn.validate, me, art.id)
+            do(kn.validate, action=t("kn.validate"))
         if art.state == "not_validated" and cols[2].button(
                 t("kn.reject"), key=_key(where, "rej", art.id)):
-            _do(kn.reject, me, art.id, t("kn.reject_reason"))
+            do(kn.reject, t("kn.reject_reason"), action=t("kn.reject"))
         if art.state != "archived" and cols[3].button(
                 t("kn.archive"), key=_key(where, "arc", art.id)):
-            _do(kn.archive, me, art.id)
+            do(kn.archive, action=t("kn.archive"))
         _duplicates(me, art.id, kn.duplicates(art.id) if art.state != "archived" else [],
                     where)
         with st.popover(t("kn.versions")):
