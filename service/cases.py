@@ -322,21 +322,23 @@ class Cases:
                                               product=case.fields.get("product") or "",
                                               **case.labels)
         priority, reasons = result.severity, list(result.escalation.reasons)
+        codes = list(result.escalation.codes)  # the reasons as data, one each
         recurrence = self._recurrence(case)
         if recurrence:
             priority = self._raise(priority)
             reasons.append(f"recurrence of {recurrence}")
+            codes.append({"code": "recurrence", "case": recurrence})
         duplicate = self._duplicate_of(case)
         stored = {
             "at": now_utc(),
             "labels": {n: {"value": p.value, "confidence": p.confidence, "given": p.given}
                        for n, p in result.labels.items()},
             "severity": result.severity, "severity_confidence": result.severity_confidence,
-            "severity_reason": result.severity_reason,
+            "severity_reason": result.severity_reason, "severity_basis": result.severity_basis,
             "matches": [{"key": m.key, "title": m.title, "score": m.score, "matched": m.matched}
                         for m in result.matches],
             "best_score": max((m.score for m in result.matches), default=0.0),
-            "escalate": bool(reasons), "reasons": reasons,
+            "escalate": bool(reasons), "reasons": reasons, "reason_codes": codes,
         }
         changes = {"triage": json.dumps(stored, ensure_ascii=False), "priority": priority,
                    "state": "triaged" if case.state in ("new", "triaged") else case.state}

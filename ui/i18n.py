@@ -58,6 +58,36 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "deadline.ok": ("正常", "On time"),
     "kind.case": ("工单", "Case"),
     "kind.article": ("文章", "Article"),
+    # triage's reasons, as data (triage: Escalation.codes, SeverityRating.basis)
+    "reason.no_match": ("没有可信的已知解决方案（最佳匹配 {best:.2f} < {threshold:.2f}）", "no confident known fix (best match {best:.2f} < {threshold:.2f})"),
+    "reason.severity": ("严重程度“{level}”达到或超过“{top}”", "severity {level} is at or above {top}"),
+    "reason.low_confidence": ("“{field}”的预测把握不足（{confidence:.2f} < {threshold:.2f}）", "low confidence for {field} ({confidence:.2f} < {threshold:.2f})"),
+    "reason.recurrence": ("与 {case} 为同一设备的重复故障", "recurrence of {case}"),
+    "basis.learned": ("根据 {records} 条已评级记录判断（把握 {p:.0%}）", "learned from {records} rated records (p={p:.2f})"),
+    "basis.no_history": ("尚无已评级的历史记录", "no rated history yet"),
+    "basis.rule": ("规则：“{rule}” → {level}", "rule: “{rule}” → {level}"),
+    "basis.rule_agrees": ("；规则“{rule}”与之一致", "; rule “{rule}” agrees"),
+    # severity levels and label values of the default scale and the demo knowledge base;
+    # a value without an entry is shown as stored
+    "severity.low": ("低", "low"),
+    "severity.medium": ("中", "medium"),
+    "severity.high": ("高", "high"),
+    "severity.critical": ("紧急", "critical"),
+    "value.category.storage": ("存储", "storage"),
+    "value.category.installation": ("安装", "installation"),
+    "value.category.software": ("软件", "software"),
+    "value.category.video": ("视频", "video"),
+    "value.category.access-control": ("门禁", "access control"),
+    "value.category.licence-login": ("授权与登录", "licence and login"),
+    "value.category.power": ("供电", "power"),
+    "value.category.network": ("网络", "network"),
+    "value.component.client": ("客户端", "client"),
+    "value.component.terminal": ("终端", "terminal"),
+    "value.component.nvr": ("NVR 录像机", "NVR"),
+    "value.component.server": ("服务器", "server"),
+    "value.component.switch": ("交换机", "switch"),
+    "value.component.ups": ("UPS 电源", "UPS"),
+    "value.component.camera": ("摄像机", "camera"),
     "label.category": ("类别", "Category"),
     "label.component": ("部件", "Component"),
     "intake.header": ("业务受理", "New request"),
@@ -84,8 +114,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "people.pick": ("请选择接手人", "Choose who takes it"),
     "people.who": ("可接手的角色：{roles}", "Who can take it: {roles}"),
     "people.or": ("、", ", "),
+    "people.pick_columns": ("请选择列", "Choose columns"),
+    "kn.by": ("修改人", "By"),
     "when.date": ("日期", "Date"),
-    "when.time": ("时间", "Time"),
+    "when.time": ("时间（UTC）", "Time (UTC)"),
     "escalate.reason": ("升级原因", "Reason"),
     "escalate.submit": ("升级", "Escalate"),
     "escalate.done": ("已升级给 {to}", "Escalated to {to}"),
@@ -581,3 +613,52 @@ def fmt_number(value: float, digits: int = 0) -> str:
 def fmt_pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.0%}" if lang() == "en" else f"{value * 100:.0f}%"
 
+
+def value_name(field: str, value: str | None) -> str:
+    """A label value (or, for field "severity", a level) as the user's language names it;
+    the stored value when the catalogue has no name for it, "—" for none."""
+    if not value:
+        return "—"
+    key = f"severity.{value}" if field == "severity" else f"value.{field}.{value}"
+    return message(key, lang()) if key in MESSAGES else str(value)
+
+
+def reason_text(code: dict) -> str | None:
+    """One escalation reason (triage's Escalation.codes, a case's recurrence) in the
+    user's language; None for a code this catalogue does not know."""
+    name = code.get("code")
+    if f"reason.{name}" not in MESSAGES:
+        return None
+    values = {k: v for k, v in code.items() if k != "code"}
+    if name == "severity":
+        values = {k: value_name("severity", v) for k, v in values.items()}
+    if name == "low_confidence":
+        values["field"] = field_name(str(values.get("field")))
+    try:
+        return message(f"reason.{name}", lang(), **values)
+    except (KeyError, ValueError):
+        return None
+
+
+def basis_text(basis: dict) -> str | None:
+    """Why triage rated the severity (SeverityRating.basis) in the user's language;
+    None when there is no such record (a triage stored before basis existed)."""
+    name = basis.get("code") if basis else None
+    if f"basis.{name}" not in MESSAGES:
+        return None
+    try:
+        values = {k: v for k, v in basis.items() if k != "code"}
+        if name == "rule":
+            values["level"] = value_name("severity", values.get("level"))
+        text = message(f"basis.{name}", lang(), **values)
+        if name != "rule" and basis.get("rule"):
+            text += message("basis.rule_agrees", lang(), rule=basis["rule"])
+        return text
+    except (KeyError, ValueError):
+        return None
+
+
+def field_name(name: str) -> str:
+    """A label field's name (label.NAME), or the name as configured."""
+    key = f"label.{name}"
+    return message(key, lang()) if key in MESSAGES else name

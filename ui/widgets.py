@@ -5,9 +5,10 @@ from __future__ import annotations
 import html
 from datetime import UTC, datetime, time
 
+import pandas as pd
 import streamlit as st
 
-from ui.i18n import fmt_time, t
+from ui.i18n import basis_text, fmt_time, reason_text, t, value_name
 from ui.render import highlight
 from ui.resources import desk
 
@@ -32,18 +33,28 @@ def fix_card(key: str, title: str, fix: str, score: float, matched: list[str],
 
 
 def triage_summary(labels: dict, severity: str | None, severity_reason: str,
-                   escalate: bool, reasons: list[str]) -> None:
-    """Predicted labels with confidence, severity with reason, escalation advice."""
+                   escalate: bool, reasons: list[str], codes: list[dict] | None = None,
+                   basis: dict | None = None) -> None:
+    """Predicted labels with confidence, severity with reason, escalation advice; reasons
+    said in the user's language from their codes (the English words for a triage stored
+    before codes existed)."""
     cols = st.columns(max(len(labels) + 1, 2))
     for col, (name, pred) in zip(cols, labels.items(), strict=False):
         value, conf = pred["value"], pred["confidence"]
-        col.metric(t_label(name), value or "—", f"{conf:.0%}", delta_color="off")
-    cols[len(labels)].metric(t("triage.severity"), severity or "—")
-    st.caption(f"{t('triage.severity')}: {severity_reason}")
+        col.metric(t_label(name), value_name(name, value), f"{conf:.0%}", delta_color="off")
+    cols[len(labels)].metric(t("triage.severity"), value_name("severity", severity))
+    st.caption(f"{t('triage.severity')}: {basis_text(basis or {}) or severity_reason or '—'}")
     if escalate:
-        st.warning(f"{t('triage.escalate')}: " + "; ".join(reasons))
+        st.warning(f"{t('triage.escalate')}: " + "; ".join(said_reasons(reasons, codes)))
     else:
         st.success(t("triage.no_escalate"))
+
+
+def said_reasons(reasons: list[str], codes: list[dict] | None) -> list[str]:
+    """Escalation reasons in the user's language where their codes allow."""
+    if codes and len(codes) == len(reasons):
+        return [reason_text(c) or r for c, r in zip(codes, reasons, strict=True)]
+    return list(reasons)
 
 
 def t_label(name: str) -> str:
@@ -106,3 +117,9 @@ def when_picker(label: str, key: str) -> str:
         return ""
     when = datetime.combine(day, hour or time(9, 0), tzinfo=UTC)
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def dash(data) -> pd.DataFrame:
+    """A table for st.dataframe with "—" in every empty cell (None, NaN, "")."""
+    frame = (data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)).astype(object)
+    return frame.where(frame.notna() & frame.ne(""), "—")

@@ -19,6 +19,7 @@ from service.auth import ROLES
 from service.cases import CHANNELS, DELAY_REASONS, STATES, TRANSITIONS
 from service.demo import DEMO_PASSWORD
 from service.knowledge import STATES as ARTICLE_STATES
+from settings import Settings
 from tests.ui.conftest import APP, ROOT, page_path
 from tests.ui.test_errors import keyed_raises
 from ui.i18n import MESSAGES
@@ -347,6 +348,7 @@ def _dynamic_keys() -> dict[str, set[str]]:
         "nav.": set(app_pages()),
         "kind.": {"case", "article"},
         "workflow.": set(TRANSITIONS),  # the case page names the action it took
+        "severity.": set(Settings().levels),  # the default scale (others: as stored)
         "script.": {"cjk", "latin"},
         "label.": {"category", "component"},  # the demo KB's label fields (others fall back)
         "event.": set(),  # checked against the events a whole case and article write

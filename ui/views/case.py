@@ -10,7 +10,7 @@ from errors import KnownFixError
 from service.auth import PERMISSIONS, ROLES
 from service.cases import DELAY_REASONS, TRANSITIONS, allowed_actions
 from ui.actions import act, drawn, pressed, show_flash
-from ui.i18n import error_text, fmt_time, t
+from ui.i18n import error_text, fmt_time, t, value_name
 from ui.render import md_escape, show_markdown
 from ui.resources import desk
 from ui.session import user
@@ -57,7 +57,7 @@ def _facts(case) -> None:
     f = case.fields
     cols = st.columns(4)
     cols[0].metric(t("case.state"), t(f"state.{case.state}"))
-    cols[1].metric(t("triage.severity"), case.severity or case.priority or "—")
+    cols[1].metric(t("triage.severity"), value_name("severity", case.severity or case.priority))
     cols[2].metric(t("case.assignee"), person(f.get("assignee")))
     cols[3].metric(t("case.due"), fmt_time(f.get("due_resolution")))
     st.markdown(f"**{t('intake.description')}:**")
@@ -248,8 +248,8 @@ def _confirmation(case, form: str, only: list[str] | None = None
         pick = cols[n % len(cols)].selectbox(
             t("triage.severity") if name == "severity" else t_label(name), options,
             index=options.index(p["value"]) if p["value"] in options else 0,
-            format_func=lambda v: v or t("resolve.unset"),
-            help=t("resolve.predicted", value=p["predicted"] or "—"),
+            format_func=lambda v, field=name: value_name(field, v) if v else t("resolve.unset"),
+            help=t("resolve.predicted", value=value_name(name, p["predicted"])),
             key=f"{form}_confirm_{name}")
         if pick:
             chosen[name] = pick

@@ -13,7 +13,7 @@ from ui.actions import act, check, drawn, pressed, show_flash
 from ui.i18n import error_text, t
 from ui.resources import desk
 from ui.session import user
-from ui.widgets import fix_card, person, pick_person, triage_summary
+from ui.widgets import fix_card, person, pick_person, said_reasons, triage_summary
 
 
 def render() -> None:
@@ -65,7 +65,8 @@ def show_triage(me, case_id: str, seen: int) -> None:
     tri = case.fields.get("triage") or {}
     st.subheader(f"{t('case.number')} {case.id} · {t('state.' + case.state)}")
     triage_summary(tri.get("labels", {}), case.priority, tri.get("severity_reason", ""),
-                   tri.get("escalate", False), tri.get("reasons", []))
+                   tri.get("escalate", False), tri.get("reasons", []),
+                   tri.get("reason_codes"), tri.get("severity_basis"))
     if case.fields.get("recurrence_of"):
         st.warning(t("case.recurrence", other=case.fields["recurrence_of"]))
     if case.fields.get("duplicate_of"):
@@ -98,7 +99,8 @@ def _escalate(me, case, seen: int) -> None:
           st.form(f"escalate_{case_id}")):
         to = pick_person("escalate", t("escalate.to"), f"esc_to_{case_id}")
         reason = st.text_input(t("escalate.reason"), key=f"esc_reason_{case_id}",
-                               value="; ".join(tri.get("reasons", [])))
+                               value="; ".join(said_reasons(tri.get("reasons", []),
+                                                            tri.get("reason_codes"))))
         if st.form_submit_button(t("escalate.submit"), key=f"esc_submit_{case_id}"):
             act("case", case_id, seen, desk().cases.escalate, me, case_id, to, reason,
                 done=t("escalate.done", to=person(to)), kept={t("escalate.reason"): reason})

@@ -14,7 +14,7 @@ from ui.i18n import error_text, fmt_time, t
 from ui.render import show_markdown
 from ui.resources import desk
 from ui.session import require_role
-from ui.widgets import t_action
+from ui.widgets import dash, person, t_action
 
 STATES = ("wip", "not_validated", "validated", "archived")
 
@@ -147,11 +147,12 @@ def _article(me, article_id: str, expanded: bool, where: str = "") -> None:
         _duplicates(me, art.id, kn.duplicates(art.id) if art.state != "archived" else [],
                     where)
         with st.popover(t("kn.versions")):
-            st.dataframe([{t("kn.version"): v["version"], t("kn.action"): t_action(v["action"]),
-                           t("case.state"): t(f"kn.state.{v['state'] or 'validated'}"),
-                           "by": v["actor"],
-                           t("kn.updated"): fmt_time(v["at"])} for v in kn.versions(art.id)],
-                         hide_index=True)
+            st.dataframe(dash([{t("kn.version"): v["version"],
+                                t("kn.action"): t_action(v["action"]),
+                                t("case.state"): t(f"kn.state.{v['state'] or 'validated'}"),
+                                t("kn.by"): person(v["actor"]),
+                                t("kn.updated"): fmt_time(v["at"])}
+                               for v in kn.versions(art.id)]), hide_index=True)
         if art.state != "archived":
             with st.popover(t("kn.edit")):
                 _editor(me, art.id, where)

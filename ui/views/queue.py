@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from service.cases import OPEN_STATES, STATES
-from ui.i18n import fmt_time, t
+from ui.i18n import fmt_time, t, value_name
 from ui.resources import desk
 from ui.session import user
 from ui.widgets import person
@@ -24,6 +24,7 @@ def render() -> None:
                             format_func=lambda s: t(f"state.{s}"), key="queue_states",
                             placeholder=t("queue.any"))
     levels = c2.multiselect(t("triage.severity"), desk().engine.settings.levels,
+                            format_func=lambda lv: value_name("severity", lv),
                             key="queue_levels", placeholder=t("queue.any"))
     deadline = c3.multiselect(t("queue.deadline"), list(_ORDER),
                               format_func=lambda d: t(f"deadline.{d}"), key="queue_deadline",
@@ -52,7 +53,8 @@ def _rows(found: list, levels: list[str], deadline: list[str]) -> list[dict]:
             continue
         rows.append({"_order": _ORDER[status], t("case.number"): c.id,
                      t("queue.deadline"): t(f"deadline.{status}"),
-                     t("triage.severity"): level or "—", t("case.state"): t(f"state.{c.state}"),
+                     t("triage.severity"): value_name("severity", level),
+                     t("case.state"): t(f"state.{c.state}"),
                      t("intake.title"): c.title or c.description[:60],
                      t("case.assignee"): person(c.fields.get("assignee")),
                      t("case.due"): fmt_time(c.fields.get("due_resolution"))})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from errors import KnownFixError
-from ui.i18n import error_text, t
+from ui.i18n import error_text, t, value_name
 from ui.resources import engine
 from ui.session import user
 from ui.widgets import fix_card, t_label
@@ -27,6 +27,8 @@ def render() -> None:
         cols = st.columns(len(fields))
         for col, name in zip(cols, fields, strict=True):
             value = col.selectbox(t_label(name), ["", *kb.label_values(name)],
+                                  format_func=lambda v, field=name: value_name(field, v)
+                                  if v else t("search.kind.all"),
                                   key=f"search_label_{name}")
             if value:
                 labels[name] = value
