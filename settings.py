@@ -306,16 +306,37 @@ class Settings:
 
 def _coerce(name: str, raw: Any) -> Any:
     default = _DEFAULTS[name]
+    kind = type(default).__name__
     if isinstance(raw, str) and not isinstance(default, str):
         try:
             raw = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise SettingsError(f"setting {name}: {raw!r} is not valid JSON") from exc
-    if isinstance(default, float) and isinstance(raw, int):
+            raise SettingsError(f"setting {name}: {raw!r} is not valid JSON", "setting_type",
+                                name=name, value=_shown(raw), type=kind) from exc
+    if isinstance(default, float) and isinstance(raw, int) and not isinstance(raw, bool):
         raw = float(raw)
     if type(raw) is not type(default):
-        raise SettingsError(f"setting {name}: expected {type(default).__name__}, got {raw!r}")
+        raise SettingsError(f"setting {name}: expected {kind}, got {raw!r}", "setting_type",
+                            name=name, value=_shown(raw), type=kind)
     return raw
+
+
+def _shown(raw: Any) -> str:
+    """A refused value as an error message quotes it (short)."""
+    text = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _check_deadlines(deadlines: dict) -> None:
+    """Each level's deadlines are [response hours, resolution hours], both above 0."""
+    for level, hours in deadlines.items():
+        if not (isinstance(hours, list | tuple) and len(hours) == 2
+                and all(isinstance(h, int | float) and not isinstance(h, bool) and h > 0
+                        for h in hours)):
+            raise SettingsError(f"deadlines for {level!r} must be [response hours, "
+                                f"resolution hours], both above 0 (got {hours!r})",
+                                "setting_deadlines", level=level,
+                                value=_shown(json.dumps(hours, ensure_ascii=False)))
 
 
 def _checked(s: Settings) -> Settings:
@@ -345,6 +366,7 @@ def _checked(s: Settings) -> Settings:
     if not PROJECT_CODE.fullmatch(s.project_code.strip().upper()):
         raise SettingsError(f"project_code {s.project_code!r} must be a letter, then letters "
                             "or digits, 16 at most, no space or hyphen (e.g. KF)")
+    _check_deadlines(s.deadlines)
     if s.ann_threshold < 0 or s.ann_nlist < 0 or s.ann_nprobe < 1:
         raise SettingsError("ann_threshold and ann_nlist must be >= 0 and ann_nprobe >= 1")
     _check_notify(s)

@@ -25,9 +25,10 @@ commands = typer.Typer()
 APP = Path(__file__).resolve().parent.parent / "app.py"
 # What .streamlit/config.toml says, for when serve is started from another folder.  No
 # file watcher: a served app does not reload on edits, and watching the repository (with
-# its .venv) keeps a core busy.
+# its .venv) keeps a core busy.  No Deploy button, no traceback in the browser.
 STREAMLIT_FLAGS = ["--server.headless", "true", "--browser.gatherUsageStats", "false",
-                   "--server.maxUploadSize", "50", "--server.fileWatcherType", "none"]
+                   "--server.maxUploadSize", "50", "--server.fileWatcherType", "none",
+                   "--client.toolbarMode", "viewer", "--client.showErrorDetails", "none"]
 
 
 @commands.command("serve", context_settings={"allow_extra_args": True,

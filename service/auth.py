@@ -1,11 +1,14 @@
 """Users, roles and the permission check every service action goes through.
 
 Passwords are hashed with Argon2id (argon2-cffi); sign-in attempts are rate-limited per
-user name; sessions are tokens that expire.
+user name; sessions are tokens that expire.  A session is a row of the `sessions` table
+(the SHA-256 of its token, never the token), so it outlives a browser refresh and a
+restart of the app, and signing out or changing the password revokes it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import sqlite3
@@ -117,9 +120,15 @@ class Users:
                     db["users"].create({"username": str, "display_name": str, "role": str,
                                         "password_hash": str, "lang": str, "team": str,
                                         "created_at": str, "active": int}, pk="username")
+        if not db["sessions"].exists():
+            with kb.transaction():
+                if not db["sessions"].exists():
+                    db["sessions"].create({"token_hash": str, "username": str,
+                                           "created_at": float, "expires_at": float},
+                                          pk="token_hash")
+                    db["sessions"].create_index(["username"])
         self._failures: dict[str, list[float]] = {}
         self._locked_until: dict[str, float] = {}
-        self._sessions: dict[str, tuple[str, float]] = {}
 
     def add(self, actor: User, username: str, password: str, role: str,
             display_name: str = "", lang: str = "zh", team: str = "") -> User:
@@ -238,17 +247,22 @@ class Users:
                            username=name, role=user.role)
         return user
 
+    def candidates(self, work: str) -> list[User]:
+        """The active users who may be given `work` ("escalate" or "dispatch"): whom
+        `assignee` accepts, by name (for a picker)."""
+        able = taking_roles(work)
+        return [u for u in self.all() if u.role in able]
+
     def _unknown_assignee(self, name: str, work: str) -> BadInput:
         """The error for a name that is no user: a display name is pointed to its user
         name; otherwise the users who could take the work are listed (a few)."""
-        able = taking_roles(work)
         folded = name.casefold()
         for user in self.all():
             if user.display_name.casefold() == folded:
                 return BadInput(f"{name!r} is the display name of {user.username!r}: give "
                                 "the user name", "assignee_display_name", name=name,
                                 username=user.username)
-        names = [u.username for u in self.all() if u.role in able][:6]
+        names = [u.username for u in self.candidates(work)][:6]
         return BadInput(f"no user {name!r} (users who can take it: "
                         f"{', '.join(names) or 'none yet'})", "assignee_unknown",
                         username=name, candidates=", ".join(names) or "—")
@@ -263,6 +277,19 @@ class Users:
         """Check the password; return a session token. MAX_FAILURES failures within
         LOCK_SECONDS lock the name for LOCK_SECONDS (the right password included)."""
         now = time.time() if now is None else now
+        self._verify(username, password, now)
+        token = secrets.token_urlsafe(32)
+        with self.kb.transaction():
+            self.kb.db.execute("DELETE FROM sessions WHERE expires_at < ?", [now])
+            self.kb.db.execute("INSERT INTO sessions (token_hash, username, created_at, "
+                               "expires_at) VALUES (?, ?, ?, ?)",
+                               [_digest(token), username, now, now + SESSION_SECONDS])
+            self.kb.log(username, "signin", f"user:{username}")
+        return token
+
+    def _verify(self, username: str, password: str, now: float) -> None:
+        """PermissionDenied unless `password` is the active user's and the name is not
+        locked; a wrong one counts towards the lock (sign-in and password change)."""
         if now < self._locked_until.get(username, 0.0):
             raise PermissionDenied("too many failed sign-ins; try again in a few minutes",
                                    "signin_locked")
@@ -283,23 +310,54 @@ class Users:
             raise PermissionDenied("wrong user name or password", "signin_wrong") from None
         self._failures.pop(username, None)
         self._locked_until.pop(username, None)
-        token = secrets.token_urlsafe(24)
-        self._sessions[token] = (username, now + SESSION_SECONDS)
-        self.kb.log(username, "signin", f"user:{username}")
-        return token
 
     def session(self, token: str, now: float | None = None) -> User:
-        """The user of a live session; expired or unknown tokens are refused."""
+        """The user of a live session; expired, revoked or unknown tokens are refused
+        (and so is the session of a user disabled meanwhile)."""
         now = time.time() if now is None else now
-        entry = self._sessions.get(token)
-        if entry is None or entry[1] < now:
-            self._sessions.pop(token, None)
+        row = self.kb.db.execute("SELECT username, expires_at FROM sessions WHERE "
+                                 "token_hash = ?", [_digest(token)]).fetchone()
+        if row is None or row[1] < now:
+            if row is not None:
+                self.sign_out(token)
             raise PermissionDenied("the session has expired; please sign in again",
                                    "session_expired")
-        return self.get(entry[0])
+        user = self._row(row[0], only_active=True)
+        if user is None:
+            raise PermissionDenied("the session has expired; please sign in again",
+                                   "session_expired")
+        return user
 
     def sign_out(self, token: str) -> None:
-        self._sessions.pop(token, None)
+        """Revoke this session (an unknown token is a no-op)."""
+        self.kb.db.execute("DELETE FROM sessions WHERE token_hash = ?", [_digest(token)])
+
+    def set_password(self, actor: User, username: str, password: str,
+                     current: str | None = None, now: float | None = None) -> None:
+        """A new password for `username`: the user themselves, who gives the current one
+        (checked and locked out as at sign-in), or an administrator.  Every session of
+        the user is revoked: they sign in again."""
+        if actor.username != username:
+            require(actor, "user.manage")
+        else:
+            self._verify(username, current or "", time.time() if now is None else now)
+        if len(password) < 8:
+            raise BadInput("a user needs a password of at least 8 characters",
+                           "password_short", chars=8)
+        self.find(username)  # NotFound for an unknown user
+        with self.kb.transaction():
+            self.kb.db.execute("UPDATE users SET password_hash = ? WHERE username = ?",
+                               [_hasher.hash(password), username])
+            ended = self.kb.db.execute("DELETE FROM sessions WHERE username = ?",
+                                       [username]).rowcount
+            self.kb.log(actor.username, "user:password", f"user:{username}",
+                        {"sessions_ended": ended})
+
+
+def _digest(token: str) -> str:
+    """A session token as stored: the SHA-256 of its text (a stolen database holds no
+    live session)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def taking_roles(work: str) -> list[str]:

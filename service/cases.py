@@ -228,8 +228,18 @@ class Cases(OnEngine):
                     triage=triage)
 
     def list(self, states: set[str] | None = None, assignee: str | None = None,
-             team: str | None = None, limit: int = 500) -> list[Case]:
+             team: str | None = None, limit: int = 500, opened_by: str | None = None,
+             escalated_to: str | None = None) -> list[Case]:
+        """Cases newest received first: in any of `states`, assigned to `assignee`, of
+        `team`, taken in by `opened_by` (the intake event's actor), escalated to
+        `escalated_to` (the last escalation's target)."""
         sql, args = "SELECT id FROM cases WHERE 1=1", []
+        if opened_by:
+            sql += (" AND id IN (SELECT substr(target, 6) FROM events WHERE action = "
+                    "'intake' AND actor = ? AND target LIKE 'case:%')")
+            args.append(opened_by)
+        if escalated_to:
+            sql, args = sql + " AND json_extract(escalation, '$.to') = ?", [*args, escalated_to]
         if states:
             sql += f" AND state IN ({','.join('?' * len(states))})"
             args += sorted(states)
@@ -325,12 +335,14 @@ class Cases(OnEngine):
         result = self.engine.triage(case.description, exclude=case.key, title=case.title,
                                     product=case.fields.get("product") or "", **case.labels)
         priority, reasons = result.severity, list(result.escalation.reasons)
+        codes = list(result.escalation.codes)  # the reasons as data, one each
         recurrence = self._recurrence(case)
         if recurrence:
             priority = self._raise(priority)
             reasons.append(f"recurrence of {recurrence}")
+            codes.append({"code": "recurrence", "case": recurrence})
         duplicate = self._duplicate_of(case)
-        stored = StoredTriage.of(result, reasons, now_utc())
+        stored = StoredTriage.of(result, reasons, codes, now_utc())
         changes = {"triage": stored.dumps(), "priority": priority,
                    "state": "triaged" if case.state in ("new", "triaged") else case.state}
         changes.update(self._deadlines(case, priority))

@@ -23,6 +23,7 @@ TABLES = ("cases", "articles", "article_versions", "labels", "links", "events", 
 # the HTTP API's: token owners, and the first answers kept for Idempotency-Key retries
 # (a case as it was opened, customer and contact included) for 24 hours
 TABLES += ("api_tokens", "api_idempotency")
+TABLES += ("sessions",)  # the app's sign-ins (service/auth.py): who, and until when
 STAFF = {("users", "username"), ("users", "display_name"), ("events", "actor"),
          ("links", "actor"), ("articles", "author"), ("article_versions", "actor"),
          ("cases", "assignee"), ("mail_log", "actor"), ("outbox", "recipient"),
@@ -31,7 +32,8 @@ SENDERS = {("mail_log", "sender")}  # who wrote a mail: a name and an e-mail add
 # secrets, not personal data; their random text only adds noise
 SKIP = {"password_hash", "webhook_secret"}
 STAFF |= {("api_tokens", "username"), ("api_tokens", "created_by"),
-          ("api_tokens", "revoked_by"), ("api_idempotency", "username")}
+          ("api_tokens", "revoked_by"), ("api_idempotency", "username"),
+          ("sessions", "username")}
 SKIP |= {"token_hash", "fingerprint"}  # digests, not personal data
 PATTERNS = ("phone", "email", "id")
 

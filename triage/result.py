@@ -35,8 +35,14 @@ class Match:
 
 @dataclass
 class Escalation:
+    """Whether to escalate and why: `reasons` in English words, `codes` the same as data
+    for an edge to say in its own language, one per reason: {"code": "no_match", "best",
+    "threshold"} | {"code": "severity", "level", "top"} | {"code": "low_confidence",
+    "field", "confidence", "threshold"}."""
+
     escalate: bool
     reasons: list[str]
+    codes: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -49,6 +55,7 @@ class TriageResult:
     matches: list[Match]
     escalation: Escalation
     timings_ms: dict[str, float] = field(default_factory=dict)
+    severity_basis: dict = field(default_factory=dict)  # severity_reason as data
 
     def to_dict(self) -> dict:
         return asdict(self)

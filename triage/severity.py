@@ -11,7 +11,7 @@ Keyword rules then set a floor (they only ever raise the rating).
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 UNDER_COST = 2.0
 OVER_COST = 1.0
@@ -19,10 +19,15 @@ OVER_COST = 1.0
 
 @dataclass
 class SeverityRating:
+    """A level with its confidence and why: `reason` in English words, `basis` the same
+    as data for an edge to say in its own language: {"code": "learned", "records",
+    "p", "rule"?} | {"code": "no_history", "rule"?} | {"code": "rule", "rule", "level"}."""
+
     level: str | None
     confidence: float
     reason: str
     rule: str | None = None
+    basis: dict = field(default_factory=dict)
 
 
 class SeverityRules:
@@ -87,10 +92,14 @@ def rate(levels: list[str], rules: SeverityRules, text: str,
         level, conf = (decide_by_cutoffs(levels, probs, cutoffs) if cutoffs
                        else decide(levels, probs))
         reason = f"learned from {evidence} rated records (p={conf:.2f})"
+        basis: dict = {"code": "learned", "records": evidence, "p": round(conf, 2)}
     else:
         level, conf, reason = None, 0.0, "no rated history yet"
+        basis = {"code": "no_history"}
     if floor and (level is None or levels.index(floor[0]) > levels.index(level)):
-        return SeverityRating(floor[0], 1.0, f"rule: “{floor[1]}” → {floor[0]}", floor[1])
+        return SeverityRating(floor[0], 1.0, f"rule: “{floor[1]}” → {floor[0]}", floor[1],
+                              {"code": "rule", "rule": floor[1], "level": floor[0]})
     if floor:
         reason += f"; rule “{floor[1]}” agrees"
-    return SeverityRating(level, conf, reason, floor[1] if floor else None)
+        basis["rule"] = floor[1]
+    return SeverityRating(level, conf, reason, floor[1] if floor else None, basis)

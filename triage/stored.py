@@ -42,8 +42,10 @@ class StoredTriage:
     severity_confidence: float = 0.0
     severity_reason: str = ""
     matches: list[StoredMatch] = field(default_factory=list)
+    severity_basis: dict = field(default_factory=dict)  # severity_reason as data
     escalate: bool = False
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)  # in English words
+    reason_codes: list[dict] = field(default_factory=list)  # the same as data, one each
 
     @property
     def best_score(self) -> float:
@@ -55,17 +57,21 @@ class StoredTriage:
         return {n: p.value for n, p in self.labels.items() if p.value}
 
     @classmethod
-    def of(cls, result: TriageResult, reasons: list[str], at: str) -> StoredTriage:
-        """The record of a triage result; `reasons` are the escalation reasons after the
-        case's own checks (recurrence) were added."""
+    def of(cls, result: TriageResult, reasons: list[str], codes: list[dict],
+           at: str) -> StoredTriage:
+        """The record of a triage result; `reasons` (and their `codes`, triage/result.py
+        Escalation) are the escalation reasons after the case's own checks (recurrence)
+        were added."""
         return cls(at=at,
                    labels={n: StoredLabel(p.value, p.confidence, p.given)
                            for n, p in result.labels.items()},
                    severity=result.severity, severity_confidence=result.severity_confidence,
                    severity_reason=result.severity_reason,
+                   severity_basis=dict(result.severity_basis),
                    matches=[StoredMatch(m.key, m.title, m.score, list(m.matched))
                             for m in result.matches],
-                   escalate=bool(reasons), reasons=list(reasons))
+                   escalate=bool(reasons), reasons=list(reasons),
+                   reason_codes=[dict(c) for c in codes])
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "best_score": self.best_score}
@@ -94,8 +100,11 @@ class StoredTriage:
                    severity=data.get("severity"),
                    severity_confidence=float(data.get("severity_confidence") or 0.0),
                    severity_reason=str(data.get("severity_reason") or ""),
+                   severity_basis=dict(data.get("severity_basis") or {}),
                    matches=matches, escalate=bool(data.get("escalate")),
-                   reasons=[str(r) for r in data.get("reasons") or []])
+                   reasons=[str(r) for r in data.get("reasons") or []],
+                   reason_codes=[c for c in data.get("reason_codes") or []
+                                 if isinstance(c, dict)])
 
 
 def case_labels(confirmed: dict[str, str], triage: StoredTriage | None) -> dict[str, str]:

@@ -147,6 +147,7 @@ class Triager:
         return TriageResult(
             text=query, labels=labels, severity=severity.level,
             severity_confidence=round(severity.confidence, 4), severity_reason=severity.reason,
+            severity_basis=severity.basis,
             matches=matches, escalation=self._escalation(labels, severity.level, matches),
             timings_ms={"prepare": (t1 - t0) * 1e3, "encode": (t2 - t1) * 1e3,
                         "rest": (t3 - t2) * 1e3})
@@ -236,19 +237,25 @@ class Triager:
                      severity=rec.severity)
 
     def _escalation(self, labels, severity: str | None, matches: list[Match]) -> Escalation:
-        s, p, reasons = self.s, self.params, []
+        s, p, reasons, codes = self.s, self.params, [], []
         best = max((m.score for m in matches), default=0.0)
         if best < p.match_threshold:
             reasons.append(f"no confident known fix (best match {best:.2f} < "
                            f"{p.match_threshold:.2f})")
+            codes.append({"code": "no_match", "best": round(best, 2),
+                          "threshold": round(p.match_threshold, 2)})
         top = s.escalate_level
         if severity and top and self.levels.index(severity) >= self.levels.index(top):
             reasons.append(f"severity {severity} is at or above {top}")
+            codes.append({"code": "severity", "level": severity, "top": top})
         for name, pred in labels.items():
             if not pred.given and pred.confidence < p.confidence_threshold:
                 reasons.append(f"low confidence for {name} ({pred.confidence:.2f} < "
                                f"{p.confidence_threshold:.2f})")
-        return Escalation(bool(reasons), reasons)
+                codes.append({"code": "low_confidence", "field": name,
+                              "confidence": round(pred.confidence, 2),
+                              "threshold": round(p.confidence_threshold, 2)})
+        return Escalation(bool(reasons), reasons, codes)
 
 
 def _case_labels(own: str | None, triage: str | None) -> dict[str, str]:

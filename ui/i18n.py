@@ -35,6 +35,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "signin.password": ("密码", "Password"),
     "signin.submit": ("登录", "Sign in"),
     "signin.out": ("退出登录", "Sign out"),
+    "password.header": ("修改密码", "Change password"),
+    "password.current": ("当前密码", "Current password"),
+    "password.new": ("新密码（至少 8 个字符）", "New password (8 characters or more)"),
+    "password.repeat": ("再次输入新密码", "New password again"),
+    "password.submit": ("修改密码", "Change password"),
+    "password.differ": ("两次输入的新密码不一致。", "The two new passwords differ."),
+    "password.changed": ("密码已修改；其他浏览器中的登录已失效。", "Password changed; you are signed out everywhere else."),
     "channel.phone": ("电话", "Phone"),
     "channel.email": ("邮件", "E-mail"),
     "channel.web": ("在线工单", "Web form"),
@@ -51,6 +58,36 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "deadline.ok": ("正常", "On time"),
     "kind.case": ("工单", "Case"),
     "kind.article": ("文章", "Article"),
+    # triage's reasons, as data (triage: Escalation.codes, SeverityRating.basis)
+    "reason.no_match": ("没有可信的已知解决方案（最佳匹配 {best:.2f} < {threshold:.2f}）", "no confident known fix (best match {best:.2f} < {threshold:.2f})"),
+    "reason.severity": ("严重程度“{level}”达到或超过“{top}”", "severity {level} is at or above {top}"),
+    "reason.low_confidence": ("“{field}”的预测把握不足（{confidence:.2f} < {threshold:.2f}）", "low confidence for {field} ({confidence:.2f} < {threshold:.2f})"),
+    "reason.recurrence": ("与 {case} 为同一设备的重复故障", "recurrence of {case}"),
+    "basis.learned": ("根据 {records} 条已评级记录判断（把握 {p:.0%}）", "learned from {records} rated records (p={p:.2f})"),
+    "basis.no_history": ("尚无已评级的历史记录", "no rated history yet"),
+    "basis.rule": ("规则：“{rule}” → {level}", "rule: “{rule}” → {level}"),
+    "basis.rule_agrees": ("；规则“{rule}”与之一致", "; rule “{rule}” agrees"),
+    # severity levels and label values of the default scale and the demo knowledge base;
+    # a value without an entry is shown as stored
+    "severity.low": ("低", "low"),
+    "severity.medium": ("中", "medium"),
+    "severity.high": ("高", "high"),
+    "severity.critical": ("紧急", "critical"),
+    "value.category.storage": ("存储", "storage"),
+    "value.category.installation": ("安装", "installation"),
+    "value.category.software": ("软件", "software"),
+    "value.category.video": ("视频", "video"),
+    "value.category.access-control": ("门禁", "access control"),
+    "value.category.licence-login": ("授权与登录", "licence and login"),
+    "value.category.power": ("供电", "power"),
+    "value.category.network": ("网络", "network"),
+    "value.component.client": ("客户端", "client"),
+    "value.component.terminal": ("终端", "terminal"),
+    "value.component.nvr": ("NVR 录像机", "NVR"),
+    "value.component.server": ("服务器", "server"),
+    "value.component.switch": ("交换机", "switch"),
+    "value.component.ups": ("UPS 电源", "UPS"),
+    "value.component.camera": ("摄像机", "camera"),
     "label.category": ("类别", "Category"),
     "label.component": ("部件", "Component"),
     "intake.header": ("业务受理", "New request"),
@@ -73,8 +110,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "fix.linked": ("已关联解决方案", "Fix linked"),
     "fix.marked": ("已标记为没有帮助", "Marked not helpful"),
     "escalate.header": ("事件升级", "Escalate"),
-    "escalate.to": ("升级给（工程师、主管或管理员的用户名）",
-                    "To (user name of an engineer, manager or admin)"),
+    "escalate.to": ("升级给", "Escalate to"),
+    "people.pick": ("请选择接手人", "Choose who takes it"),
+    "people.who": ("可接手的角色：{roles}", "Who can take it: {roles}"),
+    "people.or": ("、", ", "),
+    "people.pick_columns": ("请选择列", "Choose columns"),
+    "kn.by": ("修改人", "By"),
+    "when.date": ("日期", "Date"),
+    "when.time": ("时间（UTC）", "Time (UTC)"),
     "escalate.reason": ("升级原因", "Reason"),
     "escalate.submit": ("升级", "Escalate"),
     "escalate.done": ("已升级给 {to}", "Escalated to {to}"),
@@ -131,7 +174,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "follow.came_back": ("回访：问题再次出现", "Follow-up: problem came back"),
     "queue.header": ("工单队列", "Queue"),
     "queue.view": ("视图", "View"),
-    "queue.mine": ("我的工单", "My cases"),
+    "queue.mine": ("分配给我的", "Assigned to me"),
+    "queue.opened": ("我受理的", "Taken in by me"),
+    "queue.any": ("不限", "Any"),
     "queue.team": ("本组工单", "My team's"),
     "queue.escalated": ("升级给我的", "Escalated to me"),
     "queue.all": ("全部", "All"),
@@ -245,6 +290,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "admin.backup_done": ("备份已保存：{path}", "Backup saved: {path}"),
     "admin.download": ("下载备份", "Download the backup"),
     "error.empty": ("请输入内容。", "Please enter some text."),
+    "error.unexpected": ("页面出错了，错误已记录在服务器日志中（编号 {ref}）。", "Something went wrong on this page; it is in the server's log (reference {ref})."),
+    "stale.changed": ("{kind} {id} 已由 {by} 于 {at} 修改（{action}），你的操作未执行。页面已显示最新内容，请核对后再试。", "{kind} {id} was changed by {by} at {at} ({action}); your action was not taken. The page now shows it as stored: check it and try again."),
+    "stale.kept": ("你输入的内容（未保存，可复制后重新填写）：", "What you typed (not saved; copy it back into the form):"),
+    "done.action": ("{id}：已完成“{action}”。", "{id}: {action} done."),
     "error.forbidden": ("当前角色（{role}）无权打开此页面。", "Your role ({role}) may not open this page."),
     # service errors (errors.KnownFixError.key); {state}/{to} arrive translated
     "err.forbidden": ("{user}（{role}）无权执行此操作（{action}）。",
@@ -345,6 +394,36 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "workflow.link": ("关联解决方案", "linking a fix"),
     "workflow.update": ("修改", "update"),
     "workflow.follow_up": ("回访", "follow-up"),
+    # permissions (service.auth.PERMISSIONS), named in "may not …" errors
+    "perm.case.open": ("受理工单", "open a case"),
+    "perm.case.update": ("修改工单", "change a case"),
+    "perm.case.link": ("关联解决方案", "link a fix"),
+    "perm.case.escalate": ("升级工单", "escalate a case"),
+    "perm.case.resolve": ("解决工单", "resolve a case"),
+    "perm.case.confirm": ("记录客户确认", "record the customer's confirmation"),
+    "perm.case.close": ("结案", "close a case"),
+    "perm.case.reopen": ("重新打开工单", "reopen a case"),
+    "perm.case.follow_up": ("回访", "follow up a case"),
+    "perm.case.delay": ("记录拖延原因", "record a delay"),
+    "perm.case.view": ("查看工单", "view cases"),
+    "perm.case.dispatch": ("派工", "dispatch"),
+    "perm.case.service_record": ("填写服务记录", "write the service record"),
+    "perm.article.draft": ("撰写文章", "write articles"),
+    "perm.article.view": ("查看文章", "view articles"),
+    "perm.article.submit": ("提交文章审核", "submit an article for review"),
+    "perm.article.validate": ("审核文章", "review articles"),
+    "perm.article.archive": ("归档文章", "archive articles"),
+    "perm.article.merge": ("合并文章", "merge articles"),
+    "perm.report.view": ("查看报表", "view reports"),
+    "perm.kb.import": ("导入数据", "import data"),
+    "perm.kb.export": ("导出数据", "export data"),
+    "perm.index.rebuild": ("重建索引", "rebuild the index"),
+    "perm.settings.manage": ("修改设置", "change settings"),
+    "perm.user.manage": ("管理用户", "manage users"),
+    "perm.backup": ("备份", "back up"),
+    "perm.notify.prefs": ("设置通知", "set notifications"),
+    "perm.notify.manage": ("管理通知", "manage notifications"),
+    "case.barred": ("{action}：仅限{roles}", "{action}: {roles} only"),
     "field.symptoms": ("症状", "symptoms"),
     "field.resolution": ("解决步骤", "resolution"),
     "kn.header": ("知识库", "Knowledge"),
@@ -368,6 +447,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "kn.duplicate": ("可能重复：{id} {title}（相似度 {sim:.2f}）",
                      "Possible duplicate: {id} {title} (similarity {sim:.2f})"),
     "kn.merge": ("将 {source} 合并到 {target}", "Merge {source} into {target}"),
+    "kn.merged": ("已将 {source} 合并到 {target}", "Merged {source} into {target}"),
+    "kn.done": ("{id}：已{action}", "{id}: {action} — done"),
     "kn.usage": ("采用 {used} 次 · 没有帮助 {bad} 次 · 来源工单：{sources}",
                  "Used {used} times · not helpful {bad} · source cases: {sources}"),
     "kn.submit": ("提交审核", "Submit for review"),
@@ -436,6 +517,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "err.settings_nothing": ("没有要修改的设置。", "Nothing to change: give one or more settings."),
     "err.settings_unknown": ("未知的设置：{names}。", "Unknown setting(s): {names}."),
     "err.settings_fixed": ("{names} 不能在这里修改。", "{names} cannot be changed here."),
+    "err.setting_type": ("设置 {name} 的值“{value}”无效：须为{type}。", "Setting {name}: “{value}” is not valid: it must be {type}."),
+    "err.setting_deadlines": ("处理期限中“{level}”的值 {value} 无效：须为 [响应小时数, 解决小时数]，且都大于 0。", "The deadlines for “{level}” ({value}) are not valid: give [response hours, resolution hours], both above 0."),
+    "type.int": ("整数", "a whole number"),
+    "type.float": ("数字", "a number"),
+    "type.bool": ("true 或 false", "true or false"),
+    "type.dict": ("JSON 对象（如 {\"high\": [1, 8]}）", "a JSON object (e.g. {\"high\": [1, 8]})"),
+    "type.str": ("文本", "text"),
     "err.settings_invalid": ("设置无效：{why}", "A setting cannot be used: {why}"),
     "err.http_400": ("请求格式错误", "Malformed request"),
     "err.http_404": ("未找到", "Not found"),
@@ -495,7 +583,7 @@ def error_lead(exc: Exception) -> str:
 
 
 _WORDS = {"state": ("state.", "kn.state."), "to": ("state.", "kn.state."), "role": ("role.",),
-          "action": ("workflow.",),
+          "action": ("workflow.", "perm."), "type": ("type.",),
           "kind": ("kind.",), "field": ("field.",)}
 
 
@@ -524,3 +612,53 @@ def fmt_number(value: float, digits: int = 0) -> str:
 
 def fmt_pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.0%}" if lang() == "en" else f"{value * 100:.0f}%"
+
+
+def value_name(field: str, value: str | None) -> str:
+    """A label value (or, for field "severity", a level) as the user's language names it;
+    the stored value when the catalogue has no name for it, "—" for none."""
+    if not value:
+        return "—"
+    key = f"severity.{value}" if field == "severity" else f"value.{field}.{value}"
+    return message(key, lang()) if key in MESSAGES else str(value)
+
+
+def reason_text(code: dict) -> str | None:
+    """One escalation reason (triage's Escalation.codes, a case's recurrence) in the
+    user's language; None for a code this catalogue does not know."""
+    name = code.get("code")
+    if f"reason.{name}" not in MESSAGES:
+        return None
+    values = {k: v for k, v in code.items() if k != "code"}
+    if name == "severity":
+        values = {k: value_name("severity", v) for k, v in values.items()}
+    if name == "low_confidence":
+        values["field"] = field_name(str(values.get("field")))
+    try:
+        return message(f"reason.{name}", lang(), **values)
+    except (KeyError, ValueError):
+        return None
+
+
+def basis_text(basis: dict) -> str | None:
+    """Why triage rated the severity (SeverityRating.basis) in the user's language;
+    None when there is no such record (a triage stored before basis existed)."""
+    name = basis.get("code") if basis else None
+    if f"basis.{name}" not in MESSAGES:
+        return None
+    try:
+        values = {k: v for k, v in basis.items() if k != "code"}
+        if name == "rule":
+            values["level"] = value_name("severity", values.get("level"))
+        text = message(f"basis.{name}", lang(), **values)
+        if name != "rule" and basis.get("rule"):
+            text += message("basis.rule_agrees", lang(), rule=basis["rule"])
+        return text
+    except (KeyError, ValueError):
+        return None
+
+
+def field_name(name: str) -> str:
+    """A label field's name (label.NAME), or the name as configured."""
+    key = f"label.{name}"
+    return message(key, lang()) if key in MESSAGES else name

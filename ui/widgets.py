@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import html
+from datetime import UTC, datetime, time
 
+import pandas as pd
 import streamlit as st
 
 from triage.stored import StoredTriage
-from ui.i18n import fmt_time, t
+from ui.i18n import basis_text, fmt_time, reason_text, t, value_name
 from ui.render import highlight
+from ui.resources import desk
 
 
 def fix_card(key: str, title: str, fix: str, score: float, matched: list[str],
@@ -32,18 +35,28 @@ def fix_card(key: str, title: str, fix: str, score: float, matched: list[str],
 
 def triage_summary(tri: StoredTriage | None, severity: str | None) -> None:
     """Predicted labels with confidence, severity (the case's priority) with the reason
-    for it, escalation advice."""
+    for it, escalation advice; reasons said in the user's language from their codes (the
+    English words for a triage stored before codes existed)."""
     labels = tri.labels if tri else {}
     cols = st.columns(max(len(labels) + 1, 2))
     for col, (name, pred) in zip(cols, labels.items(), strict=False):
-        col.metric(t_label(name), pred.value or "—", f"{pred.confidence:.0%}",
+        col.metric(t_label(name), value_name(name, pred.value), f"{pred.confidence:.0%}",
                    delta_color="off")
-    cols[len(labels)].metric(t("triage.severity"), severity or "—")
-    st.caption(f"{t('triage.severity')}: {tri.severity_reason if tri else '—'}")
+    cols[len(labels)].metric(t("triage.severity"), value_name("severity", severity))
+    reason = (basis_text(tri.severity_basis) or tri.severity_reason) if tri else ""
+    st.caption(f"{t('triage.severity')}: {reason or '—'}")
     if tri and tri.escalate:
-        st.warning(f"{t('triage.escalate')}: " + "; ".join(tri.reasons))
+        st.warning(f"{t('triage.escalate')}: " + "; ".join(said_reasons(tri.reasons,
+                                                                         tri.reason_codes)))
     else:
         st.success(t("triage.no_escalate"))
+
+
+def said_reasons(reasons: list[str], codes: list[dict] | None) -> list[str]:
+    """Escalation reasons in the user's language where their codes allow."""
+    if codes and len(codes) == len(reasons):
+        return [reason_text(c) or r for c, r in zip(codes, reasons, strict=True)]
+    return list(reasons)
 
 
 def t_label(name: str) -> str:
@@ -65,3 +78,50 @@ def t_action(action: str) -> str:
         return t(f"event.{action}")
     except KeyError:
         return action
+
+
+def person(username: str | None) -> str:
+    """A user as people know them: the display name ("—" for nobody; the name as stored
+    when it is no user, e.g. from an old import)."""
+    if not username:
+        return "—"
+    found = {u.username: u for u in desk().users.all(include_inactive=True)}.get(username)
+    return found.display_name or username if found else username
+
+
+def pick_person(work: str, label: str, key: str) -> str:
+    """Choose who takes `work` ("escalate" or "dispatch") among the users the service
+    would accept (Users.candidates), by display name; "" when none is chosen."""
+    people = desk().users.candidates(work)
+    names = {u.username: u.display_name or u.username for u in people}
+    shared = {n for n in names.values() if list(names.values()).count(n) > 1}
+    shown = {u: f"{n} ({u})" if n in shared else n for u, n in names.items()}
+    choice = st.selectbox(label, list(shown), format_func=shown.get, index=None,
+                          placeholder=t("people.pick"), key=key,
+                          help=t("people.who", roles=_roles(work)))
+    return choice or ""
+
+
+def _roles(work: str) -> str:
+    from service.auth import taking_roles
+
+    return t("people.or").join(t(f"role.{r}") for r in taking_roles(work))
+
+
+def when_picker(label: str, key: str) -> str:
+    """A date and a time (a quarter-hour step; 09:00 when only the day is given) as the
+    service takes it, ISO-8601 in UTC; "" when no day is chosen."""
+    c1, c2 = st.columns(2)
+    day = c1.date_input(f"{label} · {t('when.date')}", value=None, key=f"{key}_date")
+    hour = c2.time_input(f"{label} · {t('when.time')}", value=None, key=f"{key}_time",
+                         step=900)
+    if not day:
+        return ""
+    when = datetime.combine(day, hour or time(9, 0), tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def dash(data) -> pd.DataFrame:
+    """A table for st.dataframe with "—" in every empty cell (None, NaN, "")."""
+    frame = (data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)).astype(object)
+    return frame.where(frame.notna() & frame.ne(""), "—")

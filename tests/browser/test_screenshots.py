@@ -129,11 +129,11 @@ def _pages_as_manager(page: Page, out: Path, lang: str, shots: list[Path]) -> No
     # Queue: every case, open ones first.
     open_page(page, "queue", lang)
     expect(_heading(page, "queue.header", lang)).to_be_visible()
-    every = page.get_by_role("radiogroup", name=msg("queue.view", lang)).get_by_role(
-        "radio", name=msg("queue.all", lang), exact=True)
+    every = page.get_by_role("tab", name=re.compile(rf"^{re.escape(msg('queue.all', lang))} "
+                                                    r"\(\d+\)$"))
     every.click()
-    expect(every).to_have_attribute("aria-checked", "true")
-    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+    expect(every).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tabpanel").get_by_test_id("stDataFrame")).to_be_visible()
     _shoot(page, out, lang, "queue", shots)
 
     # Case: the case just taken, with its triage, walk-through and next steps.

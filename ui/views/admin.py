@@ -14,9 +14,11 @@ from service.auth import ROLES
 from settings import SETTINGS, SettingsError, load_settings
 from triage.params import PINNED_BY
 from triage.tuning import MIN_RECORDS
-from ui.i18n import error_text, t
+from ui.boundary import boundary
+from ui.i18n import LANGUAGES, error_text, t
 from ui.resources import desk
 from ui.session import require_page
+from ui.widgets import dash
 
 
 def render() -> None:
@@ -24,26 +26,22 @@ def render() -> None:
     st.header(t("admin.header"))
     if desk().engine.integrity:  # what the start-up index check repaired
         st.info(desk().engine.integrity)
-    tabs = st.tabs([t("admin.users"), t("admin.settings"), t("admin.import"),
-                    t("admin.index"), t("admin.tuning"), t("admin.backup")])
-    with tabs[0]:
-        _users(me)
-    with tabs[1]:
-        _settings(me)
-    with tabs[2]:
-        _import(me)
-    with tabs[3]:
-        _index(me)
-    with tabs[4]:
-        _tuning(me)
-    with tabs[5]:
-        _backup(me)
+    parts = {"users": (t("admin.users"), _users), "settings": (t("admin.settings"), _settings),
+             "import": (t("admin.import"), _import), "index": (t("admin.index"), _index),
+             "tuning": (t("admin.tuning"), _tuning), "backup": (t("admin.backup"), _backup)}
+    # one boundary per tab: a tab that fails says so in one line, the others still draw
+    tabs = st.tabs([title for title, _draw in parts.values()])
+    for tab, (name, (_title, draw)) in zip(tabs, parts.items(), strict=True):
+        with tab, boundary(f"admin/{name}"):
+            draw(me)
 
 
 def _users(me) -> None:
     users = desk().users
-    st.dataframe([{"user": u.username, "name": u.display_name, "role": t("role." + u.role),
-                   "team": u.team, "lang": u.lang} for u in users.all()], hide_index=True)
+    st.dataframe(dash([{t("signin.user"): u.username, t("admin.display_name"): u.display_name,
+                        t("admin.role"): t("role." + u.role), t("admin.team"): u.team,
+                        t("app.language"): LANGUAGES.get(u.lang, u.lang)}
+                       for u in users.all()]), hide_index=True)
     with st.form("user_add"):
         c1, c2, c3 = st.columns(3)
         name = c1.text_input(t("signin.user"), key="ua_name")
@@ -112,10 +110,10 @@ def _tuning(me) -> None:
         rows.append({t("admin.tuning_setting"): setting,
                      t("admin.tuning_value"): _value(params[name]),
                      t("admin.tuning_source"): t(source)})
-    st.dataframe(rows, hide_index=True)
+    st.dataframe(dash(rows), hide_index=True)
     if tuning is not None and tuning.status == "tuned":
         st.subheader(t("admin.tuning_figures"))
-        st.dataframe(_figures(tuning.before, tuning.after), hide_index=True)
+        st.dataframe(dash(_figures(tuning.before, tuning.after)), hide_index=True)
     if st.button(t("admin.tune_now"), key="admin_tune"):
         with st.spinner(t("admin.tuning_running")):
             try:
@@ -164,7 +162,8 @@ def _import(me) -> None:
         return
     none = ["", *columns]
     with st.form("import_form"):
-        text = st.multiselect(t("admin.map_text"), columns, key="map_text")
+        text = st.multiselect(t("admin.map_text"), columns, key="map_text",
+                              placeholder=t("people.pick_columns"))
         c1, c2, c3 = st.columns(3)
         title = c1.selectbox(t("intake.title"), none, key="map_title")
         fix = c2.selectbox(t("search.fix"), none, key="map_fix")

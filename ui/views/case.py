@@ -7,13 +7,15 @@ import re
 import streamlit as st
 
 from errors import KnownFixError
-from service.cases import DELAY_REASONS, allowed_actions
-from ui.i18n import error_text, fmt_time, t
+from service.auth import PERMISSIONS, ROLES
+from service.cases import DELAY_REASONS, TRANSITIONS, allowed_actions
+from ui.actions import act, drawn, pressed, show_flash
+from ui.i18n import error_text, fmt_time, t, value_name
 from ui.render import md_escape, show_markdown
 from ui.resources import desk
 from ui.session import user
 from ui.views.intake import show_triage
-from ui.widgets import t_label, timeline
+from ui.widgets import person, pick_person, t_label, timeline, when_picker
 
 
 def render() -> None:
@@ -36,15 +38,17 @@ def render() -> None:
                            key="case_select")
     st.session_state["case_id"] = case_id
     try:
+        seen = drawn("case", case_id)  # the version this user's last view showed
         case = desk().queries.case(me, case_id)
     except KnownFixError as exc:
         st.error(error_text(exc))
         return
+    show_flash()
     _facts(case)
-    show_triage(me, case_id)
+    show_triage(me, case_id, seen)
     _checklist(me, case)
     _records(case)
-    _actions(me, case)
+    _actions(me, case, seen)
     st.subheader(t("case.timeline"))
     timeline(desk().queries.timeline(me, case.id))
 
@@ -53,8 +57,8 @@ def _facts(case) -> None:
     f = case.fields
     cols = st.columns(4)
     cols[0].metric(t("case.state"), t(f"state.{case.state}"))
-    cols[1].metric(t("triage.severity"), case.severity or case.priority or "—")
-    cols[2].metric(t("case.assignee"), f.get("assignee") or "—")
+    cols[1].metric(t("triage.severity"), value_name("severity", case.severity or case.priority))
+    cols[2].metric(t("case.assignee"), person(f.get("assignee")))
     cols[3].metric(t("case.due"), fmt_time(f.get("due_resolution")))
     st.markdown(f"**{t('intake.description')}:**")
     show_markdown(case.description)  # customer text (also from e-mail): no raw markdown
@@ -111,78 +115,103 @@ def _records(case) -> None:
         st.markdown(f"**{t('follow.header')}:** {outcome}")
 
 
-def _do(fn, *args, **kwargs) -> None:
-    try:
-        fn(*args, **kwargs)
-    except KnownFixError as exc:
-        st.error(error_text(exc))
-        return
-    st.rerun()
-
-
-def _actions(me, case) -> None:
+def _actions(me, case, seen: int) -> None:
+    """The forms of the actions this user may take now, each acting on version `seen`."""
     cases = desk().cases
-    allowed = allowed_actions(case, me)  # the state machine and the user's role
+    # what the state machine and the user's role allow now, and an action pressed on the
+    # page as it was (refused below as stale, with what was typed kept on screen)
+    allowed = set(allowed_actions(case, me))
+    allowed |= {a for a, keys in _PRESSED.items() if pressed(*keys)}
     st.subheader(t("case.actions"))
+
+    def do(action: str, fn, *args, kept: dict[str, str] | None = None, **kwargs) -> None:
+        act("case", case.id, seen, fn, me, case.id, *args, kept=kept,
+            done=t("done.action", id=case.id, action=t(f"workflow.{action}")), **kwargs)
+
     if "start" in allowed and st.button(t("action.start"), key="act_start"):
-        _do(cases.start, me, case.id)
+        do("start", cases.start)
     if "resolve" in allowed:
         with st.form("resolve_form"):
             fix = st.text_area(t("resolve.fix"), key="resolve_fix")
             cause = st.text_input(t("service.cause"), key="resolve_cause")
             labels, severity = _confirmation(me, case, "resolve")
-            if st.form_submit_button(t("action.resolve"), type="primary"):
-                _do(cases.resolve, me, case.id, fix, cause=cause, labels=labels,
-                    severity=severity)
+            if st.form_submit_button(t("action.resolve"), type="primary",
+                                     key="resolve_submit"):
+                do("resolve", cases.resolve, fix, cause=cause, labels=labels,
+                   severity=severity, kept={t("resolve.fix"): fix, t("service.cause"): cause})
     if "dispatch" in allowed:
         with st.expander(t("dispatch.header")), st.form("dispatch_form"):
-            who = st.text_input(t("case.assignee"), key="dispatch_who")
-            when = st.text_input(t("dispatch.when"), key="dispatch_when",
-                                 placeholder="2026-12-01T09:00:00Z")
+            who = pick_person("dispatch", t("case.assignee"), "dispatch_who")
+            when = when_picker(t("dispatch.when"), "dispatch_when")
             place = st.text_input(t("dispatch.place"), key="dispatch_place")
             tools = st.text_input(t("dispatch.tools"), key="dispatch_tools")
             parts = st.text_input(t("dispatch.parts"), key="dispatch_parts")
-            if st.form_submit_button(t("action.dispatch")):
-                _do(cases.dispatch, me, case.id, who, when, place, _list(tools),
-                    _list(parts))
+            if st.form_submit_button(t("action.dispatch"), key="dispatch_submit"):
+                do("dispatch", cases.dispatch, who, when, place, _list(tools), _list(parts),
+                   kept={t("dispatch.place"): place, t("dispatch.tools"): tools,
+                         t("dispatch.parts"): parts})
     if "service_record" in allowed:
         with st.expander(t("service.header")), st.form("service_form"):
             cause = st.text_input(t("service.cause"), key="service_cause")
             steps = st.text_area(t("service.steps"), key="service_steps")
             parts = st.text_input(t("dispatch.parts"), key="service_parts")
             result = st.text_input(t("service.result"), key="service_result")
-            if st.form_submit_button(t("action.record")):
-                _do(cases.record_service, me, case.id, cause, steps, _list(parts), result)
+            if st.form_submit_button(t("action.record"), key="service_submit"):
+                do("service_record", cases.record_service, cause, steps, _list(parts),
+                   result, kept={t("service.cause"): cause, t("service.steps"): steps,
+                                 t("dispatch.parts"): parts, t("service.result"): result})
     if "delay" in allowed:
         with st.expander(t("delay.header")):
             code = st.selectbox(t("delay.code"), list(DELAY_REASONS),
                                 format_func=lambda c: f"{c} · {t('delay.' + c)}", key="delay_code")
             note = st.text_input(t("delay.note"), key="delay_note")
             if st.button(t("action.delay"), key="act_delay"):
-                _do(cases.set_delay, me, case.id, code, note)
+                do("delay", cases.set_delay, code, note, kept={t("delay.note"): note})
     if "confirm" in allowed:
         with st.form("confirm_form"):
             score = st.slider(t("confirm.satisfaction"), 1, 5, 5, key="confirm_score")
             comment = st.text_input(t("confirm.comment"), key="confirm_comment")
-            if st.form_submit_button(t("action.confirm")):
-                _do(cases.confirm, me, case.id, score, comment)
+            if st.form_submit_button(t("action.confirm"), key="confirm_submit"):
+                do("confirm", cases.confirm, score, comment,
+                   kept={t("confirm.comment"): comment})
     if "close" in allowed:
         unconfirmed = _unconfirmed(case)
         if not unconfirmed:
             if st.button(t("action.close"), key="act_close", type="primary"):
-                _do(cases.close, me, case.id)
+                do("close", cases.close)
         else:
             with st.form("close_form"):
                 st.caption(t("close.confirm_open"))
                 labels, severity = _confirmation(me, case, "close", only=unconfirmed)
-                if st.form_submit_button(t("action.close"), type="primary"):
-                    _do(cases.close, me, case.id, labels=labels, severity=severity)
+                if st.form_submit_button(t("action.close"), type="primary",
+                                         key="close_submit"):
+                    do("close", cases.close, labels=labels, severity=severity)
+    _barred(me, case)
     if "follow_up" in allowed:
         c1, c2 = st.columns(2)
         if c1.button(t("follow.ok"), key="act_follow_ok"):
-            _do(cases.follow_up, me, case.id, False)
+            do("follow_up", cases.follow_up, False)
         if c2.button(t("follow.came_back"), key="act_follow_back"):
-            _do(cases.follow_up, me, case.id, True)
+            do("follow_up", cases.follow_up, True)
+
+
+def _barred(me, case) -> None:
+    """Actions the case's state allows but the user's role does not: shown disabled,
+    saying which roles may take them."""
+    for action, step in TRANSITIONS.items():
+        if case.state in step.states and me.role not in PERMISSIONS[step.permission]:
+            roles = t("people.or").join(t(f"role.{r}") for r in ROLES
+                                        if r in PERMISSIONS[step.permission])
+            st.button(t("case.barred", action=t(f"workflow.{action}"), roles=roles),
+                      disabled=True, key=f"barred_{action}")
+
+
+# the buttons of each action of the case page (the forms' submit buttons included)
+_PRESSED = {"start": ("act_start",), "resolve": ("resolve_submit",),
+            "dispatch": ("dispatch_submit",), "service_record": ("service_submit",),
+            "delay": ("act_delay",), "confirm": ("confirm_submit",),
+            "close": ("act_close", "close_submit"),
+            "follow_up": ("act_follow_ok", "act_follow_back")}
 
 
 def _unconfirmed(case) -> list[str]:
@@ -213,8 +242,8 @@ def _confirmation(me, case, form: str, only: list[str] | None = None
         pick = cols[n % len(cols)].selectbox(
             t("triage.severity") if name == "severity" else t_label(name), options,
             index=options.index(p["value"]) if p["value"] in options else 0,
-            format_func=lambda v: v or t("resolve.unset"),
-            help=t("resolve.predicted", value=p["predicted"] or "—"),
+            format_func=lambda v, field=name: value_name(field, v) if v else t("resolve.unset"),
+            help=t("resolve.predicted", value=value_name(name, p["predicted"])),
             key=f"{form}_confirm_{name}")
         if pick:
             chosen[name] = pick

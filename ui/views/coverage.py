@@ -14,7 +14,7 @@ from errors import KnownFixError
 from ui.i18n import error_text, fmt_pct, t
 from ui.resources import desk
 from ui.session import require_page
-from ui.widgets import t_label
+from ui.widgets import dash, t_label
 
 
 def period(prefix: str) -> tuple[str, str]:
@@ -107,9 +107,9 @@ def _stale(know: dict) -> None:
     c1, c2 = st.columns(2)
     with c1:
         st.subheader(t("cov.stale", days=know["stale_days"]))
-        st.dataframe(pd.DataFrame(know["stale"]), hide_index=True)
+        st.dataframe(dash(know["stale"]), hide_index=True)
     with c2:
         st.subheader(t("cov.not_helpful"))
-        st.dataframe(pd.DataFrame(know["not_helpful"]), hide_index=True)
+        st.dataframe(dash(know["not_helpful"]), hide_index=True)
     st.subheader(t("cov.never_used"))
-    st.dataframe(pd.DataFrame(know["never_used"]), hide_index=True)
+    st.dataframe(dash(know["never_used"]), hide_index=True)

@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from errors import KnownFixError
-from service.cases import CHANNELS
+from service.cases import CHANNELS, allowed_actions
+from ui.actions import act, check, drawn, pressed, show_flash
 from ui.i18n import error_text, t
 from ui.resources import desk
 from ui.session import user
-from ui.widgets import fix_card, triage_summary
+from ui.widgets import fix_card, person, pick_person, said_reasons, triage_summary
 
 
 def render() -> None:
@@ -51,11 +52,14 @@ def render() -> None:
         st.session_state["case_id"] = case.id
     case_id = st.session_state.get("intake_case")
     if case_id:
-        show_triage(me, case_id)
+        seen = drawn("case", case_id)
+        show_flash()
+        show_triage(me, case_id, seen)
 
 
-def show_triage(me, case_id: str) -> None:
-    """The stored triage of a case, with link / not-helpful / escalate actions."""
+def show_triage(me, case_id: str, seen: int) -> None:
+    """The stored triage of a case, with link / not-helpful / escalate actions, each
+    taken on version `seen` of the case (what this user's page showed)."""
     cases = desk().cases
     case = desk().queries.case(me, case_id)
     tri = case.triage
@@ -69,29 +73,33 @@ def show_triage(me, case_id: str) -> None:
     st.subheader(t("triage.fixes"))
     records = desk().queries.records(me, [m.key for m in matches])
 
-    def act(key: str, helpful: bool) -> None:
-        try:
-            cases.link_fix(me, case_id, key, helpful)
-            st.toast(t("fix.linked") if helpful else t("fix.marked"))
-        except KnownFixError as exc:
-            st.error(error_text(exc))
+    def link(key: str, helpful: bool) -> None:
+        check("case", case_id, seen, cases.link_fix, me, case_id, key, helpful,
+              done=t("fix.linked") if helpful else t("fix.marked"))
 
+    allowed = set(allowed_actions(case, me))
     for m in matches:
         rec = records.get(m.key)
+        linkable = "link" in allowed or pressed(f"used-{case_id}-{m.key}",
+                                                f"nh-{case_id}-{m.key}")
         fix_card(m.key, m.title, rec.fix if rec else "", m.score, m.matched,
-                 actions=case.state not in ("resolved", "confirmed", "closed"),
-                 case_id=case_id, on_action=act)
-    with (st.expander(t("escalate.header"), expanded=bool(tri and tri.escalate)),
-          st.form(f"escalate_{case_id}")):
-        to = st.text_input(t("escalate.to"), key=f"esc_to_{case_id}")
-        reason = st.text_input(t("escalate.reason"), key=f"esc_reason_{case_id}",
-                               value="; ".join(tri.reasons if tri else []))
-        if st.form_submit_button(t("escalate.submit")):
-            try:
-                cases.escalate(me, case_id, to, reason)
-                st.success(t("escalate.done", to=to))
-            except KnownFixError as exc:
-                st.error(error_text(exc))
+                 actions=linkable, case_id=case_id, on_action=link)
+    if "escalate" in allowed or pressed(f"esc_submit_{case_id}"):
+        _escalate(me, case, seen)
     if st.button(t("case.open_page"), key=f"goto_{case_id}"):
         st.session_state["case_id"] = case_id
         st.switch_page(st.session_state["pages"]["case"])
+
+
+def _escalate(me, case, seen: int) -> None:
+    """Hand the case on, with the triage packet, on version `seen`."""
+    case_id, tri = case.id, case.triage
+    with (st.expander(t("escalate.header"), expanded=bool(tri and tri.escalate)),
+          st.form(f"escalate_{case_id}")):
+        to = pick_person("escalate", t("escalate.to"), f"esc_to_{case_id}")
+        reason = st.text_input(t("escalate.reason"), key=f"esc_reason_{case_id}",
+                               value="; ".join(said_reasons(tri.reasons, tri.reason_codes)
+                                               if tri else []))
+        if st.form_submit_button(t("escalate.submit"), key=f"esc_submit_{case_id}"):
+            act("case", case_id, seen, desk().cases.escalate, me, case_id, to, reason,
+                done=t("escalate.done", to=person(to)), kept={t("escalate.reason"): reason})

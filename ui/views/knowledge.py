@@ -9,11 +9,12 @@ import pandas as pd
 import streamlit as st
 
 from errors import KnownFixError
+from ui.actions import act, drawn, show_flash
 from ui.i18n import error_text, fmt_time, t
 from ui.render import show_markdown
 from ui.resources import desk
 from ui.session import require_page
-from ui.widgets import t_action
+from ui.widgets import dash, person, t_action
 
 STATES = ("wip", "not_validated", "validated", "archived")
 
@@ -21,6 +22,7 @@ STATES = ("wip", "not_validated", "validated", "archived")
 def render() -> None:
     me = require_page("knowledge")
     st.header(t("kn.header"))
+    show_flash()  # what the last action did, once
     review, write, browse = st.tabs([t("kn.review"), t("kn.write"), t("kn.browse")])
     with review:
         queue = desk().knowledge.review_queue()
@@ -30,6 +32,9 @@ def render() -> None:
             _article(me, art.id, expanded=False)
     with write:
         _editor(me)
+        made = st.session_state.get("kn_new_duplicates")
+        if made:  # the article just written, and what it nearly repeats
+            _duplicates(me, made[0], made[1], where="new")
     with browse:
         state = st.selectbox(t("case.state"), ["", *STATES],
                              format_func=lambda s: t(f"kn.state.{s}") if s else t("queue.all"),
@@ -42,14 +47,21 @@ def render() -> None:
         picked = st.dataframe(frame, hide_index=True, on_select="rerun",
                               selection_mode="single-row", key="kn_table")
         rows = picked.selection.rows if picked else []
-        if rows:
-            _article(me, frame.iloc[rows[0]]["id"], expanded=True)
+        if rows and rows[0] < len(frame):
+            _article(me, frame.iloc[rows[0]]["id"], expanded=True, where="browse")
 
 
-def _editor(me, article_id: str | None = None) -> None:
+_FIELDS = ("title", "symptoms", "cause", "resolution", "env")
+
+
+def _editor(me, article_id: str | None = None, where: str = "") -> None:
+    key = "new" if article_id is None else f"{where}-{article_id}" if where else article_id
+    if article_id is None and st.session_state.pop("kn_clear_new", False):
+        for name in _FIELDS:  # the article was saved: an empty form for the next one
+            st.session_state.pop(f"kn_{name}_new", None)
     prefill = st.session_state.pop("article_prefill", {}) if article_id is None else {}
+    seen = drawn("article", article_id) if article_id else None
     art = desk().knowledge.get(article_id) if article_id else None
-    key = article_id or "new"
     with st.form(f"kn_form_{key}"):
         title = st.text_input(t("intake.title"), art.title if art else prefill.get("title", ""),
                               key=f"kn_title_{key}")
@@ -64,41 +76,48 @@ def _editor(me, article_id: str | None = None) -> None:
         saved = st.form_submit_button(t("kn.save"), type="primary")
     if not saved:
         return
+    if art:  # on the version this page showed; its near-duplicates show under it
+        act("article", art.id, seen, desk().knowledge.edit, me, art.id, title, symptoms,
+            resolution, cause=cause, environment=environment, done=t("kn.saved", id=art.id),
+            kept={t("intake.title"): title, t("kn.symptoms"): symptoms,
+                  t("service.cause"): cause, t("kn.resolution"): resolution,
+                  t("kn.environment"): environment})
+        return
     try:
-        if art:
-            _version, dups = desk().knowledge.edit(me, art.id, title, symptoms, resolution,
-                                                   cause=cause, environment=environment)
-            new_id = art.id
-        else:
-            new_id, dups = desk().knowledge.create(me, title, symptoms, resolution,
-                                                   cause=cause, environment=environment)
+        new_id, dups = desk().knowledge.create(me, title, symptoms, resolution, cause=cause,
+                                               environment=environment)
     except KnownFixError as exc:
         st.error(error_text(exc))
         return
-    st.success(t("kn.saved", id=new_id))
-    _duplicates(me, new_id, dups)
+    st.session_state.update(kn_new_duplicates=(new_id, dups), kn_clear_new=True,
+                            flash=t("kn.saved", id=new_id))
+    st.rerun()  # the page shows the article as stored
 
 
-def _duplicates(me, article_id: str, dups: list[dict]) -> None:
+def _duplicates(me, article_id: str, dups: list[dict], where: str = "") -> None:
     for d in dups:
         st.warning(t("kn.duplicate", id=d["id"], title=d["title"], sim=d["similarity"]))
         if st.button(t("kn.merge", source=article_id, target=d["id"]),
-                     key=f"merge-{article_id}-{d['id']}"):
-            _do(desk().knowledge.merge, me, article_id, d["id"])
+                     key=_key(where, "merge", f"{article_id}-{d['id']}")):
+            st.session_state.pop("kn_new_duplicates", None)
+            act("article", article_id, drawn("article", article_id), desk().knowledge.merge,
+                me, article_id, d["id"], done=t("kn.merged", source=article_id, target=d["id"]))
 
 
-def _do(fn, *args) -> None:
-    try:
-        fn(*args)
-    except KnownFixError as exc:
-        st.error(error_text(exc))
-        return
-    st.rerun()
+def _key(where: str, name: str, article_id: str) -> str:
+    """A widget key for one article's button: the same article may be drawn in the review
+    queue and in the list at once (`where` tells them apart)."""
+    return f"{where}-{name}-{article_id}" if where else f"{name}-{article_id}"
 
 
-def _article(me, article_id: str, expanded: bool) -> None:
+def _article(me, article_id: str, expanded: bool, where: str = "") -> None:
     kn = desk().knowledge
+    seen = drawn("article", article_id)
     art = kn.get(article_id)
+
+    def do(fn, *args, action: str) -> None:
+        act("article", art.id, seen, fn, me, art.id, *args,
+            done=t("kn.done", id=art.id, action=action))
     state = t(f"kn.state.{art.state or 'validated'}")
     with st.expander(f"{art.id} · {art.title} · {state}", expanded=expanded):
         st.markdown(f"**{t('kn.symptoms')}**")
@@ -113,22 +132,27 @@ def _article(me, article_id: str, expanded: bool) -> None:
         st.caption(t("kn.usage", used=use["used"], bad=use["not_helpful"],
                      sources=", ".join(kn.sources(art.id)) or "—"))
         cols = st.columns(4)
-        if art.state == "wip" and cols[0].button(t("kn.submit"), key=f"sub-{art.id}"):
-            _do(kn.submit, me, art.id)
+        if art.state == "wip" and cols[0].button(
+                t("kn.submit"), key=_key(where, "sub", art.id)):
+            do(kn.submit, action=t("kn.submit"))
         if art.state in ("not_validated", None) and cols[1].button(
-                t("kn.validate"), key=f"val-{art.id}", type="primary"):
-            _do(kn.validate, me, art.id)
-        if art.state == "not_validated" and cols[2].button(t("kn.reject"), key=f"rej-{art.id}"):
-            _do(kn.reject, me, art.id, t("kn.reject_reason"))
-        if art.state != "archived" and cols[3].button(t("kn.archive"), key=f"arc-{art.id}"):
-            _do(kn.archive, me, art.id)
-        _duplicates(me, art.id, kn.duplicates(art.id) if art.state != "archived" else [])
+                t("kn.validate"), key=_key(where, "val", art.id), type="primary"):
+            do(kn.validate, action=t("kn.validate"))
+        if art.state == "not_validated" and cols[2].button(
+                t("kn.reject"), key=_key(where, "rej", art.id)):
+            do(kn.reject, t("kn.reject_reason"), action=t("kn.reject"))
+        if art.state != "archived" and cols[3].button(
+                t("kn.archive"), key=_key(where, "arc", art.id)):
+            do(kn.archive, action=t("kn.archive"))
+        _duplicates(me, art.id, kn.duplicates(art.id) if art.state != "archived" else [],
+                    where)
         with st.popover(t("kn.versions")):
-            st.dataframe([{t("kn.version"): v["version"], t("kn.action"): t_action(v["action"]),
-                           t("case.state"): t(f"kn.state.{v['state'] or 'validated'}"),
-                           "by": v["actor"],
-                           t("kn.updated"): fmt_time(v["at"])} for v in kn.versions(art.id)],
-                         hide_index=True)
+            st.dataframe(dash([{t("kn.version"): v["version"],
+                                t("kn.action"): t_action(v["action"]),
+                                t("case.state"): t(f"kn.state.{v['state'] or 'validated'}"),
+                                t("kn.by"): person(v["actor"]),
+                                t("kn.updated"): fmt_time(v["at"])}
+                               for v in kn.versions(art.id)]), hide_index=True)
         if art.state != "archived":
             with st.popover(t("kn.edit")):
-                _editor(me, art.id)
+                _editor(me, art.id, where)

@@ -15,7 +15,7 @@ from ui.i18n import error_text, fmt_pct, t
 from ui.resources import desk
 from ui.session import require_page
 from ui.views.coverage import period
-from ui.widgets import t_label
+from ui.widgets import dash, t_label
 
 
 def render() -> None:
@@ -37,7 +37,7 @@ def render() -> None:
     cols[3].metric(t("confirm.satisfaction"),
                    "—" if sat.get("mean") is None else f"{sat['mean']:.2f}")
     st.subheader(t("rep.weekly"))
-    st.dataframe(pd.DataFrame(weekly), hide_index=True)
+    st.dataframe(dash(weekly), hide_index=True)
     vol = data["volume"]
     tabs = st.tabs([t("intake.channel"), t("triage.severity"), t("case.state"),
                     *[t_label(n) for n in vol["by_label"]]])
@@ -45,9 +45,9 @@ def render() -> None:
     for tab, table in zip(tabs, tables, strict=True):
         tab.bar_chart(pd.Series(table, dtype="float64"))
     st.subheader(t("rep.timing"))
-    st.dataframe(_flat(data["timing"]), hide_index=True)
+    st.dataframe(dash(_flat(data["timing"])), hide_index=True)
     st.subheader(t("rep.engineers"))
-    st.dataframe(pd.DataFrame(data["engineers"]), hide_index=True)
+    st.dataframe(dash(data["engineers"]), hide_index=True)
     st.subheader(t("rep.delays"))
     st.bar_chart(pd.Series(out.get("delay_reasons", {}), dtype="float64"))
     _corrections(data["corrections"])
@@ -71,10 +71,10 @@ def _corrections(found: dict) -> None:
     if not found["by_field"]:
         st.info(t("rep.corrections_none"))
         return
-    st.dataframe([{t("rep.corr_field"): _field(name), t("rep.corr_confirmed"): r["confirmed"],
+    st.dataframe(dash([{t("rep.corr_field"): _field(name), t("rep.corr_confirmed"): r["confirmed"],
                    t("rep.corr_corrected"): r["corrected"],
                    t("rep.corr_rate"): fmt_pct(r["rate"])}
-                  for name, r in found["by_field"].items()], hide_index=True)
+                       for name, r in found["by_field"].items()]), hide_index=True)
     weeks = pd.DataFrame([{"week": w["week"], "field": _field(w["field"]), "rate": w["rate"]}
                           for w in found["weeks"]])
     st.line_chart(weeks.pivot_table(index="week", columns="field", values="rate"))

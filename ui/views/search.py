@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from errors import KnownFixError
-from ui.i18n import error_text, t
+from ui.i18n import error_text, t, value_name
 from ui.resources import desk
 from ui.session import user
 from ui.widgets import fix_card, t_label
@@ -26,7 +26,10 @@ def render() -> None:
     if fields:
         cols = st.columns(len(fields))
         for col, (name, values) in zip(cols, fields.items(), strict=True):
-            value = col.selectbox(t_label(name), ["", *values], key=f"search_label_{name}")
+            value = col.selectbox(t_label(name), ["", *values],
+                                  format_func=lambda v, field=name: value_name(field, v)
+                                  if v else t("search.kind.all"),
+                                  key=f"search_label_{name}")
             if value:
                 labels[name] = value
     if not query.strip():
