@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from ui.i18n import LANGUAGES, MESSAGES
@@ -14,6 +15,9 @@ from ui.i18n import LANGUAGES, MESSAGES
 CHROMIUM = Path("/usr/bin/chromium")
 NO_CHROMIUM = (f"{CHROMIUM} is not installed (Debian package chromium; `make test` installs it "
                "when run as root with apt-get)")
+# every browser test module: `pytestmark = MARKS`
+MARKS = [pytest.mark.browser, pytest.mark.model,
+         pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM)]
 TIMEOUT_MS = 180_000  # a loaded 2-core box: the first page also loads the model
 DEMO_PASSWORD = "knownfix-demo"
 expect.set_options(timeout=TIMEOUT_MS)

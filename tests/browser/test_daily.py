@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from playwright.sync_api import expect
 
 from tests.browser.driver import (
-    CHROMIUM,
-    NO_CHROMIUM,
+    MARKS,
     msg,
     no_exception,
     open_page,
@@ -19,11 +17,7 @@ from tests.browser.driver import (
     sign_out,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.model,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM),
-]
+pytestmark = MARKS
 COOKIE = "knownfix_session"
 
 

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Server
 from tests.browser.driver import (
-    CHROMIUM,
-    NO_CHROMIUM,
+    MARKS,
     msg,
     no_exception,
     open_page,
@@ -25,11 +23,7 @@ from tests.browser.driver import (
     sign_in,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.model,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM),
-]
+pytestmark = MARKS
 
 # A paraphrase of demo case DEMO-C-003 (“NVR报‘硬盘错误’，查不到录像”).  Checked with
 # `knownfix triage` and through the service layer with the same intake fields: DEMO-C-003

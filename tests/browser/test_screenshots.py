@@ -18,8 +18,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Server
 from tests.browser.driver import (
-    CHROMIUM,
-    NO_CHROMIUM,
+    MARKS,
     full_page_png,
     msg,
     no_exception,
@@ -30,11 +29,7 @@ from tests.browser.driver import (
     sign_out,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.model,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM),
-]
+pytestmark = MARKS
 
 PAGES = ("signin", "intake", "queue", "case", "search", "knowledge", "coverage", "reports",
          "admin")
