@@ -128,7 +128,8 @@ SETTINGS: list[Setting] = [
         "sync_retrain_max",
         5000,
         "Classifiers retrain inside the request when the KB changed and has at most this "
-        "many labelled records; above it they retrain in the background.",
+        "many labelled records (and the last training took at most 2 s); otherwise "
+        "they retrain in the background while the previous ones answer.",
     ),
     Setting("encode_batch_size", 64, "Texts per batch when embedding."),
     Setting("project_code", "KF", "Project code at the start of case numbers "

@@ -15,6 +15,7 @@ neighbour vote still searches every record.
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
@@ -114,8 +115,16 @@ def fit_fields(x, records: list[Record], c: float, calibrate: bool = True,
     return classifiers, sizes
 
 
+# A retrain that took longer than this last time runs in the background next time, even
+# below sync_retrain_max: a request that trains holds the engine's lock, and every other
+# request (the API's twenty clients, the app) would wait for it.
+SYNC_FIT_SECONDS = 2.0
+
+
 class Learner:
-    """Serves the current Models and retrains them when the KB's labels change."""
+    """Serves the current Models and retrains them when the KB's labels change: inside
+    the request while the KB is small and training is quick (so a new case counts at
+    once), else in the background while the previous models answer."""
 
     def __init__(self, kb: KnowledgeBase, index: Index, sync_max: int = 20000,
                  lock: AbstractContextManager | None = None, c: float = 0.5,
@@ -123,30 +132,38 @@ class Learner:
         self.kb, self.index, self.sync_max, self.index_lock = kb, index, sync_max, lock
         self.c, self.dense = c, dense
         self.models: Models | None = None
+        self.fit_seconds = 0.0  # how long the last training took
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
 
     def current(self, block: bool = False) -> Models:
-        """The freshest models: retrained now (small KB, first use, or `block`), or in
-        the background for a big KB while the previous models answer."""
+        """The freshest models: retrained now (first use, `block`, or a small KB whose
+        last training was quick: `sync_max`, SYNC_FIT_SECONDS), or in the background
+        while the previous models answer."""
         version = self.kb.label_version
         if self.models is not None and self.models.version == version:
             return self.models
         if block:
             self.wait()
         labelled = self.kb.counts()["labelled"]
-        if self.models is None or block or labelled <= self.sync_max:
+        quick = labelled <= self.sync_max and self.fit_seconds <= SYNC_FIT_SECONDS
+        if self.models is None or block or quick:
             with self._lock:
                 if self.models is None or self.models.version != version:
-                    self.models = train(self.kb, self.index, self.index_lock, self.c,
-                                        self.dense)
+                    self.models = self._train()
         elif self._worker is None or not self._worker.is_alive():
             self._worker = threading.Thread(target=self._retrain, daemon=True)
             self._worker.start()
         return self.models
 
-    def _retrain(self) -> None:
+    def _train(self) -> Models:
+        start = time.perf_counter()
         models = train(self.kb, self.index, self.index_lock, self.c, self.dense)
+        self.fit_seconds = time.perf_counter() - start
+        return models
+
+    def _retrain(self) -> None:
+        models = self._train()
         with self._lock:
             self.models = models
 

@@ -9,6 +9,7 @@ import pytest
 from errors import BadInput, UnknownLabel
 from kb.records import Record
 from service.engine import Engine
+from triage.learner import SYNC_FIT_SECONDS
 from triage.triager import Triager
 
 
@@ -189,10 +190,24 @@ def test_learner_retrains_only_when_labels_change(small_engine):
     assert learner.current() is first
     small_engine.upsert([Record("case", "C9", text="新摄像机画面偏紫", labels={"category": "video"},
                                 state="closed")])
+    learner.fit_seconds = 0.0  # a quick training (however busy this machine is): in-request
     second = learner.current()
     assert second is not first
     assert second.version == small_engine.kb.label_version
     assert "video" in second.classifiers["category"].classes
+
+
+def test_a_slow_training_moves_the_next_one_to_the_background(small_engine):
+    """Below sync_retrain_max, but the last training took longer than SYNC_FIT_SECONDS:
+    the next retrain must not hold the request (and the engine's lock) for that long."""
+    t = triager(small_engine)
+    first = t.learner.current()
+    t.learner.fit_seconds = SYNC_FIT_SECONDS + 1  # as if it had taken that long
+    small_engine.upsert([Record("case", "C9", text="新摄像机画面偏紫", labels={"category": "video"},
+                                state="closed")])
+    assert t.learner.current() is first  # the old models answer meanwhile
+    t.learner.wait()
+    assert "video" in t.learner.current().classifiers["category"].classes
 
 
 def test_big_knowledge_base_retrains_in_the_background(small_engine):
