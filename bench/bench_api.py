@@ -97,6 +97,7 @@ from tests.browser.driver import CHROMIUM  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 TIMEOUT = 120.0  # seconds an HTTP request may take before it counts as an error
+SLOW_MS = 1000.0  # a triage the server spent longer on than this is counted apart
 RETRY_EVERY = 10  # every n-th case a client opens is sent twice with one Idempotency-Key
 CJK = re.compile(r"[\u3400-\u9fff]")
 CHANNELS = ("phone", "email", "web", "onsite")
@@ -172,7 +173,29 @@ def build_data(args: argparse.Namespace, work: Path) -> tuple[Path, dict]:
                        "--label", "device=product_category", "--label", "status=repair_status")
         info["import_s"] = time.perf_counter() - t
         info["import_summary"] = out.splitlines()[0] if out else ""
+    info["settings"] = pin_settings(data, args.setting)
     return data, info
+
+
+def pin_settings(data: Path, pairs: list[str]) -> dict[str, str]:
+    """Save NAME=VALUE settings in the data folder's settings.json, as the Admin page
+    does (a bad name or value stops the benchmark here)."""
+    from settings import load_settings, save_settings
+
+    values = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise SystemExit(f"--setting {pair!r}: give NAME=VALUE, e.g. sync_retrain_max=0")
+        values[name.strip()] = value.strip()
+    if values:
+        from errors import SettingsError
+
+        try:
+            save_settings(load_settings(str(data), **values))
+        except SettingsError as exc:
+            raise SystemExit(f"--setting: {exc}") from None
+    return values
 
 
 def make_tokens(data: Path, clients: int) -> list[Token]:
@@ -520,6 +543,10 @@ def load_figures(workers: list[Worker], seconds: float) -> dict:
                                             if s.server_ms is not None], .5),
         "triage_server_encode_p50_ms": percentile([s.encode_ms for s in triage
                                                    if s.encode_ms is not None], .5),
+        # triages the server itself spent over a second on: the classifiers retrained
+        # inside the request (prepare), with every other request waiting for the lock
+        "triage_server_slow_ms": sorted(round(s.server_ms) for s in triage
+                                        if s.server_ms is not None and s.server_ms > SLOW_MS),
         "problems": [p for w in workers for p in w.problems][:20],
         "samples": [[s.op, s.status, round(s.ms, 2), round(s.at, 3), s.lang] for s in sent],
     }
@@ -593,6 +620,10 @@ def phase_medians(runs: list[dict]) -> dict:
         med[f"triage_p50_ms_{lang}"] = median([r["load"]["triage_p50_ms_by_lang"][lang]
                                                for r in runs])
     med["baseline_triage_p50_ms"] = median([r["baseline_triage_p50_ms"] for r in runs])
+    if all("triage_server_slow_ms" in r["load"] for r in runs):
+        slow = [r["load"]["triage_server_slow_ms"] for r in runs]
+        med["triage_server_slow"] = median([len(x) for x in slow])
+        med["triage_server_slow_median_ms"] = median([ms for x in slow for ms in x])
     med["encode_p50_ms"] = median([r["encode"]["p50_ms"] for r in runs])
     med["encode_main_thread_p50_ms"] = median([r["encode"]["main_thread_p50_ms"]
                                                for r in runs])
@@ -627,6 +658,8 @@ def notes(med: dict, clients: int) -> str:
         f"{med['triage_p50_ms_zh']:.0f}, en {med['triage_p50_ms_en']:.0f}); as the server "
         f"timed it {med['triage_server_p50_ms']:.0f} ms, of which encoding "
         f"{med['triage_server_encode_p50_ms']:.0f} ms",
+        f"triages the server itself took over {SLOW_MS / 1e3:.0f} s for (the classifiers "
+        f"retrained inside the request): {slow_note(med)}",
         f"triage p50 through the API, one client alone: {med['baseline_triage_p50_ms']:.0f} ms",
         f"bundled model alone, one text, in-process (worker thread): p50 {enc:.1f} ms -> "
         f"ratio triage p50 / encode p50: {triage / enc:.1f} with {clients} clients, "
@@ -645,6 +678,15 @@ def notes(med: dict, clients: int) -> str:
     return "\n".join(f"- {line}" for line in lines)
 
 
+def slow_note(med: dict) -> str:
+    if "triage_server_slow" not in med:
+        return "not recorded"
+    if not med["triage_server_slow"]:
+        return "none"
+    return (f"{med['triage_server_slow']:.0f} a run, median "
+            f"{med['triage_server_slow_median_ms'] / 1e3:.1f} s")
+
+
 def loads(triple: tuple[float, ...] | list[float]) -> str:
     return " / ".join(f"{x:.2f}" for x in triple)
 
@@ -661,9 +703,10 @@ def print_report(result: dict) -> None:
     print(f"load average (1/5/15 min): {loads(result['loadavg_start'])} at the start, "
           f"{loads(result['loadavg_end'])} at the end")
     d = result["data"]
-    print(f"data: demo KB + {d['import_rows']} repair records (import {d['import_s']:.0f} s); "
-          f"{result['args']['clients']} clients for {result['args']['seconds']:.0f} s, "
-          f"medians of {result['args']['runs']} runs")
+    pinned = "".join(f", {k}={v}" for k, v in d.get("settings", {}).items())
+    print(f"data: demo KB + {d['import_rows']} repair records (import {d['import_s']:.0f} s)"
+          f"{pinned}; {result['args']['clients']} clients for "
+          f"{result['args']['seconds']:.0f} s, medians of {result['args']['runs']} runs")
     for phase, body in result["phases"].items():
         print(f"\n## {PHASE_TITLES[phase]}\n")
         for r in body["runs"]:
@@ -691,6 +734,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="triage requests of the one-client baseline")
     p.add_argument("--with-app", action="store_true",
                    help="after each idle run, the same load with the app in use")
+    p.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                   help="a setting saved in the data folder before the runs (repeatable), "
+                   "e.g. sync_retrain_max=0")
     p.add_argument("--data", default=str(DEFAULT_DATA))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(RESULTS / "api_load.json"))
@@ -704,6 +750,7 @@ def main(argv: list[str] | None = None) -> int:
         [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
     phases = ["idle", "app"] if args.with_app else ["idle"]
     result: dict = {"machine": machine(), "commit": git_commit(), "args": vars(args),
+                    "at": datetime.now(UTC).isoformat(timespec="seconds"),
                     "loadavg_start": os.getloadavg(), "complete": False,
                     "phases": {ph: {"runs": []} for ph in phases}}
     with tempfile.TemporaryDirectory(prefix="kf_api_", dir=args.tmp) as tmp:
