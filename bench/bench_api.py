@@ -678,6 +678,16 @@ def notes(med: dict, clients: int) -> str:
     return "\n".join(f"- {line}" for line in lines)
 
 
+def answered_per(samples: list[list], step: float = 10.0) -> list[int]:
+    """Requests answered in each `step` seconds of the load (samples as in the JSON:
+    op, status, ms, sent at s)."""
+    ends = [s[3] + s[2] / 1e3 for s in samples]
+    counts = [0] * (int(max(ends, default=0.0) // step) + 1)
+    for end in ends:
+        counts[int(end // step)] += 1
+    return counts
+
+
 def slow_note(med: dict) -> str:
     if "triage_server_slow" not in med:
         return "not recorded"
@@ -711,7 +721,8 @@ def print_report(result: dict) -> None:
         print(f"\n## {PHASE_TITLES[phase]}\n")
         for r in body["runs"]:
             print(f"run {r['run']}: load average {loads(r['loadavg_start'])} -> "
-                  f"{loads(r['loadavg_end'])}")
+                  f"{loads(r['loadavg_end'])}; answered per 10 s: "
+                  f"{', '.join(map(str, answered_per(r['load']['samples'])))}")
         print()
         print(table(body["median"]))
         print()
