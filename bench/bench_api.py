@@ -25,8 +25,10 @@ What it does, the way a user would:
            and state must be what the client's last answer said (a lost or unexplained
            write shows here).
   encode   in this process, the bundled model encoding each fault text alone, as the
-           index encodes a query (`make_encoder(model).encode([text], batch_size)`):
-           median ms per text, next to triage p50 through the API.
+           index encodes a query (`make_encoder(model).encode([text], batch_size)`), in a
+           worker thread as the API's handlers run: median ms per text, next to triage p50
+           through the API (and a sample in the main thread, which differs on a busy
+           machine).
 
 With --with-app, each run of the idle phase is followed by a run of the same load while
 the Streamlit app is in use: `knownfix serve` on the same data folder, and headless
@@ -732,7 +734,7 @@ def print_report(result: dict) -> None:
 PHASE_TITLES = {"idle": "The API alone", "app": "The API while the app is in use"}
 
 
-def main(argv: list[str] | None = None) -> int:
+def arguments(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--seconds", type=float, default=60.0)
@@ -752,7 +754,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(RESULTS / "api_load.json"))
     p.add_argument("--tmp", default=None, help="folder for the temporary data folders")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
     if args.with_app and not CHROMIUM.exists():
         raise SystemExit(f"{CHROMIUM} is not installed (`make test` installs it)")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
