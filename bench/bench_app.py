@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -40,6 +41,9 @@ from bench_import_triage import git_commit, machine, percentile  # noqa: E402
 
 from tests.browser.conftest import CHROMIUM_ARGS, _env, _knownfix, served_app  # noqa: E402
 from tests.browser.driver import CHROMIUM, msg, settle, sign_in  # noqa: E402
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 RESULTS = REPO / "bench" / "results"
 FAULTS = [
@@ -52,8 +56,50 @@ FAULTS = [
 ]
 
 
+def first_page(page: Page, url: str) -> float:
+    """Seconds from opening `url` to the sign-in form drawn and idle."""
+    from playwright.sync_api import expect
+
+    t = time.perf_counter()
+    page.goto(url + "/", wait_until="domcontentloaded")
+    expect(page.get_by_role("heading", name=msg("signin.header"))).to_be_visible()
+    settle(page, quiet_ms=100)
+    return time.perf_counter() - t
+
+
+def signed_in(page: Page, username: str = "agent") -> float:
+    """Seconds from signing in as `username` to the intake page drawn and idle."""
+    from playwright.sync_api import expect
+
+    t = time.perf_counter()
+    sign_in(page, username)
+    expect(page.get_by_role("heading", name=msg("intake.header"))).to_be_visible()
+    settle(page, quiet_ms=100)
+    return time.perf_counter() - t
+
+
+def triage_drawn(page: Page, text: str, seen: str = "") -> tuple[float, str]:
+    """Submit `text` on the intake form: seconds until the new case's triage (a case
+    heading other than `seen`, and its known fixes) is drawn and idle, and that heading."""
+    from playwright.sync_api import expect
+
+    form = page.get_by_test_id("stForm")
+    form.get_by_label(msg("intake.description"), exact=True).fill(text)
+    t = time.perf_counter()
+    form.get_by_role("button", name=msg("intake.submit"), exact=True).click()
+    page.wait_for_function(
+        "([sel, old]) => { const h = [...document.querySelectorAll('h3')]"
+        ".map(e => e.innerText).find(s => s.startsWith(sel)); "
+        "return h && h !== old; }", arg=[msg("case.number") + " ", seen])
+    expect(page.get_by_role("heading", name=msg("triage.fixes"))).to_be_visible()
+    settle(page, quiet_ms=100)
+    took = time.perf_counter() - t
+    heading = page.get_by_role("heading", name=re.compile(rf"^{msg('case.number')} \S+ · "))
+    return took, heading.first.inner_text()
+
+
 def one_run(data_dir: Path, measured: bool) -> dict:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     out: dict = {"loadavg_start": os.getloadavg()[0]}
     t = time.perf_counter()
@@ -62,33 +108,13 @@ def one_run(data_dir: Path, measured: bool) -> dict:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-            t = time.perf_counter()
-            page.goto(url + "/", wait_until="domcontentloaded")
-            expect(page.get_by_role("heading", name=msg("signin.header"))).to_be_visible()
-            settle(page, quiet_ms=100)
-            out["first_page_s"] = time.perf_counter() - t
-            t = time.perf_counter()
-            sign_in(page, "agent")
-            expect(page.get_by_role("heading", name=msg("intake.header"))).to_be_visible()
-            settle(page, quiet_ms=100)
-            out["sign_in_s"] = time.perf_counter() - t
-            heading = page.get_by_role("heading", name=re.compile(
-                rf"^{msg('case.number')} \S+ · "))
-            form = page.get_by_test_id("stForm")
+            out["first_page_s"] = first_page(page, url)
+            out["sign_in_s"] = signed_in(page)
             triage = []
             seen = ""
             for text in FAULTS:
-                form.get_by_label(msg("intake.description"), exact=True).fill(text)
-                t = time.perf_counter()
-                form.get_by_role("button", name=msg("intake.submit"), exact=True).click()
-                page.wait_for_function(
-                    "([sel, old]) => { const h = [...document.querySelectorAll('h3')]"
-                    ".map(e => e.innerText).find(s => s.startsWith(sel)); "
-                    "return h && h !== old; }", arg=[msg("case.number") + " ", seen])
-                expect(page.get_by_role("heading", name=msg("triage.fixes"))).to_be_visible()
-                settle(page, quiet_ms=100)
-                triage.append(time.perf_counter() - t)
-                seen = heading.first.inner_text()
+                took, seen = triage_drawn(page, text, seen)
+                triage.append(took)
             out["triage_s"] = triage
             browser.close()
     out["loadavg_end"] = os.getloadavg()[0]

@@ -63,21 +63,35 @@ def _knownfix() -> list[str]:
     return [sys.executable, "-c", "from cli.main import main; main()"]
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path,
+                  probe: str = "/_stcore/health", name: str = "streamlit") -> None:
+    """Poll `url + probe` every 0.5 s until it answers 200 (Streamlit's health check
+    answers 200 "ok" only when it is ready; KnownFix's /api/v1/health likewise); a
+    RuntimeError with the end of `log` when `proc` exits or START_SECONDS pass."""
     deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n"
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n"
                                f"{log.read_text(errors='replace')[-4000:]}")
         try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as resp:
-                if resp.read().decode().strip() == "ok":
+            with urllib.request.urlopen(url + probe, timeout=5) as resp:
+                if resp.status == 200:
                     return
         except OSError:
             pass
         time.sleep(0.5)
-    raise RuntimeError(f"streamlit not healthy after {START_SECONDS}s:\n"
+    raise RuntimeError(f"{name} not healthy after {START_SECONDS}s:\n"
                        f"{log.read_text(errors='replace')[-4000:]}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Terminate a server started here, and kill it if it has not gone in 30 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
 
 
 @contextmanager
@@ -95,12 +109,7 @@ def served_app(data_dir: Path, log: Path, *options: str) -> Iterator[str]:
         _wait_healthy(url, proc, log)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
+        _stop(proc)
 
 
 @pytest.fixture(scope="session")
