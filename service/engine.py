@@ -284,8 +284,6 @@ class Engine:
 
         check_text(" ".join([text or "", *(str(v) for v in fields.values())]),
                    "the fault description")
-        # classifiers that must retrain do so before the lock: other requests go on
-        self._triage_with().learner.current()
         with self._lock:
             self.refresh()
             return self._triage_with().run(text, exclude=exclude, **fields)
