@@ -118,9 +118,12 @@ def test_poll_takes_new_mail_until_interrupted(tmp_path, inbox, monkeypatch):
     env = {**os.environ, "KNOWNFIX_DATA_DIR": str(tmp_path / "data"),
            "KNOWNFIX_MODEL": "hash:256", "KNOWNFIX_VECTOR_BACKEND": "numpy",
            "PYTHONPATH": str(Path(__file__).parent.parent)}
+    # a pytest-xdist worker ignores SIGINT, and a child inherits that (Python then installs
+    # no KeyboardInterrupt handler): give the command the terminal's default back
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", "intake-mail", str(inbox),
                              "--poll", "1"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         lines = []
         deadline = time.monotonic() + 120  # generous: a 2-core machine under load
