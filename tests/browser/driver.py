@@ -48,6 +48,14 @@ def settle(page: Page, quiet_ms: int = 400) -> None:
     page.evaluate("() => { window.__kfBusyAt = undefined; }")
 
 
+def expect_state(page: Page, state: str) -> None:
+    """The case page's 状态 metric shows `state` (a state name, e.g. "closed").  Matched
+    on label and value together: while Streamlit reruns, the old metric can linger
+    beside the new one for a moment, so "the metric labelled 状态" may be two."""
+    metric = page.get_by_test_id("stMetric").filter(has_text=msg("case.state"))
+    expect(metric.filter(has_text=msg(f"state.{state}")).first).to_be_visible()
+
+
 def no_exception(page: Page) -> None:
     """No Python traceback or st.exception box on the page."""
     errors = page.get_by_test_id("stException")

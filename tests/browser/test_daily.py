@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from tests.browser.driver import (
     MARKS,
+    expect_state,
     msg,
     no_exception,
     open_page,
@@ -83,8 +84,7 @@ def test_two_people_on_one_case_the_stale_page_is_refused_and_keeps_the_text(
         has=engineer.get_by_role("button", name=msg("action.resolve"), exact=True))
     resolve.get_by_label(msg("resolve.fix"), exact=True).fill("控制器断电重启后恢复在线")
     resolve.get_by_role("button", name=msg("action.resolve"), exact=True).click()
-    expect(engineer.get_by_test_id("stMetric").filter(has_text=msg("case.state"))
-           ).to_contain_text(msg("state.resolved"))
+    expect_state(engineer, "resolved")
     settle(engineer)
 
     typed = "远程重置门禁控制器网络参数，客户确认刷卡恢复"
@@ -96,8 +96,7 @@ def test_two_people_on_one_case_the_stale_page_is_refused_and_keeps_the_text(
     expect(refused).to_contain_text(f"{msg('kind.case')} {case_id} 已由 王工 (工程师) 于")
     settle(agent)
     expect(agent.get_by_test_id("stCode").filter(has_text=typed)).to_be_visible()
-    expect(agent.get_by_test_id("stMetric").filter(has_text=msg("case.state"))
-           ).to_contain_text(msg("state.resolved"))
+    expect_state(agent, "resolved")
     no_exception(agent)
 
     from kb.store import KnowledgeBase

@@ -16,6 +16,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import Server
 from tests.browser.driver import (
     MARKS,
+    expect_state,
     msg,
     no_exception,
     open_page,
@@ -84,8 +85,7 @@ def test_agent_takes_call_uses_known_fix_and_closes_case(new_page, kf_server: Se
     settle(page)
     expect(page.get_by_test_id("stSelectbox").filter(
         has_text=msg("case.number")).get_by_role("combobox")).to_have_value(case_id)
-    state = page.get_by_test_id("stMetric").filter(has_text=msg("case.state"))
-    expect(state).to_contain_text(msg("state.triaged"))
+    expect_state(page, "triaged")
     # The used fix shows in the timeline (处理记录).
     expect(page.get_by_role("listitem").filter(
         has_text=re.compile(rf"agent\s*{msg('event.link:used')}$"))).to_be_visible()
@@ -97,11 +97,11 @@ def test_agent_takes_call_uses_known_fix_and_closes_case(new_page, kf_server: Se
         "2. 更换 4TB 监控级硬盘并初始化，录像恢复。")
     resolve.get_by_label(msg("service.cause"), exact=True).fill("硬盘坏道")
     resolve.get_by_role("button", name=msg("action.resolve"), exact=True).click()
-    expect(state).to_contain_text(msg("state.resolved"))
+    expect_state(page, "resolved")
     settle(page)
 
     page.get_by_role("button", name=msg("action.close"), exact=True).click()
-    expect(state).to_contain_text(msg("state.closed"))
+    expect_state(page, "closed")
     settle(page)
     no_exception(page)
     expect(page.get_by_role("listitem").filter(

@@ -148,6 +148,12 @@ def check_index(engine, exact: bool = True) -> list[str]:
     """The engine's index against its database after catching up: each part of the index
     holding every record once, and the same keys — exactly (`exact`, when no one else
     writes), or as of the change the index reflects (while others write)."""
+
+    with engine._lock:  # a background thread of the engine may sync while we compare
+        return _compare_index(engine, exact)
+
+
+def _compare_index(engine, exact: bool) -> list[str]:
     from service.integrity import compare
 
     engine.refresh()

@@ -123,7 +123,7 @@ class Checker:
             index = Index.open(self.settings.index_dir, make_encoder("hash:256"), "faiss")
             self.generations.add(index.generation)
             self.strict += 1
-        engine = Engine(self.settings)
+        engine = Engine(self.settings, background=False)  # no tuning thread here
         try:
             assert engine.integrity is None, engine.integrity
             problems = check_index(engine, exact=quiet)
