@@ -58,6 +58,16 @@ def zh_settings(data_dir: Path) -> Settings:
                          severity_levels=ZH_LEVELS)
 
 
+@pytest.fixture
+def receiver():
+    """A webhook receiver on loopback for one test (tests/service/notify_servers.py)."""
+    from tests.service.notify_servers import Receiver
+
+    r = Receiver()
+    yield r
+    r.close()
+
+
 @pytest.fixture(scope="session")
 def demo_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """The real bundled model, FAISS and the demo KB; loaded once per session."""

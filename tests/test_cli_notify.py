@@ -5,19 +5,10 @@ one-line errors for bad input."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
-from tests.service.notify_servers import Receiver
 from tests.test_cli_cases import kf, one_line_error  # noqa: F401 - the kf fixture
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
 
 
 @pytest.fixture

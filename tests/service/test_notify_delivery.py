@@ -18,17 +18,9 @@ import pytest
 from service.auth import SYSTEM
 from service.desk import Desk
 from service.notify.outbox import Outbox, backoff_delay, stamp
-from tests.service.notify_servers import Receiver
 from tests.service.test_notify_rules import BASE, make_desk, open_case, rows, user
 
 SECRET = "SEC0123456789abcdef"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
 
 
 @pytest.fixture
