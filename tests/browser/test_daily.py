@@ -108,3 +108,41 @@ def test_two_people_on_one_case_the_stale_page_is_refused_and_keeps_the_text(
         assert kb.get("case", case_id).fix == "控制器断电重启后恢复在线"
     finally:
         kb.close()
+
+
+def test_an_escalation_to_a_person_shows_in_their_queue(new_page) -> None:
+    """The agent escalates to 王工 picked by name; 王工's 升级给我的 tab lists the case."""
+    agent = new_page()
+    sign_in(agent, "agent")
+    form = agent.get_by_test_id("stForm").filter(
+        has=agent.get_by_role("button", name=msg("intake.submit"), exact=True))
+    form.get_by_label(msg("intake.customer"), exact=True).fill("城南配送中心")
+    form.get_by_label(msg("intake.description"), exact=True).fill(
+        "监控客户端登录后全部通道黑屏，重启客户端无效")
+    form.get_by_role("button", name=msg("intake.submit"), exact=True).click()
+    heading = agent.get_by_role("heading", name=re.compile(rf"^{msg('case.number')} (\S+) ·"))
+    expect(heading).to_be_visible()
+    case_id = re.search(rf"{msg('case.number')} (\S+) ·", heading.inner_text()).group(1)
+    settle(agent)
+
+    expander = agent.get_by_test_id("stExpander").filter(has_text=msg("escalate.header"))
+    if not expander.get_by_label(msg("escalate.reason"), exact=True).is_visible():
+        expander.get_by_text(msg("escalate.header"), exact=True).click()
+    expander.get_by_test_id("stSelectbox").click()
+    agent.get_by_role("option", name="王工 (工程师)", exact=True).click()
+    expander.get_by_label(msg("escalate.reason"), exact=True).fill("画面黑屏，需工程师远程排查")
+    expander.get_by_role("button", name=msg("escalate.submit"), exact=True).click()
+    expect(agent.get_by_text(msg("escalate.done", to="王工 (工程师)"))).to_be_visible()
+    no_exception(agent)
+
+    engineer = new_page()
+    sign_in(engineer, "engineer")
+    open_page(engineer, "queue", "zh")
+    tab = engineer.get_by_role("tab", name=re.compile(rf"^{msg('queue.escalated')} \(\d+\)$"))
+    tab.click()
+    panel = engineer.get_by_role("tabpanel").filter(visible=True)
+    expect(panel.get_by_test_id("stDataFrame")).to_be_visible()
+    # the grid draws on a canvas; its cells are in the accessible table inside the canvas
+    expect(panel.locator("td[role=gridcell]").filter(
+        has_text=re.compile(rf"^{case_id}$"))).to_have_count(1)
+    no_exception(engineer)
