@@ -15,6 +15,13 @@ received in [start, end) (UTC dates; a case's `received_at`, else its `created_a
 
 `weekly` counts cases opened, resolved and escalated per ISO week; `export` writes the
 summary and the weekly table as CSV (one long table), XLSX (a sheet per section) or JSON.
+`work_report` lists the cases worked in the period one by one (service/work_report.py);
+`work_report_csv` and `work_report_xlsx` write it, the workbook with the aggregates as
+further sheets.
+
+Imported history (cases from `knownfix import` or the demo loader: no project) is left
+out of every period statistic unless `include_imported=True`: its received time is the
+import's, not the customer's call.
 Every method requires the ``report.view`` permission.  Nothing here writes to the KB.
 """
 
@@ -24,19 +31,22 @@ import csv
 import json
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import numpy as np
 
 from errors import BadInput
 from kb.exporter import safe_cell
 from kb.records import LIVE_ARTICLE_STATES
-from service.auth import User, require
+from service.auth import User, Users, require
 from service.engine import Engine, OnEngine
+from service.work_report import DESK_CASE, WorkFilter, WorkRow, add_sheet, work_rows, write_csv
 from triage.stored import StoredTriage, case_labels
+from ui.i18n import MESSAGES, message  # the catalogue alone: it does not need Streamlit
 
 FORMATS = ("csv", "xlsx", "json")
 DELAY_CODES = ("A", "B", "C", "D")
@@ -61,13 +71,14 @@ class Reports(OnEngine):
     # -- the summary ---------------------------------------------------------------------
     def summary(self, actor: User, start: str, end: str, stale_days: int = 180,
                 gap_similarity: float = GAP_SIMILARITY,
-                now: datetime | None = None) -> dict:
+                now: datetime | None = None, include_imported: bool = False) -> dict:
         """Every section for the cases received in [start, end). `stale_days`: a validated
         article not reviewed or updated for this long is stale (counted back from `now`);
-        `gap_similarity`: cosine at which two gap cases describe the same fault."""
+        `gap_similarity`: cosine at which two gap cases describe the same fault;
+        `include_imported`: count imported history too."""
         require(actor, "report.view")
         lo, hi = _bounds(start, end)
-        cases = self._cases(lo, hi)
+        cases = self._cases(lo, hi, include_imported)
         return {
             "period": {"start": lo, "end": hi, "cases": len(cases)},
             "volume": self._volume(cases),
@@ -80,10 +91,10 @@ class Reports(OnEngine):
             "corrections": self._corrections(lo, hi),
         }
 
-    def _cases(self, lo: str, hi: str) -> list[dict]:
+    def _cases(self, lo: str, hi: str, include_imported: bool) -> list[dict]:
         """The cases received in range, JSON columns parsed, with labels and links."""
         cols = ", ".join(f"c.{c}" for c in _CASE_COLS)
-        where = f"{_WHEN} >= ? AND {_WHEN} < ?"
+        where = _received_in(include_imported)
         rows = list(self.kb.db.query(f"SELECT {cols} FROM cases c WHERE {where} "
                                      f"ORDER BY {_WHEN}, c.id", [lo, hi]))
         labels: dict[str, dict[str, str]] = defaultdict(dict)
@@ -218,19 +229,21 @@ class Reports(OnEngine):
                           for (week, name), t in sorted(by_week.items())]}
 
     # -- weekly --------------------------------------------------------------------------------
-    def weekly(self, actor: User, start: str, end: str) -> list[dict]:
+    def weekly(self, actor: User, start: str, end: str,
+               include_imported: bool = False) -> list[dict]:
         """Cases opened (received), resolved and escalated per ISO week, every week of
         [start, end) listed, quiet weeks included."""
         require(actor, "report.view")
         lo, hi = _bounds(start, end)
+        desk = "" if include_imported else f" AND {DESK_CASE}"
         sql = {
-            "opened": f"SELECT {_WHEN} FROM cases c WHERE {_WHEN} >= ? AND {_WHEN} < ?",
-            "resolved": "SELECT resolved_at FROM cases WHERE resolved_at >= ? "
-                        "AND resolved_at < ?",
-            "escalated": "SELECT json_extract(escalation, '$.at') AS at FROM cases WHERE "
+            "opened": f"SELECT {_WHEN} FROM cases c WHERE {_received_in(include_imported)}",
+            "resolved": "SELECT resolved_at FROM cases c WHERE resolved_at >= ? "
+                        f"AND resolved_at < ?{desk}",
+            "escalated": "SELECT json_extract(escalation, '$.at') AS at FROM cases c WHERE "
                          "escalation IS NOT NULL AND escalation != '' AND "
                          "json_extract(escalation, '$.at') >= ? AND "
-                         "json_extract(escalation, '$.at') < ?",
+                         f"json_extract(escalation, '$.at') < ?{desk}",
         }
         weeks = {_week(d): {"week": _week(d), "week_start": d.isoformat(), "opened": 0,
                             "resolved": 0, "escalated": 0} for d in _mondays(lo, hi)}
@@ -241,14 +254,15 @@ class Reports(OnEngine):
                     weeks[_week(when.date())][name] += 1
         return list(weeks.values())
 
-    def coverage(self, actor: User, start: str, end: str) -> dict:
+    def coverage(self, actor: User, start: str, end: str,
+                 include_imported: bool = False) -> dict:
         """Knowledge coverage over time and by category, for the cases received in
         [start, end): per ISO week the closed cases, how many were linked to a known fix
         (link rate) and how many found no good match; per value of each label field the
         cases, escalations (rate) and cases without a good match."""
         require(actor, "report.view")
         lo, hi = _bounds(start, end)
-        cases = self._cases(lo, hi)
+        cases = self._cases(lo, hi, include_imported)
         live = {f"article:{a['id']}": a for a in self.kb.db.query(
             "SELECT id, state FROM articles") if a["state"] in LIVE_ARTICLE_STATES}
         weeks = {_week(d): {"week": _week(d), "cases": 0, "closed": 0, "linked": 0,
@@ -280,27 +294,71 @@ class Reports(OnEngine):
     def export(self, actor: User, start: str, end: str, fmt: str,
                path: str | Path | TextIO, **options: Any) -> dict:
         """Write the summary and the weekly table to `path` (a file name, or an open text
-        stream for csv and json) and return what was written. `options` go to summary."""
+        stream for csv and json) and return what was written. `options` go to summary
+        (`include_imported` to weekly too)."""
         if fmt not in FORMATS:
             raise BadInput(f"unknown report format {fmt!r} (use {', '.join(FORMATS)})")
         if fmt == "xlsx" and not isinstance(path, str | Path):
             raise BadInput("an xlsx report needs a file name")
-        data = {**self.summary(actor, start, end, **options),
-                "weekly": self.weekly(actor, start, end)}
-        if fmt == "xlsx":
-            _write_xlsx(data, Path(path))
-            return data
-        writer = _write_csv if fmt == "csv" else _write_json
-        if isinstance(path, str | Path):
-            with open(path, "w", encoding="utf-8-sig" if fmt == "csv" else "utf-8",
-                      newline="") as fh:
-                writer(data, fh)
-        else:
-            writer(data, path)
+        data = self.aggregates(actor, start, end, **options)
+        write_aggregates(data, fmt, path)
         return data
+
+    def aggregates(self, actor: User, start: str, end: str, **options: Any) -> dict:
+        """The summary and the weekly table in one dict (what `export` writes), for an
+        edge that shows it and offers it for download without computing it twice."""
+        weekly = self.weekly(actor, start, end, options.get("include_imported", False))
+        return {**self.summary(actor, start, end, **options), "weekly": weekly}
+
+    # -- the per-case work report ---------------------------------------------------------------
+    def work_report(self, actor: User, start: str, end: str,
+                    filters: WorkFilter | None = None,
+                    include_imported: bool = False) -> list[WorkRow]:
+        """One row per case worked in [start, end) (see service/work_report.py) that
+        passes `filters`, oldest received first; imported history only if asked."""
+        require(actor, "report.view")
+        lo, hi = _bounds(start, end)
+        names = {u.username: u.display_name or u.username
+                 for u in Users(self.kb).all(include_inactive=True)}
+        return work_rows(self.kb, names, lo, hi, (filters or WorkFilter()).check(),
+                         include_imported)
+
+    def work_report_csv(self, actor: User, start: str, end: str, lang: str,
+                        out: str | Path | TextIO, filters: WorkFilter | None = None,
+                        include_imported: bool = False) -> list[WorkRow]:
+        """Write the work report as CSV (headers in `lang`; a file is UTF-8 with a BOM so
+        Excel reads Chinese) and return its rows."""
+        rows = self.work_report(actor, start, end, filters, include_imported)
+        if isinstance(out, str | Path):
+            with open(out, "w", encoding="utf-8-sig", newline="") as fh:
+                write_csv(rows, lang, fh)
+        else:
+            write_csv(rows, lang, out)
+        return rows
+
+    def work_report_xlsx(self, actor: User, start: str, end: str, lang: str,
+                         out: str | Path | BinaryIO, filters: WorkFilter | None = None,
+                         include_imported: bool = False) -> list[WorkRow]:
+        """Write an Excel workbook to `out` (a file name or a binary stream): first the
+        work report (headers in `lang`, times in UTC as Excel dates), then a sheet per
+        aggregate section of the same period, as `export` writes them. Returns the
+        work report's rows."""
+        rows = self.work_report(actor, start, end, filters, include_imported)
+        data = self.aggregates(actor, start, end, include_imported=include_imported)
+        with _workbook(out) as book:
+            add_sheet(book, rows, lang)
+            _add_sections(book, data, lang)
+        return rows
 
 
 # -- reading cases -------------------------------------------------------------------------
+def _received_in(include_imported: bool) -> str:
+    """SQL over cases `c`: received in [?, ?), and came through the desk unless imported
+    history is included."""
+    where = f"{_WHEN} >= ? AND {_WHEN} < ?"
+    return where if include_imported else f"{where} AND {DESK_CASE}"
+
+
 def _bounds(start: str, end: str) -> tuple[str, str]:
     """[start, end) as strings that compare correctly with stored UTC ISO-8601 times."""
     lo, hi = _bound(start, "start"), _bound(end, "end")
@@ -562,29 +620,59 @@ def _write_json(data: dict, fh: TextIO) -> None:
     fh.write("\n")
 
 
-def _write_xlsx(data: dict, path: Path) -> None:
-    """One sheet per section, columns metric, key, value; text made formula-safe."""
+def write_aggregates(data: dict, fmt: str, path: str | Path | TextIO | BinaryIO) -> None:
+    """Write what `Reports.aggregates` returned as csv, json (a file name or a text
+    stream) or xlsx (a file name or a binary stream)."""
+    if fmt == "xlsx":
+        with _workbook(path) as book:  # type: ignore[arg-type]
+            _add_sections(book, data)
+        return
+    writer = _write_csv if fmt == "csv" else _write_json
+    if isinstance(path, str | Path):
+        with open(path, "w", encoding="utf-8-sig" if fmt == "csv" else "utf-8",
+                  newline="") as fh:
+            writer(data, fh)
+    else:
+        writer(data, path)  # type: ignore[arg-type]
+
+
+@contextmanager
+def _workbook(out: str | Path | BinaryIO) -> Iterator[Any]:
+    """An xlsxwriter workbook writing to a file name or a binary stream, closed (written)
+    at the end of the block; text is never turned into formulas or links."""
     import xlsxwriter
 
+    target = str(out) if isinstance(out, str | Path) else out
+    book = xlsxwriter.Workbook(target, {"strings_to_formulas": False,
+                                        "strings_to_urls": False, "in_memory": True})
+    try:
+        yield book
+    finally:
+        book.close()
+
+
+def _add_sections(book: Any, data: dict, lang: str | None = None) -> None:
+    """One sheet per section, columns metric, key, value; text made formula-safe. With
+    `lang`, sheet names and the header row are in that language (the metrics and keys
+    stay the machine names `rows` gives)."""
     by_section: dict[str, list] = defaultdict(list)
     for section, metric, key, value in rows(data):
         by_section[section].append((metric, key, value))
-    book = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False,
-                                           "strings_to_urls": False})
-    try:
-        bold = book.add_format({"bold": True})
-        for section in data:
-            sheet = book.add_worksheet(section[:31])
-            sheet.write_row(0, 0, ["metric", "key", "value"], bold)
-            for n, row in enumerate(by_section.get(section, []), start=1):
-                for col, v in enumerate(row):
-                    if v is None or v == "":
-                        continue
-                    if isinstance(v, str):
-                        sheet.write_string(n, col, _cell(v))
-                    else:
-                        sheet.write(n, col, v)
-            sheet.set_column(0, 1, 28)
-            sheet.set_column(2, 2, 60)
-    finally:
-        book.close()
+    bold = book.add_format({"bold": True})
+    head = [message(f"rep.col_{c}", lang) if lang else c for c in ("metric", "key", "value")]
+    for section in data:
+        key = f"rep.sheet_{section}"
+        name = message(key, lang) if lang and key in MESSAGES else section
+        sheet = book.add_worksheet(name[:31])
+        sheet.write_row(0, 0, head, bold)
+        for n, row in enumerate(by_section.get(section, []), start=1):
+            for col, v in enumerate(row):
+                if v is None or v == "":
+                    continue
+                if isinstance(v, str):
+                    sheet.write_string(n, col, _cell(v))
+                else:
+                    sheet.write(n, col, v)
+        sheet.set_column(0, 1, 28)
+        sheet.set_column(2, 2, 60)
+        sheet.freeze_panes(1, 0)
