@@ -345,9 +345,7 @@ class Reports(OnEngine):
         work report's rows."""
         rows = self.work_report(actor, start, end, filters, include_imported)
         data = self.aggregates(actor, start, end, include_imported=include_imported)
-        with _workbook(out) as book:
-            add_sheet(book, rows, lang)
-            _add_sections(book, data, lang)
+        write_work_xlsx(rows, data, lang, out)
         return rows
 
 
@@ -634,6 +632,15 @@ def write_aggregates(data: dict, fmt: str, path: str | Path | TextIO | BinaryIO)
             writer(data, fh)
     else:
         writer(data, path)  # type: ignore[arg-type]
+
+
+def write_work_xlsx(rows: list[WorkRow], data: dict, lang: str,
+                    out: str | Path | BinaryIO) -> None:
+    """The work report's workbook: the rows (`Reports.work_report`) as its first sheet,
+    then a sheet per section of `data` (`Reports.aggregates`), all headers in `lang`."""
+    with _workbook(out) as book:
+        add_sheet(book, rows, lang)
+        _add_sections(book, data, lang)
 
 
 @contextmanager
