@@ -33,7 +33,7 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
@@ -325,27 +325,27 @@ class Reports(OnEngine):
 
     def work_report_csv(self, actor: User, start: str, end: str, lang: str,
                         out: str | Path | TextIO, filters: WorkFilter | None = None,
-                        include_imported: bool = False) -> list[WorkRow]:
-        """Write the work report as CSV (headers in `lang`; a file is UTF-8 with a BOM so
-        Excel reads Chinese) and return its rows."""
+                        include_imported: bool = False, tz: tzinfo = UTC) -> list[WorkRow]:
+        """Write the work report as CSV (headers in `lang`, times in `tz`; a file is UTF-8
+        with a BOM so Excel reads Chinese) and return its rows."""
         rows = self.work_report(actor, start, end, filters, include_imported)
         if isinstance(out, str | Path):
             with open(out, "w", encoding="utf-8-sig", newline="") as fh:
-                write_csv(rows, lang, fh)
+                write_csv(rows, lang, fh, tz)
         else:
-            write_csv(rows, lang, out)
+            write_csv(rows, lang, out, tz)
         return rows
 
     def work_report_xlsx(self, actor: User, start: str, end: str, lang: str,
                          out: str | Path | BinaryIO, filters: WorkFilter | None = None,
-                         include_imported: bool = False) -> list[WorkRow]:
+                         include_imported: bool = False, tz: tzinfo = UTC) -> list[WorkRow]:
         """Write an Excel workbook to `out` (a file name or a binary stream): first the
-        work report (headers in `lang`, times in UTC as Excel dates), then a sheet per
-        aggregate section of the same period, as `export` writes them. Returns the
-        work report's rows."""
+        work report (headers in `lang`, times in `tz` as Excel dates, the zone named in
+        the headers), then a sheet per aggregate section of the same period, as `export`
+        writes them. Returns the work report's rows."""
         rows = self.work_report(actor, start, end, filters, include_imported)
         data = self.aggregates(actor, start, end, include_imported=include_imported)
-        write_work_xlsx(rows, data, lang, out)
+        write_work_xlsx(rows, data, lang, out, tz)
         return rows
 
 
@@ -635,11 +635,12 @@ def write_aggregates(data: dict, fmt: str, path: str | Path | TextIO | BinaryIO)
 
 
 def write_work_xlsx(rows: list[WorkRow], data: dict, lang: str,
-                    out: str | Path | BinaryIO) -> None:
+                    out: str | Path | BinaryIO, tz: tzinfo = UTC) -> None:
     """The work report's workbook: the rows (`Reports.work_report`) as its first sheet,
-    then a sheet per section of `data` (`Reports.aggregates`), all headers in `lang`."""
+    times in `tz`, then a sheet per section of `data` (`Reports.aggregates`), all
+    headers in `lang`."""
     with _workbook(out) as book:
-        add_sheet(book, rows, lang)
+        add_sheet(book, rows, lang, tz)
         _add_sections(book, data, lang)
 
 

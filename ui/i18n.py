@@ -476,7 +476,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rep.include_imported": ("包含导入的历史工单", "Include imported history"),
     "rep.include_imported_help": ("导入的历史工单（knownfix import 或演示数据）没有真实的受理时间，默认不计入本期统计。", "Imported history (knownfix import or the demo) has no real received time and is left out of the period's statistics unless you tick this."),
     "rep.work": ("工作报表（逐单明细）", "Work report (case by case)"),
-    "rep.work_help": ("本期受理或本期有处理记录的工单，每单一行；时间为 UTC。", "Every case received or worked on in the period, one row each; times in UTC."),
+    "rep.work_help": ("本期受理或本期有处理记录的工单，每单一行。", "Every case received or worked on in the period, one row each."),
     "rep.work_none": ("本期没有符合条件的工单。", "No case of the period matches."),
     "rep.work_count": ("共 {n} 个工单", "{n} cases"),
     "rep.customer_has": ("客户名称包含", "Customer contains"),
