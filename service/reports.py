@@ -241,8 +241,7 @@ class Reports(OnEngine):
             "resolved": "SELECT resolved_at FROM cases c WHERE resolved_at >= ? "
                         f"AND resolved_at < ?{desk}",
             "escalated": "SELECT json_extract(escalation, '$.at') AS at FROM cases c WHERE "
-                         "escalation IS NOT NULL AND escalation != '' AND "
-                         "json_extract(escalation, '$.at') >= ? AND "
+                         "json_valid(escalation) AND json_extract(escalation, '$.at') >= ? AND "
                          f"json_extract(escalation, '$.at') < ?{desk}",
         }
         weeks = {_week(d): {"week": _week(d), "week_start": d.isoformat(), "opened": 0,

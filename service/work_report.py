@@ -38,8 +38,13 @@ if TYPE_CHECKING:
 DESK_CASE = "COALESCE(c.project, '') != ''"
 _RECEIVED = "COALESCE(NULLIF(c.received_at, ''), c.created_at)"
 # Every stamp of work a case keeps (columns, and the `at` of its JSON records).
+def _field(col: str, name: str) -> str:
+    """SQL: field `name` of the JSON column `col`, NULL when the column is not JSON."""
+    return f"(CASE WHEN json_valid(c.{col}) THEN json_extract(c.{col}, '$.{name}') END)"
+
+
 _STAMPS = (_RECEIVED, "c.first_response_at", "c.resolved_at", "c.confirmed_at",
-           "c.closed_at", *(f"json_extract(c.{col}, '$.at')" for col in (
+           "c.closed_at", *(_field(col, "at") for col in (
                "escalation", "dispatch", "service_record", "delay", "follow_up")))
 _COLS = ("id", "title", "customer", "channel", "product", "asset_model", "asset_serial",
          "assignee", "state", "received_at", "created_at", "first_response_at",
@@ -125,8 +130,9 @@ def work_rows(kb: KnowledgeBase, names: dict[str, str], lo: str, hi: str,
         sql += f" AND {DESK_CASE}"
     for name, cond in (("engineer", "c.assignee = :engineer"),
                        ("channel", "c.channel = :channel"), ("state", "c.state = :state"),
-                       ("customer", "instr(lower(COALESCE(c.customer, json_extract("
-                                    "c.extra, '$.customer'), '')), lower(:customer)) > 0")):
+                       ("customer", f"instr(lower(COALESCE(c.customer, "
+                                    f"{_field('extra', 'customer')}, '')), "
+                                    "lower(:customer)) > 0")):
         if getattr(found, name):
             sql += f" AND {cond}"
             args[name] = getattr(found, name)

@@ -325,6 +325,23 @@ def test_text_a_spreadsheet_would_run_is_neutralised(world: World, tmp_path: Pat
         world.engine.kb.delete("case", bad)
 
 
+def test_a_column_that_is_not_json_does_not_break_the_report(world: World) -> None:
+    """A hand-edited or damaged row (received before the period, so its JSON columns are
+    what decide): the report still answers."""
+    case = Cases(world.engine).open(world.users["agent"], "硬盘录像机无法开机",
+                                    received_at="2026-09-25T08:00:00Z").id
+    world.engine.kb.db.execute("UPDATE cases SET delay = '{not json', escalation = '[', "
+                               "extra = 'x' WHERE id = ?", [case])
+    try:
+        boss = world.users["boss"]
+        assert _ids(world.reports.work_report(boss, START, END)) == [
+            world.ids[n] for n in ("licence", "nvr", "switch")]
+        assert world.reports.work_report(boss, START, END, WorkFilter(customer="城北")) == []
+        assert sum(w["escalated"] for w in world.reports.weekly(boss, START, END)) == 1
+    finally:
+        world.engine.kb.delete("case", case)
+
+
 # -- command line -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def cli_dir(world: World) -> str:
