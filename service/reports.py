@@ -44,7 +44,17 @@ from kb.exporter import safe_cell
 from kb.records import LIVE_ARTICLE_STATES
 from service.auth import User, Users, require
 from service.engine import Engine, OnEngine
-from service.work_report import DESK_CASE, WorkFilter, WorkRow, add_sheet, work_rows, write_csv
+from service.work_report import (
+    DESK_CASE,
+    RECEIVED,
+    WorkFilter,
+    WorkRow,
+    add_sheet,
+    json_record,
+    stored_time,
+    work_rows,
+    write_csv,
+)
 from triage.stored import StoredTriage, case_labels
 from ui.i18n import MESSAGES, message  # the catalogue alone: it does not need Streamlit
 
@@ -59,7 +69,6 @@ _CASE_COLS = ("id", "title", "text", "fix", "channel", "severity", "priority", "
               "received_at", "created_at", "first_response_at", "resolved_at", "closed_at",
               "escalation", "delay", "satisfaction", "assignee", "first_contact", "triage",
               "resolved_with")
-_WHEN = "COALESCE(NULLIF(c.received_at, ''), c.created_at)"
 
 
 class Reports(OnEngine):
@@ -96,7 +105,7 @@ class Reports(OnEngine):
         cols = ", ".join(f"c.{c}" for c in _CASE_COLS)
         where = _received_in(include_imported)
         rows = list(self.kb.db.query(f"SELECT {cols} FROM cases c WHERE {where} "
-                                     f"ORDER BY {_WHEN}, c.id", [lo, hi]))
+                                     f"ORDER BY {RECEIVED}, c.id", [lo, hi]))
         labels: dict[str, dict[str, str]] = defaultdict(dict)
         for r in self.kb.db.query(f"SELECT l.doc_id, l.field, l.value FROM labels l JOIN cases "
                                   f"c ON l.kind = 'case' AND l.doc_id = c.id WHERE {where}",
@@ -109,10 +118,10 @@ class Reports(OnEngine):
             links[r["case_id"]].append((r["relation"], r["target"]))
         for row in rows:
             for col in ("escalation", "delay"):
-                row[col] = _json(row[col])
+                row[col] = json_record(row[col])
             row["triage"] = StoredTriage.from_json(row["triage"])
             row["labels"], row["links"] = labels[row["id"]], links[row["id"]]
-            row["received"] = _time(row["received_at"] or row["created_at"])
+            row["received"] = stored_time(row["received_at"] or row["created_at"])
         return rows
 
     # -- volume and outcomes ----------------------------------------------------------------
@@ -139,7 +148,7 @@ class Reports(OnEngine):
                           ("resolution_hours", "resolved_at")):
             by_sev: dict[str, list[float]] = defaultdict(list)
             for c in cases:
-                hours = _hours(c["received"], _time(c[col]))
+                hours = _hours(c["received"], stored_time(c[col]))
                 if hours is not None:
                     by_sev[_severity(c)].append(hours)
             rows = [{"severity": sev, **_spread(by_sev[sev])}
@@ -211,9 +220,9 @@ class Reports(OnEngine):
         for at, detail in self.kb.db.execute(
                 "SELECT at, detail FROM events WHERE action IN ('resolve', 'close') AND at >= ? "
                 "AND at < ? AND json_extract(detail, '$.confirmed') IS NOT NULL", [lo, hi]):
-            found = _json(detail)
+            found = json_record(detail)
             corrected = set(found.get("corrected") or [])
-            week = _week(_time(at).date()) if _time(at) else NONE
+            week = _week(stored_time(at).date()) if stored_time(at) else NONE
             for name, checked in (found.get("confirmed") or {}).items():
                 if not checked.get("predicted"):
                     continue  # nothing was predicted for this field: nothing to correct
@@ -237,7 +246,7 @@ class Reports(OnEngine):
         lo, hi = _bounds(start, end)
         desk = "" if include_imported else f" AND {DESK_CASE}"
         sql = {
-            "opened": f"SELECT {_WHEN} FROM cases c WHERE {_received_in(include_imported)}",
+            "opened": f"SELECT {RECEIVED} FROM cases c WHERE {_received_in(include_imported)}",
             "resolved": "SELECT resolved_at FROM cases c WHERE resolved_at >= ? "
                         f"AND resolved_at < ?{desk}",
             "escalated": "SELECT json_extract(escalation, '$.at') AS at FROM cases c WHERE "
@@ -248,7 +257,7 @@ class Reports(OnEngine):
                             "resolved": 0, "escalated": 0} for d in _mondays(lo, hi)}
         for name, query in sql.items():
             for (value,) in self.kb.db.execute(query, [lo, hi]):
-                when = _time(value)
+                when = stored_time(value)
                 if when is not None and _week(when.date()) in weeks:
                     weeks[_week(when.date())][name] += 1
         return list(weeks.values())
@@ -352,7 +361,7 @@ class Reports(OnEngine):
 def _received_in(include_imported: bool) -> str:
     """SQL over cases `c`: received in [?, ?), and came through the desk unless imported
     history is included."""
-    where = f"{_WHEN} >= ? AND {_WHEN} < ?"
+    where = f"{RECEIVED} >= ? AND {RECEIVED} < ?"
     return where if include_imported else f"{where} AND {DESK_CASE}"
 
 
@@ -375,27 +384,6 @@ def _bound(value: str, name: str) -> str:
                        f"{value!r}") from exc
     t = t if t.tzinfo else t.replace(tzinfo=UTC)
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _time(value: str | None) -> datetime | None:
-    """A stored time as an aware UTC datetime; None when missing or unreadable."""
-    if not value:
-        return None
-    try:
-        t = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
-def _json(value: str | None) -> dict:
-    if not value:
-        return {}
-    try:
-        found = json.loads(value)
-    except json.JSONDecodeError:
-        return {}
-    return found if isinstance(found, dict) else {}
 
 
 def _case_labels(c: dict) -> dict[str, str]:
@@ -477,7 +465,7 @@ def _engineers(cases: list[dict]) -> list[dict]:
     for name in sorted(names):
         mine = [c for c in cases if c["assignee"] == name]
         done = [c for c in mine if c["resolved_at"]]
-        hours = [h for c in done if (h := _hours(c["received"], _time(c["resolved_at"])))
+        hours = [h for c in done if (h := _hours(c["received"], stored_time(c["resolved_at"])))
                  is not None]
         rated = [float(c["satisfaction"]) for c in mine if c["satisfaction"] is not None]
         out.append({
@@ -518,7 +506,7 @@ def _stale(live: dict[str, dict], days: int, now: datetime) -> list[dict]:
     for key, a in live.items():
         if a["state"] not in ("validated", None):
             continue
-        last = max((t for t in (_time(a["reviewed_at"]), _time(a["updated_at"])) if t),
+        last = max((t for t in (stored_time(a["reviewed_at"]), stored_time(a["updated_at"])) if t),
                    default=None)
         if last is not None and (now - last).days > days:
             out.append({"id": key, "title": a["title"] or "",
@@ -561,7 +549,7 @@ def _week(d: date) -> str:
 def _mondays(lo: str, hi: str) -> list[date]:
     """The Monday of every ISO week that overlaps [lo, hi)."""
     first = date.fromisoformat(lo[:10])
-    last = (_time(hi) or datetime.now(UTC)) - timedelta(seconds=1)
+    last = (stored_time(hi) or datetime.now(UTC)) - timedelta(seconds=1)
     day = first - timedelta(days=first.weekday())
     out = []
     while day <= last.date():

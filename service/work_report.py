@@ -36,14 +36,14 @@ if TYPE_CHECKING:
 # A case that came through the desk has a project (Cases.open sets it); imported history
 # has none.
 DESK_CASE = "COALESCE(c.project, '') != ''"
-_RECEIVED = "COALESCE(NULLIF(c.received_at, ''), c.created_at)"
+RECEIVED = "COALESCE(NULLIF(c.received_at, ''), c.created_at)"
 # Every stamp of work a case keeps (columns, and the `at` of its JSON records).
 def _field(col: str, name: str) -> str:
     """SQL: field `name` of the JSON column `col`, NULL when the column is not JSON."""
     return f"(CASE WHEN json_valid(c.{col}) THEN json_extract(c.{col}, '$.{name}') END)"
 
 
-_STAMPS = (_RECEIVED, "c.first_response_at", "c.resolved_at", "c.confirmed_at",
+_STAMPS = (RECEIVED, "c.first_response_at", "c.resolved_at", "c.confirmed_at",
            "c.closed_at", *(_field(col, "at") for col in (
                "escalation", "dispatch", "service_record", "delay", "follow_up")))
 _COLS = ("id", "title", "customer", "channel", "product", "asset_model", "asset_serial",
@@ -136,15 +136,15 @@ def work_rows(kb: KnowledgeBase, names: dict[str, str], lo: str, hi: str,
         if getattr(found, name):
             sql += f" AND {cond}"
             args[name] = getattr(found, name)
-    sql += f" ORDER BY {_RECEIVED}, c.id"
+    sql += f" ORDER BY {RECEIVED}, c.id"
     return [_row(r, names) for r in kb.db.query(sql, args)]
 
 
 def _row(r: dict, names: dict[str, str]) -> WorkRow:
     """A WorkRow from a cases row; an imported case's own columns (customer, channel,
     product) stand in where the desk's are empty."""
-    extra, record = _json(r["extra"]), _json(r["service_record"])
-    delay, follow = _json(r["delay"]), _json(r["follow_up"])
+    extra, record = json_record(r["extra"]), json_record(r["service_record"])
+    delay, follow = json_record(r["delay"]), json_record(r["follow_up"])
 
     def text(col: str) -> str:
         return str(r[col] or extra.get(col) or "").strip()
@@ -154,9 +154,9 @@ def _row(r: dict, names: dict[str, str]) -> WorkRow:
         channel=text("channel"), product=text("product") or text("asset_model"),
         serial=text("asset_serial"),
         engineer=names.get(r["assignee"], r["assignee"]) if r["assignee"] else "",
-        state=r["state"] or "", received=_time(r["received_at"] or r["created_at"]),
-        responded=_time(r["first_response_at"]), resolved=_time(r["resolved_at"]),
-        closed=_time(r["closed_at"]), cause=str(record.get("cause") or "").strip(),
+        state=r["state"] or "", received=stored_time(r["received_at"] or r["created_at"]),
+        responded=stored_time(r["first_response_at"]), resolved=stored_time(r["resolved_at"]),
+        closed=stored_time(r["closed_at"]), cause=str(record.get("cause") or "").strip(),
         fix=r["fix"] or "", parts="、".join(str(p) for p in record.get("parts_used") or []),
         delay_code=str(delay.get("code") or ""), delay_note=str(delay.get("note") or ""),
         satisfaction=r["satisfaction"],
@@ -230,7 +230,8 @@ def display(rows: Iterable[WorkRow], lang: str, tz: tzinfo = UTC) -> list[dict[s
 
 
 # -- small readers and writers --------------------------------------------------------------------
-def _json(value: str | None) -> dict:
+def json_record(value: str | None) -> dict:
+    """A JSON column's object; {} when empty, unreadable or not an object."""
     if not value:
         return {}
     try:
@@ -240,7 +241,8 @@ def _json(value: str | None) -> dict:
     return found if isinstance(found, dict) else {}
 
 
-def _time(value: str | None) -> datetime | None:
+def stored_time(value: str | None) -> datetime | None:
+    """A stored time as an aware UTC datetime; None when missing or unreadable."""
     if not value:
         return None
     try:
