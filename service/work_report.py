@@ -11,9 +11,11 @@ through the desk: they have no project, which `Cases.open` always sets) is left 
 unless `include_imported`.
 
 `work_rows` reads the rows; `cells` turns a row into what a person reads in a language
-(catalogue names for channel, state and delay reason; times stay datetimes);
-`write_csv` and `write_xlsx` write the files. Nothing here checks permissions: the
-`Reports` methods that call it do.
+(catalogue names for channel, state and delay reason; times stay datetimes); `display`
+is that as text for a table on screen; `write_csv` writes the CSV and `add_sheet` the
+first sheet of the workbook (`service.reports.write_work_xlsx` adds the statistics).
+Nothing here checks permissions: the `Reports` methods that call it do. `stored_time`
+and `json_record` read stored columns for the summary too.
 """
 
 from __future__ import annotations
@@ -37,12 +39,14 @@ if TYPE_CHECKING:
 # has none.
 DESK_CASE = "COALESCE(c.project, '') != ''"
 RECEIVED = "COALESCE(NULLIF(c.received_at, ''), c.created_at)"
-# Every stamp of work a case keeps (columns, and the `at` of its JSON records).
+
+
 def _field(col: str, name: str) -> str:
     """SQL: field `name` of the JSON column `col`, NULL when the column is not JSON."""
     return f"(CASE WHEN json_valid(c.{col}) THEN json_extract(c.{col}, '$.{name}') END)"
 
 
+# Every stamp of work a case keeps (columns, and the `at` of its JSON records).
 _STAMPS = (RECEIVED, "c.first_response_at", "c.resolved_at", "c.confirmed_at",
            "c.closed_at", *(_field(col, "at") for col in (
                "escalation", "dispatch", "service_record", "delay", "follow_up")))
