@@ -127,19 +127,20 @@ def work_rows(kb: KnowledgeBase, names: dict[str, str], lo: str, hi: str,
               found: WorkFilter, include_imported: bool = False) -> list[WorkRow]:
     """The cases worked in [lo, hi) (UTC ISO-8601 bounds) that pass `found`, oldest
     received first. `names`: user name -> display name."""
-    worked = " OR ".join(f"({s} >= :lo AND {s} < :hi)" for s in _STAMPS)
-    sql = f"SELECT {', '.join(f'c.{c}' for c in _COLS)} FROM cases c WHERE ({worked})"
+    # the cheap tests first: SQLite stops at the first false one
+    where = [] if include_imported else [DESK_CASE]
     args: dict[str, Any] = {"lo": lo, "hi": hi}
-    if not include_imported:
-        sql += f" AND {DESK_CASE}"
     for name, cond in (("engineer", "c.assignee = :engineer"),
                        ("channel", "c.channel = :channel"), ("state", "c.state = :state"),
                        ("customer", f"instr(lower(COALESCE(c.customer, "
                                     f"{_field('extra', 'customer')}, '')), "
                                     "lower(:customer)) > 0")):
         if getattr(found, name):
-            sql += f" AND {cond}"
+            where.append(cond)
             args[name] = getattr(found, name)
+    where.append("(" + " OR ".join(f"({s} >= :lo AND {s} < :hi)" for s in _STAMPS) + ")")
+    sql = (f"SELECT {', '.join(f'c.{c}' for c in _COLS)} FROM cases c "
+           f"WHERE {' AND '.join(where)}")
     sql += f" ORDER BY {RECEIVED}, c.id"
     return [_row(r, names) for r in kb.db.query(sql, args)]
 
