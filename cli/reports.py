@@ -1,4 +1,5 @@
-"""`knownfix report`: the manager statistics (工作报表) as CSV, XLSX or JSON.
+"""`knownfix report`: the manager statistics as CSV, XLSX or JSON; `knownfix report work`:
+the per-case work report (工作报表) as CSV or XLSX.
 
 Who reads: `--as USER` (default $KNOWNFIX_USER) must have a role allowed to view reports
 (manager or admin). With neither, the command acts as the built-in `system` administrator:
@@ -31,26 +32,40 @@ def _default_to() -> str:
     return (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
 
 
-@commands.command("report")
+report_app = typer.Typer()
+commands.add_typer(report_app, name="report")
+FromOpt = Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD (UTC, "
+                    "inclusive; default: 28 days ago).")]
+ToOpt = Annotated[str | None, typer.Option("--to", help="Day after the last, YYYY-MM-DD "
+                  "(UTC, exclusive; default: tomorrow).")]
+ImportedOpt = Annotated[bool, typer.Option("--include-imported", help="Count imported "
+                        "history (knownfix import, the demo) too; it has no real received "
+                        "time, so it is left out by default.")]
+
+
+@report_app.callback(invoke_without_command=True)
 def report(
-    start: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD "
-                     "(UTC, inclusive; default: 28 days ago).")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Day after the last, YYYY-MM-DD "
-                   "(UTC, exclusive; default: tomorrow).")] = None,
+    ctx: typer.Context,
+    start: FromOpt = None,
+    end: ToOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="csv, xlsx or json.")] = "json",
     out: Annotated[Path | None, typer.Option("--out", help="File to write (needed for "
                    "xlsx; otherwise printed).")] = None,
     stale_days: Annotated[int, typer.Option(help="Validated articles not reviewed for "
                           "this many days are stale.")] = 180,
+    include_imported: ImportedOpt = False,
     as_user: AsOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Statistics for the cases received in a period: volume by channel, category and
     severity; first-contact resolution, escalation and delay reasons; response and
     resolution times; satisfaction; each engineer's work; knowledge health and gaps.
+    `knownfix report work` lists the cases one by one (工作报表).
 
     Example: knownfix report --from 2026-01-01 --to 2026-02-01 --format xlsx --out jan.xlsx
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from service.reports import FORMATS
 
     if fmt not in FORMATS:
@@ -60,10 +75,55 @@ def report(
     start, end = start or _default_from(), end or _default_to()
     with session(data_dir, as_user) as s:
         target = out if out is not None else io.StringIO()
-        data = s.desk.reports.export(s.actor, start, end, fmt, target, stale_days=stale_days)
+        data = s.desk.reports.export(s.actor, start, end, fmt, target, stale_days=stale_days,
+                                     include_imported=include_imported)
     if out is None:
         typer.echo(target.getvalue(), nl=False)
     else:
         typer.echo(f"wrote the report for {data['period']['cases']} cases "
                    f"({start} to {end}) to {out}")
 
+
+
+@report_app.command("work")
+def work(
+    out: Annotated[Path, typer.Option("--out", help="File to write.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or xlsx (the xlsx has the "
+                   "aggregate statistics as further sheets).")] = "xlsx",
+    start: FromOpt = None,
+    end: ToOpt = None,
+    engineer: Annotated[str, typer.Option("--engineer", help="Only cases assigned to this "
+                        "user name.")] = "",
+    customer: Annotated[str, typer.Option("--customer", help="Only customers whose name "
+                        "contains this.")] = "",
+    channel: Annotated[str, typer.Option("--channel", help="Only this channel (phone, "
+                       "email, web, onsite).")] = "",
+    state: Annotated[str, typer.Option("--state", help="Only cases in this state, e.g. "
+                     "closed.")] = "",
+    lang: Annotated[str, typer.Option("--lang", help="Language of the headers: zh or "
+                    "en.")] = "zh",
+    include_imported: ImportedOpt = False,
+    as_user: AsOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """The work report (工作报表): one row per case received or worked on in the period,
+    with customer, channel, product and serial, engineer, times (UTC), cause, fix, parts,
+    delay reason, satisfaction and follow-up.
+
+    Example: knownfix report work --from 2026-11-01 --to 2026-12-01 --engineer wang
+    --format xlsx --out 2026-11.xlsx
+    """
+    from service.work_report import WorkFilter
+    from ui.i18n import LANGUAGES
+
+    if fmt not in ("csv", "xlsx"):
+        fail(f"unknown format {fmt!r} (use csv or xlsx)")
+    if lang not in LANGUAGES:
+        fail(f"unknown language {lang!r} (use {' or '.join(LANGUAGES)})")
+    start, end = start or _default_from(), end or _default_to()
+    found = WorkFilter(engineer, customer, channel, state)
+    with session(data_dir, as_user) as s:
+        write = (s.desk.reports.work_report_xlsx if fmt == "xlsx"
+                 else s.desk.reports.work_report_csv)
+        rows = write(s.actor, start, end, lang, out, found, include_imported)
+    typer.echo(f"wrote the work report of {len(rows)} cases ({start} to {end}) to {out}")

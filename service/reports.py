@@ -15,6 +15,13 @@ received in [start, end) (UTC dates; a case's `received_at`, else its `created_a
 
 `weekly` counts cases opened, resolved and escalated per ISO week; `export` writes the
 summary and the weekly table as CSV (one long table), XLSX (a sheet per section) or JSON.
+`work_report` lists the cases worked in the period one by one (service/work_report.py);
+`work_report_csv` and `work_report_xlsx` write it, the workbook with the aggregates as
+further sheets.
+
+Imported history (cases from `knownfix import` or the demo loader: no project) is left
+out of every period statistic unless `include_imported=True`: its received time is the
+import's, not the customer's call.
 Every method requires the ``report.view`` permission.  Nothing here writes to the KB.
 """
 
@@ -24,19 +31,32 @@ import csv
 import json
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import numpy as np
 
 from errors import BadInput
 from kb.exporter import safe_cell
 from kb.records import LIVE_ARTICLE_STATES
-from service.auth import User, require
+from service.auth import User, Users, require
 from service.engine import Engine, OnEngine
+from service.work_report import (
+    DESK_CASE,
+    RECEIVED,
+    WorkFilter,
+    WorkRow,
+    add_sheet,
+    json_record,
+    stored_time,
+    work_rows,
+    write_csv,
+)
 from triage.stored import StoredTriage, case_labels
+from ui.i18n import MESSAGES, message  # the catalogue alone: it does not need Streamlit
 
 FORMATS = ("csv", "xlsx", "json")
 DELAY_CODES = ("A", "B", "C", "D")
@@ -49,7 +69,6 @@ _CASE_COLS = ("id", "title", "text", "fix", "channel", "severity", "priority", "
               "received_at", "created_at", "first_response_at", "resolved_at", "closed_at",
               "escalation", "delay", "satisfaction", "assignee", "first_contact", "triage",
               "resolved_with")
-_WHEN = "COALESCE(NULLIF(c.received_at, ''), c.created_at)"
 
 
 class Reports(OnEngine):
@@ -61,13 +80,14 @@ class Reports(OnEngine):
     # -- the summary ---------------------------------------------------------------------
     def summary(self, actor: User, start: str, end: str, stale_days: int = 180,
                 gap_similarity: float = GAP_SIMILARITY,
-                now: datetime | None = None) -> dict:
+                now: datetime | None = None, include_imported: bool = False) -> dict:
         """Every section for the cases received in [start, end). `stale_days`: a validated
         article not reviewed or updated for this long is stale (counted back from `now`);
-        `gap_similarity`: cosine at which two gap cases describe the same fault."""
+        `gap_similarity`: cosine at which two gap cases describe the same fault;
+        `include_imported`: count imported history too."""
         require(actor, "report.view")
         lo, hi = _bounds(start, end)
-        cases = self._cases(lo, hi)
+        cases = self._cases(lo, hi, include_imported)
         return {
             "period": {"start": lo, "end": hi, "cases": len(cases)},
             "volume": self._volume(cases),
@@ -80,12 +100,12 @@ class Reports(OnEngine):
             "corrections": self._corrections(lo, hi),
         }
 
-    def _cases(self, lo: str, hi: str) -> list[dict]:
+    def _cases(self, lo: str, hi: str, include_imported: bool) -> list[dict]:
         """The cases received in range, JSON columns parsed, with labels and links."""
         cols = ", ".join(f"c.{c}" for c in _CASE_COLS)
-        where = f"{_WHEN} >= ? AND {_WHEN} < ?"
+        where = _received_in(include_imported)
         rows = list(self.kb.db.query(f"SELECT {cols} FROM cases c WHERE {where} "
-                                     f"ORDER BY {_WHEN}, c.id", [lo, hi]))
+                                     f"ORDER BY {RECEIVED}, c.id", [lo, hi]))
         labels: dict[str, dict[str, str]] = defaultdict(dict)
         for r in self.kb.db.query(f"SELECT l.doc_id, l.field, l.value FROM labels l JOIN cases "
                                   f"c ON l.kind = 'case' AND l.doc_id = c.id WHERE {where}",
@@ -98,10 +118,10 @@ class Reports(OnEngine):
             links[r["case_id"]].append((r["relation"], r["target"]))
         for row in rows:
             for col in ("escalation", "delay"):
-                row[col] = _json(row[col])
+                row[col] = json_record(row[col])
             row["triage"] = StoredTriage.from_json(row["triage"])
             row["labels"], row["links"] = labels[row["id"]], links[row["id"]]
-            row["received"] = _time(row["received_at"] or row["created_at"])
+            row["received"] = stored_time(row["received_at"] or row["created_at"])
         return rows
 
     # -- volume and outcomes ----------------------------------------------------------------
@@ -128,7 +148,7 @@ class Reports(OnEngine):
                           ("resolution_hours", "resolved_at")):
             by_sev: dict[str, list[float]] = defaultdict(list)
             for c in cases:
-                hours = _hours(c["received"], _time(c[col]))
+                hours = _hours(c["received"], stored_time(c[col]))
                 if hours is not None:
                     by_sev[_severity(c)].append(hours)
             rows = [{"severity": sev, **_spread(by_sev[sev])}
@@ -200,9 +220,9 @@ class Reports(OnEngine):
         for at, detail in self.kb.db.execute(
                 "SELECT at, detail FROM events WHERE action IN ('resolve', 'close') AND at >= ? "
                 "AND at < ? AND json_extract(detail, '$.confirmed') IS NOT NULL", [lo, hi]):
-            found = _json(detail)
+            found = json_record(detail)
             corrected = set(found.get("corrected") or [])
-            week = _week(_time(at).date()) if _time(at) else NONE
+            week = _week(stored_time(at).date()) if stored_time(at) else NONE
             for name, checked in (found.get("confirmed") or {}).items():
                 if not checked.get("predicted"):
                     continue  # nothing was predicted for this field: nothing to correct
@@ -218,37 +238,39 @@ class Reports(OnEngine):
                           for (week, name), t in sorted(by_week.items())]}
 
     # -- weekly --------------------------------------------------------------------------------
-    def weekly(self, actor: User, start: str, end: str) -> list[dict]:
+    def weekly(self, actor: User, start: str, end: str,
+               include_imported: bool = False) -> list[dict]:
         """Cases opened (received), resolved and escalated per ISO week, every week of
         [start, end) listed, quiet weeks included."""
         require(actor, "report.view")
         lo, hi = _bounds(start, end)
+        desk = "" if include_imported else f" AND {DESK_CASE}"
         sql = {
-            "opened": f"SELECT {_WHEN} FROM cases c WHERE {_WHEN} >= ? AND {_WHEN} < ?",
-            "resolved": "SELECT resolved_at FROM cases WHERE resolved_at >= ? "
-                        "AND resolved_at < ?",
-            "escalated": "SELECT json_extract(escalation, '$.at') AS at FROM cases WHERE "
-                         "escalation IS NOT NULL AND escalation != '' AND "
-                         "json_extract(escalation, '$.at') >= ? AND "
-                         "json_extract(escalation, '$.at') < ?",
+            "opened": f"SELECT {RECEIVED} FROM cases c WHERE {_received_in(include_imported)}",
+            "resolved": "SELECT resolved_at FROM cases c WHERE resolved_at >= ? "
+                        f"AND resolved_at < ?{desk}",
+            "escalated": "SELECT json_extract(escalation, '$.at') AS at FROM cases c WHERE "
+                         "json_valid(escalation) AND json_extract(escalation, '$.at') >= ? AND "
+                         f"json_extract(escalation, '$.at') < ?{desk}",
         }
         weeks = {_week(d): {"week": _week(d), "week_start": d.isoformat(), "opened": 0,
                             "resolved": 0, "escalated": 0} for d in _mondays(lo, hi)}
         for name, query in sql.items():
             for (value,) in self.kb.db.execute(query, [lo, hi]):
-                when = _time(value)
+                when = stored_time(value)
                 if when is not None and _week(when.date()) in weeks:
                     weeks[_week(when.date())][name] += 1
         return list(weeks.values())
 
-    def coverage(self, actor: User, start: str, end: str) -> dict:
+    def coverage(self, actor: User, start: str, end: str,
+                 include_imported: bool = False) -> dict:
         """Knowledge coverage over time and by category, for the cases received in
         [start, end): per ISO week the closed cases, how many were linked to a known fix
         (link rate) and how many found no good match; per value of each label field the
         cases, escalations (rate) and cases without a good match."""
         require(actor, "report.view")
         lo, hi = _bounds(start, end)
-        cases = self._cases(lo, hi)
+        cases = self._cases(lo, hi, include_imported)
         live = {f"article:{a['id']}": a for a in self.kb.db.query(
             "SELECT id, state FROM articles") if a["state"] in LIVE_ARTICLE_STATES}
         weeks = {_week(d): {"week": _week(d), "cases": 0, "closed": 0, "linked": 0,
@@ -280,27 +302,69 @@ class Reports(OnEngine):
     def export(self, actor: User, start: str, end: str, fmt: str,
                path: str | Path | TextIO, **options: Any) -> dict:
         """Write the summary and the weekly table to `path` (a file name, or an open text
-        stream for csv and json) and return what was written. `options` go to summary."""
+        stream for csv and json) and return what was written. `options` go to summary
+        (`include_imported` to weekly too)."""
         if fmt not in FORMATS:
             raise BadInput(f"unknown report format {fmt!r} (use {', '.join(FORMATS)})")
         if fmt == "xlsx" and not isinstance(path, str | Path):
             raise BadInput("an xlsx report needs a file name")
-        data = {**self.summary(actor, start, end, **options),
-                "weekly": self.weekly(actor, start, end)}
-        if fmt == "xlsx":
-            _write_xlsx(data, Path(path))
-            return data
-        writer = _write_csv if fmt == "csv" else _write_json
-        if isinstance(path, str | Path):
-            with open(path, "w", encoding="utf-8-sig" if fmt == "csv" else "utf-8",
-                      newline="") as fh:
-                writer(data, fh)
-        else:
-            writer(data, path)
+        data = self.aggregates(actor, start, end, **options)
+        write_aggregates(data, fmt, path)
         return data
+
+    def aggregates(self, actor: User, start: str, end: str, **options: Any) -> dict:
+        """The summary and the weekly table in one dict (what `export` writes), for an
+        edge that shows it and offers it for download without computing it twice."""
+        weekly = self.weekly(actor, start, end, options.get("include_imported", False))
+        return {**self.summary(actor, start, end, **options), "weekly": weekly}
+
+    # -- the per-case work report ---------------------------------------------------------------
+    def work_report(self, actor: User, start: str, end: str,
+                    filters: WorkFilter | None = None,
+                    include_imported: bool = False) -> list[WorkRow]:
+        """One row per case worked in [start, end) (see service/work_report.py) that
+        passes `filters`, oldest received first; imported history only if asked."""
+        require(actor, "report.view")
+        lo, hi = _bounds(start, end)
+        names = {u.username: u.display_name or u.username
+                 for u in Users(self.kb).all(include_inactive=True)}
+        return work_rows(self.kb, names, lo, hi, (filters or WorkFilter()).check(),
+                         include_imported)
+
+    def work_report_csv(self, actor: User, start: str, end: str, lang: str,
+                        out: str | Path | TextIO, filters: WorkFilter | None = None,
+                        include_imported: bool = False, tz: tzinfo = UTC) -> list[WorkRow]:
+        """Write the work report as CSV (headers in `lang`, times in `tz`; a file is UTF-8
+        with a BOM so Excel reads Chinese) and return its rows."""
+        rows = self.work_report(actor, start, end, filters, include_imported)
+        if isinstance(out, str | Path):
+            with open(out, "w", encoding="utf-8-sig", newline="") as fh:
+                write_csv(rows, lang, fh, tz)
+        else:
+            write_csv(rows, lang, out, tz)
+        return rows
+
+    def work_report_xlsx(self, actor: User, start: str, end: str, lang: str,
+                         out: str | Path | BinaryIO, filters: WorkFilter | None = None,
+                         include_imported: bool = False, tz: tzinfo = UTC) -> list[WorkRow]:
+        """Write an Excel workbook to `out` (a file name or a binary stream): first the
+        work report (headers in `lang`, times in `tz` as Excel dates, the zone named in
+        the headers), then a sheet per aggregate section of the same period, as `export`
+        writes them. Returns the work report's rows."""
+        rows = self.work_report(actor, start, end, filters, include_imported)
+        data = self.aggregates(actor, start, end, include_imported=include_imported)
+        write_work_xlsx(rows, data, lang, out, tz)
+        return rows
 
 
 # -- reading cases -------------------------------------------------------------------------
+def _received_in(include_imported: bool) -> str:
+    """SQL over cases `c`: received in [?, ?), and came through the desk unless imported
+    history is included."""
+    where = f"{RECEIVED} >= ? AND {RECEIVED} < ?"
+    return where if include_imported else f"{where} AND {DESK_CASE}"
+
+
 def _bounds(start: str, end: str) -> tuple[str, str]:
     """[start, end) as strings that compare correctly with stored UTC ISO-8601 times."""
     lo, hi = _bound(start, "start"), _bound(end, "end")
@@ -320,27 +384,6 @@ def _bound(value: str, name: str) -> str:
                        f"{value!r}") from exc
     t = t if t.tzinfo else t.replace(tzinfo=UTC)
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _time(value: str | None) -> datetime | None:
-    """A stored time as an aware UTC datetime; None when missing or unreadable."""
-    if not value:
-        return None
-    try:
-        t = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
-def _json(value: str | None) -> dict:
-    if not value:
-        return {}
-    try:
-        found = json.loads(value)
-    except json.JSONDecodeError:
-        return {}
-    return found if isinstance(found, dict) else {}
 
 
 def _case_labels(c: dict) -> dict[str, str]:
@@ -422,7 +465,7 @@ def _engineers(cases: list[dict]) -> list[dict]:
     for name in sorted(names):
         mine = [c for c in cases if c["assignee"] == name]
         done = [c for c in mine if c["resolved_at"]]
-        hours = [h for c in done if (h := _hours(c["received"], _time(c["resolved_at"])))
+        hours = [h for c in done if (h := _hours(c["received"], stored_time(c["resolved_at"])))
                  is not None]
         rated = [float(c["satisfaction"]) for c in mine if c["satisfaction"] is not None]
         out.append({
@@ -463,7 +506,7 @@ def _stale(live: dict[str, dict], days: int, now: datetime) -> list[dict]:
     for key, a in live.items():
         if a["state"] not in ("validated", None):
             continue
-        last = max((t for t in (_time(a["reviewed_at"]), _time(a["updated_at"])) if t),
+        last = max((t for t in (stored_time(a["reviewed_at"]), stored_time(a["updated_at"])) if t),
                    default=None)
         if last is not None and (now - last).days > days:
             out.append({"id": key, "title": a["title"] or "",
@@ -506,7 +549,7 @@ def _week(d: date) -> str:
 def _mondays(lo: str, hi: str) -> list[date]:
     """The Monday of every ISO week that overlaps [lo, hi)."""
     first = date.fromisoformat(lo[:10])
-    last = (_time(hi) or datetime.now(UTC)) - timedelta(seconds=1)
+    last = (stored_time(hi) or datetime.now(UTC)) - timedelta(seconds=1)
     day = first - timedelta(days=first.weekday())
     out = []
     while day <= last.date():
@@ -562,29 +605,69 @@ def _write_json(data: dict, fh: TextIO) -> None:
     fh.write("\n")
 
 
-def _write_xlsx(data: dict, path: Path) -> None:
-    """One sheet per section, columns metric, key, value; text made formula-safe."""
+def write_aggregates(data: dict, fmt: str, path: str | Path | TextIO | BinaryIO) -> None:
+    """Write what `Reports.aggregates` returned as csv, json (a file name or a text
+    stream) or xlsx (a file name or a binary stream)."""
+    if fmt == "xlsx":
+        with _workbook(path) as book:  # type: ignore[arg-type]
+            _add_sections(book, data)
+        return
+    writer = _write_csv if fmt == "csv" else _write_json
+    if isinstance(path, str | Path):
+        with open(path, "w", encoding="utf-8-sig" if fmt == "csv" else "utf-8",
+                  newline="") as fh:
+            writer(data, fh)
+    else:
+        writer(data, path)  # type: ignore[arg-type]
+
+
+def write_work_xlsx(rows: list[WorkRow], data: dict, lang: str,
+                    out: str | Path | BinaryIO, tz: tzinfo = UTC) -> None:
+    """The work report's workbook: the rows (`Reports.work_report`) as its first sheet,
+    times in `tz`, then a sheet per section of `data` (`Reports.aggregates`), all
+    headers in `lang`."""
+    with _workbook(out) as book:
+        add_sheet(book, rows, lang, tz)
+        _add_sections(book, data, lang)
+
+
+@contextmanager
+def _workbook(out: str | Path | BinaryIO) -> Iterator[Any]:
+    """An xlsxwriter workbook writing to a file name or a binary stream, closed (written)
+    at the end of the block; text is never turned into formulas or links."""
     import xlsxwriter
 
+    target = str(out) if isinstance(out, str | Path) else out
+    book = xlsxwriter.Workbook(target, {"strings_to_formulas": False,
+                                        "strings_to_urls": False, "in_memory": True})
+    try:
+        yield book
+    finally:
+        book.close()
+
+
+def _add_sections(book: Any, data: dict, lang: str | None = None) -> None:
+    """One sheet per section, columns metric, key, value; text made formula-safe. With
+    `lang`, sheet names and the header row are in that language (the metrics and keys
+    stay the machine names `rows` gives)."""
     by_section: dict[str, list] = defaultdict(list)
     for section, metric, key, value in rows(data):
         by_section[section].append((metric, key, value))
-    book = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False,
-                                           "strings_to_urls": False})
-    try:
-        bold = book.add_format({"bold": True})
-        for section in data:
-            sheet = book.add_worksheet(section[:31])
-            sheet.write_row(0, 0, ["metric", "key", "value"], bold)
-            for n, row in enumerate(by_section.get(section, []), start=1):
-                for col, v in enumerate(row):
-                    if v is None or v == "":
-                        continue
-                    if isinstance(v, str):
-                        sheet.write_string(n, col, _cell(v))
-                    else:
-                        sheet.write(n, col, v)
-            sheet.set_column(0, 1, 28)
-            sheet.set_column(2, 2, 60)
-    finally:
-        book.close()
+    bold = book.add_format({"bold": True})
+    head = [message(f"rep.col_{c}", lang) if lang else c for c in ("metric", "key", "value")]
+    for section in data:
+        key = f"rep.sheet_{section}"
+        name = message(key, lang) if lang and key in MESSAGES else section
+        sheet = book.add_worksheet(name[:31])
+        sheet.write_row(0, 0, head, bold)
+        for n, row in enumerate(by_section.get(section, []), start=1):
+            for col, v in enumerate(row):
+                if v is None or v == "":
+                    continue
+                if isinstance(v, str):
+                    sheet.write_string(n, col, _cell(v))
+                else:
+                    sheet.write(n, col, v)
+        sheet.set_column(0, 1, 28)
+        sheet.set_column(2, 2, 60)
+        sheet.freeze_panes(1, 0)

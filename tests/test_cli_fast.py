@@ -87,8 +87,8 @@ def probe(args: list[str], folder: Path) -> tuple[dict, subprocess.CompletedProc
 @pytest.mark.parametrize("args", [
     ["case", "show", "{case}"], ["case", "show", "{case}", "--json"], ["case", "list"],
     ["case", "delay", "{case}", "--code", "B"], ["user", "list"], ["stats"], ["report"],
-    ["export", "{tmp}/kb.csv"], ["settings"], ["privacy-report"], ["backup", "--out",
-                                                                   "{tmp}/kb.zip"],
+    ["report", "work", "--out", "{tmp}/work.xlsx"], ["export", "{tmp}/kb.csv"], ["settings"],
+    ["privacy-report"], ["backup", "--out", "{tmp}/kb.zip"],
 ], ids=lambda a: " ".join(a))
 def test_commands_that_need_no_model_do_not_load_it(bundled_kb, tmp_path, args):
     folder, case_id = bundled_kb

@@ -60,6 +60,7 @@ def opened(folder: Path, *args: str) -> str:
 READERS = [
     ["case", "list"], ["case", "show", "KF-20261202-1"], ["user", "list"], ["stats"],
     ["search", "硬盘"], ["triage", "硬盘错误"], ["export", "{tmp}/out.csv"], ["report"],
+    ["report", "work", "--out", "{tmp}/work.xlsx"],
     ["backup"], ["privacy-report"], ["tune", "--dry-run"], ["reindex"],
     ["intake-mail", "{tmp}/inbox"], ["case", "open", "--text", "硬盘错误"],
 ]

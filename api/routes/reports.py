@@ -19,12 +19,15 @@ MEDIA = {"csv": "text/csv; charset=utf-8", "json": "application/json",
          "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 Start = Annotated[Short, Query(description="First day (ISO-8601 date), included")]
 End = Annotated[Short, Query(description="Day after the last (ISO-8601 date), excluded")]
+Imported = Annotated[bool, Query(description="Count imported history (knownfix import, the "
+                                 "demo) too; left out by default")]
 
 
 @router.get("/summary", response_model=dict[str, Any], openapi_extra=needs("report.view"),
             summary="Volume, outcomes, timing, satisfaction, engineers, knowledge, gaps")
-def summary(user: Caller, desk: DeskDep, start: Start, end: End) -> dict[str, Any]:
-    return desk.reports.summary(user, start, end)
+def summary(user: Caller, desk: DeskDep, start: Start, end: End,
+            include_imported: Imported = False) -> dict[str, Any]:
+    return desk.reports.summary(user, start, end, include_imported=include_imported)
 
 
 @router.get("/export", openapi_extra=needs("report.view"),
@@ -34,16 +37,18 @@ def summary(user: Caller, desk: DeskDep, start: Start, end: End) -> dict[str, An
                 m: {"schema": {"type": "string", "format": "binary"}} if k == "xlsx" else
                 {"schema": {"type": "string"}} for k, m in MEDIA.items()}}})
 def export(user: Caller, desk: DeskDep, start: Start, end: End,
-           format: Annotated[Literal["csv", "xlsx", "json"], Query()] = "csv") -> Response:
+           format: Annotated[Literal["csv", "xlsx", "json"], Query()] = "csv",
+           include_imported: Imported = False) -> Response:
     name = f"knownfix-report-{start}-{end}.{format}"
     if format == "xlsx":
         with tempfile.TemporaryDirectory(prefix="knownfix-report-") as tmp:
             path = Path(tmp) / "report.xlsx"
-            desk.reports.export(user, start, end, "xlsx", path)
+            desk.reports.export(user, start, end, "xlsx", path,
+                                include_imported=include_imported)
             data = path.read_bytes()
     else:
         out = io.StringIO()
-        desk.reports.export(user, start, end, format, out)
+        desk.reports.export(user, start, end, format, out, include_imported=include_imported)
         data = ("\ufeff" if format == "csv" else "").encode() + out.getvalue().encode()
     return Response(data, media_type=MEDIA[format],
                     headers={"Content-Disposition": f'attachment; filename="{_safe(name)}"'})

@@ -1,34 +1,56 @@
-"""Reports (managers): the service layer's statistics for a period, with CSV and Excel
-downloads (工作报表 / 统计分析)."""
+"""Reports (managers): the per-case work report (工作报表) of a period with its filters,
+the period's statistics, and CSV and Excel downloads of both.
+
+The statistics are computed once per rerun (`Reports.aggregates`); the files are written
+only when a download button is pressed (Streamlit calls the data function then)."""
 
 from __future__ import annotations
 
 import io
-import tempfile
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from errors import KnownFixError
-from ui.i18n import error_text, fmt_pct, t
+from service.auth import User
+from service.cases import CHANNELS, STATES
+from service.reports import write_aggregates, write_work_xlsx
+from service.work_report import WorkFilter, WorkRow, display, write_csv
+from ui.i18n import error_text, fmt_pct, lang, t
 from ui.resources import desk
 from ui.session import require_page
 from ui.views.coverage import period
 from ui.widgets import dash, t_label
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def render() -> None:
     me = require_page("reports")
     st.header(t("rep.header"))
     start, end = period("rep")
+    imported = st.checkbox(t("rep.include_imported"), key="rep_imported",
+                           help=t("rep.include_imported_help"))
     reports = desk().reports
     try:
-        data = reports.summary(me, start, end)
-        weekly = reports.weekly(me, start, end)
+        data = reports.aggregates(me, start, end, include_imported=imported)
     except KnownFixError as exc:
         st.error(error_text(exc))
         return
+    _metrics(data)
+    _work_report(me, start, end, imported, data)
+    _statistics(data)
+    st.subheader(t("rep.download"))
+    c1, c2 = st.columns(2)
+    c1.download_button(t("rep.stats_csv"), lambda: _aggregates_file(data, "csv"),
+                       file_name="knownfix-report.csv", mime="text/csv", key="rep_csv",
+                       on_click="ignore")
+    c2.download_button(t("rep.stats_xlsx"), lambda: _aggregates_file(data, "xlsx"),
+                       file_name="knownfix-report.xlsx", mime=XLSX, key="rep_xlsx",
+                       on_click="ignore")
+
+
+def _metrics(data: dict) -> None:
     out, sat = data["outcomes"], data["satisfaction"]
     cols = st.columns(4)
     cols[0].metric(t("rep.cases"), data["period"]["cases"])
@@ -36,8 +58,56 @@ def render() -> None:
     cols[2].metric(t("rep.escalation_rate"), fmt_pct(out.get("escalation_rate")))
     cols[3].metric(t("confirm.satisfaction"),
                    "—" if sat.get("mean") is None else f"{sat['mean']:.2f}")
+
+
+def _work_report(me: User, start: str, end: str, imported: bool, data: dict) -> None:
+    """The cases of the period one by one, filtered, with their downloads."""
+    st.subheader(t("rep.work"))
+    st.caption(t("rep.work_help"))
+    found = _filters()
+    try:
+        rows = desk().reports.work_report(me, start, end, found, imported)
+    except KnownFixError as exc:
+        st.error(error_text(exc))
+        return
+    language = lang()  # the download functions run on another thread, without the session
+    if not rows:
+        st.info(t("rep.work_none"))
+    else:
+        st.caption(t("rep.work_count", n=len(rows)))
+        st.dataframe(dash(display(rows, language)), hide_index=True)
+    c1, c2 = st.columns(2)
+    c1.download_button(t("rep.work_csv"), lambda: _work_csv(rows, language),
+                       file_name=f"knownfix-work-{start}.csv", mime="text/csv",
+                       key="rep_work_csv", on_click="ignore")
+    c2.download_button(t("rep.work_xlsx"), lambda: _work_xlsx(rows, data, language),
+                       file_name=f"knownfix-work-{start}.xlsx", mime=XLSX,
+                       key="rep_work_xlsx", type="primary", on_click="ignore")
+
+
+def _filters() -> WorkFilter:
+    """Engineer (from the users), customer (part of the name), channel and state (from
+    the catalogue); nothing chosen means any."""
+    people = {u.username: u.display_name or u.username
+              for u in desk().users.all(include_inactive=True)}
+    c1, c2, c3, c4 = st.columns(4)
+    engineer = c1.selectbox(t("work.engineer"), list(people), format_func=people.get,
+                            index=None, placeholder=t("rep.any"), key="rep_f_engineer")
+    customer = c2.text_input(t("rep.customer_has"), key="rep_f_customer")
+    channel = c3.selectbox(t("intake.channel"), CHANNELS, index=None,
+                           format_func=lambda c: t(f"channel.{c}"), placeholder=t("rep.any"),
+                           key="rep_f_channel")
+    state = c4.selectbox(t("case.state"), STATES, index=None,
+                         format_func=lambda s: t(f"state.{s}"), placeholder=t("rep.any"),
+                         key="rep_f_state")
+    return WorkFilter(engineer or "", customer, channel or "", state or "")
+
+
+def _statistics(data: dict) -> None:
+    """The period's aggregates: weekly counts, volume charts, timing, engineers, delays
+    and triage corrections."""
     st.subheader(t("rep.weekly"))
-    st.dataframe(dash(weekly), hide_index=True)
+    st.dataframe(dash(data["weekly"]), hide_index=True)
     vol = data["volume"]
     tabs = st.tabs([t("intake.channel"), t("triage.severity"), t("case.state"),
                     *[t_label(n) for n in vol["by_label"]]])
@@ -49,19 +119,30 @@ def render() -> None:
     st.subheader(t("rep.engineers"))
     st.dataframe(dash(data["engineers"]), hide_index=True)
     st.subheader(t("rep.delays"))
-    st.bar_chart(pd.Series(out.get("delay_reasons", {}), dtype="float64"))
+    st.bar_chart(pd.Series(data["outcomes"].get("delay_reasons", {}), dtype="float64"))
     _corrections(data["corrections"])
-    st.subheader(t("rep.download"))
-    c1, c2 = st.columns(2)
+
+
+def _work_csv(rows: list[WorkRow], language: str) -> bytes:
     buf = io.StringIO()
-    reports.export(me, start, end, "csv", buf)
-    c1.download_button("CSV", buf.getvalue().encode("utf-8-sig"), file_name="knownfix-report.csv",
-                       mime="text/csv", key="rep_csv")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "report.xlsx"
-        reports.export(me, start, end, "xlsx", path)
-        c2.download_button("Excel", path.read_bytes(), file_name="knownfix-report.xlsx",
-                           key="rep_xlsx")
+    write_csv(rows, language, buf)
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def _work_xlsx(rows: list[WorkRow], data: dict, language: str) -> bytes:
+    buf = io.BytesIO()
+    write_work_xlsx(rows, data, language, buf)
+    return buf.getvalue()
+
+
+def _aggregates_file(data: dict, fmt: str) -> bytes:
+    if fmt == "csv":
+        text = io.StringIO()
+        write_aggregates(data, fmt, text)
+        return text.getvalue().encode("utf-8-sig")
+    buf = io.BytesIO()
+    write_aggregates(data, fmt, buf)
+    return buf.getvalue()
 
 
 def _corrections(found: dict) -> None:
