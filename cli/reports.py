@@ -11,7 +11,7 @@ data folder.
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated
 
@@ -23,20 +23,20 @@ from cli.options import AsOpt, DataDirOpt
 commands = typer.Typer()
 
 
-def _default_from() -> str:
-    return (datetime.now(UTC).date() - timedelta(days=28)).isoformat()
-
-
-def _default_to() -> str:
-    return (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+def _default_period(zone: tzinfo) -> tuple[str, str]:
+    """28 days ago to tomorrow, as days in `zone` (the configured zone)."""
+    today = datetime.now(zone).date()
+    return (today - timedelta(days=28)).isoformat(), (today + timedelta(days=1)).isoformat()
 
 
 @commands.command("report")
 def report(
     start: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD "
-                     "(UTC, inclusive; default: 28 days ago).")] = None,
+                     "(inclusive; default: 28 days ago), or a time (2026-12-01 09:00, "
+                     "ISO-8601); without a zone in the configured timezone.")] = None,
     end: Annotated[str | None, typer.Option("--to", help="Day after the last, YYYY-MM-DD "
-                   "(UTC, exclusive; default: tomorrow).")] = None,
+                   "(exclusive; default: tomorrow), or a time; without a zone in the "
+                   "configured timezone.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="csv, xlsx or json.")] = "json",
     out: Annotated[Path | None, typer.Option("--out", help="File to write (needed for "
                    "xlsx; otherwise printed).")] = None,
@@ -57,8 +57,9 @@ def report(
         fail(f"unknown format {fmt!r} (use {', '.join(FORMATS)})")
     if fmt == "xlsx" and out is None:
         fail("--format xlsx needs --out FILE")
-    start, end = start or _default_from(), end or _default_to()
     with session(data_dir, as_user) as s:
+        first, after = _default_period(s.desk.engine.settings.zone)
+        start, end = start or first, end or after
         target = out if out is not None else io.StringIO()
         data = s.desk.reports.export(s.actor, start, end, fmt, target, stale_days=stale_days)
     if out is None:
