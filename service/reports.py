@@ -318,9 +318,10 @@ def _bound(value: str, name: str, zone: tzinfo = UTC) -> str:
     except BadInput:
         t = None
     if t is None:
-        raise BadInput(f"the {name} of the report is not a date (YYYY-MM-DD) or a time: "
-                       f"{value!r}")
-    return iso(t)
+        raise BadInput(f"the {name} of the report is not an ISO date (YYYY-MM-DD) or a "
+                       f"time (2026-12-01 09:00): {value!r}")
+    text = iso(t)  # a day that starts at midnight UTC stays a day (the same bound)
+    return text[:10] if len(value.strip()) == 10 and text.endswith("T00:00:00Z") else text
 
 
 def _time(value: str | None) -> datetime | None:
