@@ -136,7 +136,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "tz.Europe/Berlin": ("柏林时间", "Berlin time"),
     "tz.America/New_York": ("纽约时间", "New York time"),
     "tz.America/Los_Angeles": ("洛杉矶时间", "Los Angeles time"),
-    "tz.UTC": ("协调世界时", "Coordinated Universal Time"),
+    "tz.UTC": ("协调世界时", "UTC"),
+    "tz.caption_utc": ("时间均为协调世界时（UTC）", "Times in UTC"),
     "escalate.reason": ("升级原因", "Reason"),
     "escalate.submit": ("升级", "Escalate"),
     "escalate.done": ("已升级给 {to}", "Escalated to {to}"),
@@ -647,13 +648,18 @@ def zone_label(name: str) -> str:
     """A zone for a picker: "北京时间 (Asia/Shanghai, UTC+8)", "Europe/Paris (UTC+1)"."""
     said, found = zone_name(name), known_zone(name)
     offset = offset_text(found) if found else "?"
-    return f"{said} ({name}, {offset})" if said != name else f"{name} ({offset})"
+    inner = name if offset == name else f"{name}, {offset}"
+    if said != name:
+        return f"{said} ({inner})"
+    return name if offset == name else f"{name} ({offset})"
 
 
 def zone_caption() -> str:
     """The one line a page says its times in: "时间均为 北京时间（Asia/Shanghai，UTC+8）"."""
     here = zone()
     name, offset = str(here.key), offset_text(here)
+    if name == offset:
+        return t("tz.caption_utc")
     if f"tz.{name}" in MESSAGES:
         return t("tz.caption_named", name=zone_name(name), zone=name, offset=offset)
     return t("tz.caption", zone=name, offset=offset)
