@@ -17,6 +17,7 @@ from service.auth import PAGE_NEEDS, SESSION_SECONDS, User, can
 from ui.i18n import error_text, t, zone_caption
 from ui.resources import desk
 from ui.widgets import zone_select
+from zones import known_zone
 
 COOKIE = "knownfix_session"
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,100}")  # what secrets.token_urlsafe makes
@@ -96,8 +97,9 @@ def password_form(me: User) -> None:
 def zone_choice(me: User) -> None:
     """The user's own time zone, and the line naming the zone every time on the page is
     shown in."""
-    choice = zone_select(t("tz.label"), "tz_choice", me.timezone)
-    if choice != me.timezone:
+    mine = me.timezone if known_zone(me.timezone) else ""
+    choice = zone_select(t("tz.label"), "tz_choice", mine)
+    if choice != mine:
         try:
             desk().users.set_timezone(me, choice)
         except KnownFixError as exc:
