@@ -295,9 +295,10 @@ class Cases(OnEngine):
         return self._triage(actor, case_id, first=True)
 
     def _next_number(self, project: str, day: datetime) -> str:
-        """PROJECT-YYYYMMDD-N, N counting that project's cases that day. Called inside a
-        write transaction, so two writers can never get the same number."""
-        prefix = f"{project}-{day.astimezone(UTC):%Y%m%d}-"
+        """PROJECT-YYYYMMDD-N, N counting that project's cases that day (the day on the
+        clock of the `timezone` setting). Called inside a write transaction, so two
+        writers can never get the same number."""
+        prefix = f"{project}-{day.astimezone(self.s.zone):%Y%m%d}-"
         rows = self.kb.db.execute("SELECT id FROM cases WHERE id LIKE ?", [prefix + "%"])
         used = [int(r[0][len(prefix):]) for r in rows if r[0][len(prefix):].isdigit()]
         return f"{prefix}{max(used, default=0) + 1}"

@@ -132,6 +132,7 @@ def test_case_filters_and_report_periods_read_days_on_the_teams_clock(shanghai):
     # 07:30 in Shanghai on 1 December is still 30 November in UTC
     early = shanghai.cases.open(SYSTEM, FAULT, received_at="2026-12-01 07:30")
     assert early.fields["received_at"] == "2026-11-30T23:30:00Z"
+    assert early.id == "KF-20261201-1"  # numbered by the team's day
     found = shanghai.queries.case_page(SYSTEM, CaseFilter(received_from="2026-12-01",
                                                           received_to="2026-12-02"))
     assert [c.id for c in found.items] == [early.id]
