@@ -10,7 +10,7 @@ from ui.actions import new_run
 from ui.boundary import boundary
 from ui.i18n import LANGUAGES, t
 from ui.resources import desk, start_loading
-from ui.session import current_user, keep_cookie, password_form, sign_out
+from ui.session import current_user, keep_cookie, password_form, sign_out, zone_choice
 
 # page (script ui/pages/NAME.py) -> icon; who sees which: service.auth.PAGE_NEEDS
 ICONS = {"intake": "📞", "queue": "📋", "case": "🗂️", "search": "🔎", "knowledge": "📚",
@@ -39,6 +39,7 @@ with st.sidebar, boundary("sidebar"):
             st.rerun()
         with st.popover(t("password.header")):
             password_form(me)
+        zone_choice(me)  # names the zone the page's times are in
     keep_cookie()  # a refreshed page stays signed in; signed out, the cookie goes
 
 if me is None:

@@ -17,8 +17,10 @@ import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from errors import SettingsError
+from zones import known_zone, server_zone
 
 # A project code starts case numbers (PROJECT-YYYYMMDD-N): a capital letter, then capital
 # letters or digits, 16 at most; no hyphen (it separates the parts), no space.
@@ -135,6 +137,10 @@ SETTINGS: list[Setting] = [
     Setting("project_code", "KF", "Project code at the start of case numbers "
             "(PROJECT-YYYYMMDD-N): a capital letter, then capital letters or digits, 16 at "
             "most (no space or hyphen)."),
+    Setting("timezone", "", "Time zone the app shows times in and the command line reads "
+            "times without a zone in: an IANA name such as Asia/Shanghai; empty: the "
+            "server's own zone (UTC when it cannot be found). Each user may choose their "
+            "own in the app."),
     Setting(
         "deadlines",
         {"critical": [1, 8], "high": [4, 24], "medium": [8, 72], "low": [24, 168]},
@@ -225,6 +231,7 @@ class Settings:
     sync_retrain_max: int = _DEFAULTS["sync_retrain_max"]
     encode_batch_size: int = _DEFAULTS["encode_batch_size"]
     project_code: str = _DEFAULTS["project_code"]
+    timezone: str = _DEFAULTS["timezone"]
     deadlines: dict = field(default_factory=lambda: dict(_DEFAULTS["deadlines"]))
     at_risk_share: float = _DEFAULTS["at_risk_share"]
     recurrence_days: int = _DEFAULTS["recurrence_days"]
@@ -289,6 +296,16 @@ class Settings:
     @property
     def escalate_level(self) -> str | None:
         return self.level_named(self.escalate_at_severity) if self.escalate_at_severity else None
+
+    @property
+    def zone_name(self) -> str:
+        """The configured time zone's name: `timezone`, else the server's zone."""
+        return self.timezone.strip() or server_zone()
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The configured time zone (see zone_name)."""
+        return known_zone(self.zone_name) or ZoneInfo("UTC")
 
     @property
     def db_path(self) -> Path:
@@ -368,6 +385,10 @@ def _checked(s: Settings) -> Settings:
         raise SettingsError(f"project_code {s.project_code!r} must be a letter, then letters "
                             "or digits, 16 at most, no space or hyphen (e.g. KF)")
     _check_deadlines(s.deadlines)
+    if s.timezone.strip() and known_zone(s.timezone.strip()) is None:
+        raise SettingsError(f"timezone {s.timezone!r} is not a known time zone (an IANA "
+                            "name such as Asia/Shanghai, Europe/Berlin or UTC)",
+                            "setting_timezone", value=_shown(s.timezone))
     if s.ann_threshold < 0 or s.ann_nlist < 0 or s.ann_nprobe < 1:
         raise SettingsError("ann_threshold and ann_nlist must be >= 0 and ann_nprobe >= 1")
     _check_notify(s)

@@ -159,8 +159,11 @@ class CaseOpen(_Request):
     asset_model: Short | None = None
     asset_serial: Short | None = None
     product: Short | None = None
-    received_at: Short | None = Field(None, description="ISO-8601 time (default: now)")
-    last_service_at: Short | None = None
+    received_at: Short | None = Field(None, description="ISO-8601 time (default: now); "
+                                      "without a zone, on the clock of the `timezone` "
+                                      "setting")
+    last_service_at: Short | None = Field(None, description="ISO-8601 time or date; "
+                                          "without a zone, in the `timezone` setting")
     team: Short | None = None
 
 
@@ -263,7 +266,8 @@ class Delay(_Request):
 
 class Dispatch(_Request):
     assignee: Short
-    planned_at: Short = Field(description="ISO-8601 time of the visit")
+    planned_at: Short = Field(description="ISO-8601 time of the visit; without a zone, on "
+                              "the clock of the `timezone` setting")
     place: Short
     tools: list[Short] = Field(default_factory=list, max_length=100)
     parts: list[Short] = Field(default_factory=list, max_length=100)
@@ -414,6 +418,8 @@ class UserIn(_Request):
     display_name: Short = ""
     lang: Lang = "zh"
     team: Short = ""
+    timezone: Short = Field("", description="The user's own time zone, an IANA name such "
+                            "as Asia/Shanghai; empty: the server's `timezone` setting")
 
 
 class UserChange(_Request):
@@ -421,6 +427,8 @@ class UserChange(_Request):
     display_name: Short | None = None
     team: Short | None = None
     lang: Lang | None = None
+    timezone: Short | None = Field(None, description="An IANA time zone name; empty: the "
+                                   "server's `timezone` setting")
     active: bool | None = Field(None, description="false disables the user (and their "
                                 "API tokens); true enables them again")
 
@@ -431,6 +439,7 @@ class UserOut(BaseModel):
     display_name: str
     lang: str
     team: str
+    timezone: str = ""
     active: bool
     created_at: str | None = None
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cli.edge import Session, fail, session
-from cli.options import AsOpt, DataDirOpt, JsonOpt, TextFileOpt, pairs, text_input
+from cli.options import TIME_HELP, AsOpt, DataDirOpt, JsonOpt, TextFileOpt, pairs, text_input
 from errors import BadInput
 
 if TYPE_CHECKING:  # service.cases loads the engine; imported lazily to keep --help fast
@@ -185,10 +185,10 @@ def open_cmd(
     asset_model: Annotated[str | None, typer.Option(help="Equipment model.")] = None,
     asset_serial: Annotated[str | None, typer.Option(help="Equipment serial number.")] = None,
     product: Annotated[str | None, typer.Option(help="Product.")] = None,
-    received_at: Annotated[str | None, typer.Option(help="Time received, ISO-8601 "
-                                                    "(default: now).")] = None,
-    last_service_at: Annotated[str | None, typer.Option(help="Last service time, "
-                                                        "ISO-8601.")] = None,
+    received_at: Annotated[str | None, typer.Option(help="Time received (default: now). "
+                                                    + TIME_HELP)] = None,
+    last_service_at: Annotated[str | None, typer.Option(help="Last service time. "
+                                                        + TIME_HELP)] = None,
     team: Annotated[str | None, typer.Option(help="Team that owns the case.")] = None,
     project: Annotated[str | None, typer.Option(help="Project code of the case number "
                                                 "(default: setting project_code).")] = None,
@@ -238,7 +238,8 @@ def update_cmd(
     text: Annotated[str | None, typer.Option(help="New fault description (re-triaged).")] = None,
     title: Annotated[str | None, typer.Option(help="New title.")] = None,
     field: Annotated[list[str] | None, typer.Option(
-        "--field", help="Intake field NAME=VALUE, e.g. customer=ACME (repeatable).")] = None,
+        "--field", help="Intake field NAME=VALUE, e.g. customer=ACME (repeatable); "
+        "received_at and last_service_at take a time: " + TIME_HELP)] = None,
     label: Annotated[list[str] | None, typer.Option(
         "--label", help="Set label NAME=VALUE; NAME= removes it (repeatable).")] = None,
     allow_future: FutureOpt = False,
@@ -309,7 +310,7 @@ def dispatch_cmd(
     case_id: IdArg,
     assignee: Annotated[str, typer.Option(help="Who goes on site: the user name of an "
                                           "engineer, manager or admin.")],
-    at: Annotated[str, typer.Option("--at", help="Planned time, ISO-8601.")],
+    at: Annotated[str, typer.Option("--at", help="Planned time. " + TIME_HELP)],
     place: Annotated[str, typer.Option(help="Where.")],
     tool: Annotated[list[str] | None, typer.Option("--tool", help="A tool to bring "
                                                    "(repeatable).")] = None,
@@ -319,7 +320,7 @@ def dispatch_cmd(
 ) -> None:
     """Send someone on site (派工): who, when, where, tools and spare parts.
 
-    Example: knownfix case dispatch KF-20261127-1 --assignee bob --at 2026-11-28T09:00
+    Example: knownfix case dispatch KF-20261127-1 --assignee bob --at "2026-11-28 09:00"
     --place "远洋物流 3号仓库" --tool 万用表 --part "4TB 监控硬盘" --as manager1
     """
     with session(data_dir, as_user) as s:
@@ -503,6 +504,8 @@ def list_cmd(
 
 # -- users ------------------------------------------------------------------------------------
 RoleOpt = Annotated[str, typer.Option(help="first_line, engineer, manager or admin.")]
+ZONE_HELP = ("The user's own time zone in the app, an IANA name such as Asia/Shanghai "
+             "(default: the timezone setting).")
 
 
 @user_app.command("add")
@@ -513,6 +516,7 @@ def user_add_cmd(
     display_name: Annotated[str, typer.Option(help="Name shown in the app.")] = "",
     lang: Annotated[str, typer.Option(help="Interface language: zh or en.")] = "zh",
     team: Annotated[str, typer.Option(help="Team.")] = "",
+    timezone: Annotated[str, typer.Option(help=ZONE_HELP)] = "",
     password_stdin: Annotated[bool, typer.Option(
         "--password-stdin", help="Read the password from standard input (else prompt).")
     ] = False,
@@ -529,7 +533,7 @@ def user_add_cmd(
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     with session(data_dir, as_user) as s:
-        user = s.users.add(s.actor, name, password, role, display_name, lang, team)
+        user = s.users.add(s.actor, name, password, role, display_name, lang, team, timezone)
         typer.echo(f"user {user.username} ({user.role}) added")
 
 
@@ -543,20 +547,23 @@ def user_update_cmd(
     team: Annotated[str | None, typer.Option(help="New team.", show_default=False)] = None,
     lang: Annotated[str | None, typer.Option(help="Interface language: zh or en.",
                                              show_default=False)] = None,
+    timezone: Annotated[str | None, typer.Option(help=ZONE_HELP + ' "" clears it.',
+                                                 show_default=False)] = None,
     active: Annotated[bool | None, typer.Option(
         "--active/--inactive", help="Enable the user, or disable them: a disabled user "
         "cannot sign in, act or be given work, and keeps their history.",
         show_default=False)] = None,
     as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
-    """Change a user's role, display name, team, language, or disable / enable them
-    (an audit event records what changed). The password is not changed here.
+    """Change a user's role, display name, team, language, time zone, or disable / enable
+    them (an audit event records what changed). The password is not changed here.
 
     Example: knownfix user update alice --role engineer --team 华东二线
+    --timezone Asia/Shanghai
     """
     with session(data_dir, as_user) as s:
         user = s.users.update(s.actor, name, role=role, display_name=display_name,
-                              team=team, lang=lang, active=active)
+                              team=team, lang=lang, active=active, timezone=timezone)
     state = "" if user.active else ", disabled"
     typer.echo(f"user {user.username} ({user.role}{state}) updated")
 
@@ -579,4 +586,5 @@ def user_list_cmd(
         typer.echo("no users")
     for u in users:
         typer.echo(f"{u.username:<16} {u.role:<11} {u.lang}  {u.team or '-':<10} "
-                   f"{u.display_name}" + ("" if u.active else "  (disabled)"))
+                   f"{u.timezone or '-':<20} {u.display_name}"
+                   + ("" if u.active else "  (disabled)"))

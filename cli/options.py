@@ -16,6 +16,9 @@ import typer
 
 from errors import BadInput
 
+# what every option taking a time says (service.cases.parse_time reads it)
+TIME_HELP = ("ISO-8601 with a zone (2026-12-01T01:00:00Z), or 2026-12-01 09:00 / "
+             "2026-12-01 on the clock of the `timezone` setting.")
 DataDirOpt = Annotated[str | None, typer.Option(
     "--data-dir", help="Data folder holding the knowledge base (default: "
     "$KNOWNFIX_DATA_DIR or ./data).", show_default=False)]

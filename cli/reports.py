@@ -12,7 +12,7 @@ data folder.
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated
 
@@ -24,20 +24,20 @@ from cli.options import AsOpt, DataDirOpt
 commands = typer.Typer()
 
 
-def _default_from() -> str:
-    return (datetime.now(UTC).date() - timedelta(days=28)).isoformat()
-
-
-def _default_to() -> str:
-    return (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+def _default_period(zone: tzinfo) -> tuple[str, str]:
+    """28 days ago to tomorrow, as days in `zone` (the configured zone)."""
+    today = datetime.now(zone).date()
+    return (today - timedelta(days=28)).isoformat(), (today + timedelta(days=1)).isoformat()
 
 
 report_app = typer.Typer()
 commands.add_typer(report_app, name="report")
-FromOpt = Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD (UTC, "
-                    "inclusive; default: 28 days ago).")]
+FromOpt = Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD "
+                    "(inclusive; default: 28 days ago), or a time (2026-12-01 09:00, "
+                    "ISO-8601); without a zone in the configured timezone.")]
 ToOpt = Annotated[str | None, typer.Option("--to", help="Day after the last, YYYY-MM-DD "
-                  "(UTC, exclusive; default: tomorrow).")]
+                  "(exclusive; default: tomorrow), or a time; without a zone in the "
+                  "configured timezone.")]
 ImportedOpt = Annotated[bool, typer.Option("--include-imported", help="Count imported "
                         "history (knownfix import, the demo) too; it has no real received "
                         "time, so it is left out by default.")]
@@ -72,8 +72,9 @@ def report(
         fail(f"unknown format {fmt!r} (use {', '.join(FORMATS)})")
     if fmt == "xlsx" and out is None:
         fail("--format xlsx needs --out FILE")
-    start, end = start or _default_from(), end or _default_to()
     with session(data_dir, as_user) as s:
+        first, after = _default_period(s.desk.engine.settings.zone)
+        start, end = start or first, end or after
         target = out if out is not None else io.StringIO()
         data = s.desk.reports.export(s.actor, start, end, fmt, target, stale_days=stale_days,
                                      include_imported=include_imported)
@@ -107,7 +108,8 @@ def work(
     data_dir: DataDirOpt = None,
 ) -> None:
     """The work report (工作报表): one row per case received or worked on in the period,
-    with customer, channel, product and serial, engineer, times (UTC), cause, fix, parts,
+    with customer, channel, product and serial, engineer, times (in the configured
+    timezone), cause, fix, parts,
     delay reason, satisfaction and follow-up.
 
     Example: knownfix report work --from 2026-11-01 --to 2026-12-01 --engineer wang
@@ -120,10 +122,12 @@ def work(
         fail(f"unknown format {fmt!r} (use csv or xlsx)")
     if lang not in LANGUAGES:
         fail(f"unknown language {lang!r} (use {' or '.join(LANGUAGES)})")
-    start, end = start or _default_from(), end or _default_to()
     found = WorkFilter(engineer, customer, channel, state)
     with session(data_dir, as_user) as s:
+        zone = s.desk.engine.settings.zone
+        first, after = _default_period(zone)
+        start, end = start or first, end or after
         write = (s.desk.reports.work_report_xlsx if fmt == "xlsx"
                  else s.desk.reports.work_report_csv)
-        rows = write(s.actor, start, end, lang, out, found, include_imported)
+        rows = write(s.actor, start, end, lang, out, found, include_imported, tz=zone)
     typer.echo(f"wrote the work report of {len(rows)} cases ({start} to {end}) to {out}")

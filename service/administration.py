@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from errors import BadInput, NotFound
-from service.auth import ROLES, User, Users, require
+from service.auth import ROLES, User, Users, check_timezone, require
 from service.engine import Engine
 from settings import SETTINGS, Settings, SettingsError, load_settings
 
@@ -34,6 +34,7 @@ class Account:
     display_name: str
     lang: str
     team: str
+    timezone: str  # "": the `timezone` setting's
     active: bool
     created_at: str | None
 
@@ -54,10 +55,11 @@ class Administration:
         """Every user by name (disabled ones only when asked)."""
         require(actor, "user.manage")
         where = "" if include_inactive else " WHERE active = 1"
-        return [Account(r[0], r[1], r[2] or "", r[3] or "zh", r[4] or "", bool(r[5]), r[6])
+        return [Account(r[0], r[1], r[2] or "", r[3] or "zh", r[4] or "", r[5] or "",
+                        bool(r[6]), r[7])
                 for r in self.kb.db.execute(
-                    "SELECT username, role, display_name, lang, team, active, created_at "
-                    f"FROM users{where} ORDER BY username")]
+                    "SELECT username, role, display_name, lang, team, timezone, active, "
+                    f"created_at FROM users{where} ORDER BY username")]
 
     def account(self, actor: User, username: str) -> Account:
         require(actor, "user.manage")
@@ -67,7 +69,8 @@ class Administration:
         raise NotFound(f"no user {username!r}", "no_user", username=username)
 
     def add_user(self, actor: User, username: str, password: str, role: str,
-                 display_name: str = "", lang: str = "zh", team: str = "") -> Account:
+                 display_name: str = "", lang: str = "zh", team: str = "",
+                 timezone: str = "") -> Account:
         """A new user; an existing name (active or disabled) is refused rather than
         replaced (Users.add on its own would overwrite it)."""
         require(actor, "user.manage")
@@ -78,21 +81,25 @@ class Administration:
         if taken:
             raise BadInput(f"user {username!r} exists: change it instead", "account_exists",
                            username=username)
-        self.users.add(actor, username, password, role, display_name, lang, team)
+        self.users.add(actor, username, password, role, display_name, lang, team, timezone)
         return self.account(actor, username)
 
     def update_user(self, actor: User, username: str, role: str | None = None,
                     display_name: str | None = None, team: str | None = None,
-                    lang: str | None = None, active: bool | None = None) -> Account:
+                    lang: str | None = None, active: bool | None = None,
+                    timezone: str | None = None) -> Account:
         """Change what is given (None: unchanged) in one audit event ("user:update",
         each changed field's old and new value).  The last active admin stays one."""
         require(actor, "user.manage")
         wanted = {k: v for k, v in (("role", role), ("display_name", display_name),
-                                    ("team", team), ("lang", lang), ("active", active))
+                                    ("team", team), ("lang", lang), ("active", active),
+                                    ("timezone", timezone))
                   if v is not None}
         if not wanted:
-            raise BadInput("nothing to change: give a role, display name, team, language "
-                           "or active", "account_nothing")
+            raise BadInput("nothing to change: give a role, display name, team, language, "
+                           "time zone or active", "account_nothing")
+        if timezone is not None:
+            wanted["timezone"] = check_timezone(timezone)
         if role is not None and role not in ROLES:
             raise BadInput(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
         if lang is not None and lang not in LANGS:

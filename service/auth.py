@@ -20,6 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from errors import BadInput, NotFound, PermissionDenied
 from kb.store import KnowledgeBase, now_utc
+from zones import known_zone
 
 ROLES = ("first_line", "engineer", "manager", "admin")
 LANGS = ("zh", "en")
@@ -53,7 +54,7 @@ WORK_NEEDS: dict[str, str] = {"dispatch": "case.service_record", "escalate": "ca
 # with a letter, digit or _ (never with = + - @, which spreadsheets read as a formula).
 USERNAME = re.compile(r"\w[\w.@+-]{0,63}")
 RESERVED = frozenset({"system"})  # the built-in administrator the command line acts as
-_COLUMNS = "username, role, display_name, lang, team, active"
+_COLUMNS = "username, role, display_name, lang, team, timezone, active"
 
 MAX_FAILURES = 5
 LOCK_SECONDS = 300
@@ -68,13 +69,14 @@ class User:
     display_name: str = ""
     lang: str = "zh"
     team: str = ""
+    timezone: str = ""  # the user's own time zone (an IANA name); "": the setting's
     active: bool = True
 
     @classmethod
     def from_row(cls, row: tuple) -> User:
         """A User from a row of `SELECT {_COLUMNS}`."""
-        *head, active = row
-        return cls(*head, active=bool(active))
+        *head, zone, active = row
+        return cls(*head, timezone=zone or "", active=bool(active))
 
 
 SYSTEM = User("system", "admin", "KnownFix")
@@ -114,12 +116,19 @@ class Users:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
         db = kb.db
+        columns = {"username": str, "display_name": str, "role": str, "password_hash": str,
+                   "lang": str, "team": str, "timezone": str, "created_at": str,
+                   "active": int}
         if not db["users"].exists():
             with kb.transaction():  # a write lock first: processes may start together
                 if not db["users"].exists():
-                    db["users"].create({"username": str, "display_name": str, "role": str,
-                                        "password_hash": str, "lang": str, "team": str,
-                                        "created_at": str, "active": int}, pk="username")
+                    db["users"].create(columns, pk="username")
+        if not set(db["users"].columns_dict) >= set(columns):
+            with kb.transaction():  # a database from an older version gains the new columns
+                have = set(db["users"].columns_dict)
+                for col, kind in columns.items():
+                    if col not in have:
+                        db["users"].add_column(col, kind)
         if not db["sessions"].exists():
             with kb.transaction():
                 if not db["sessions"].exists():
@@ -131,12 +140,15 @@ class Users:
         self._locked_until: dict[str, float] = {}
 
     def add(self, actor: User, username: str, password: str, role: str,
-            display_name: str = "", lang: str = "zh", team: str = "") -> User:
+            display_name: str = "", lang: str = "zh", team: str = "",
+            timezone: str = "") -> User:
         """Create a user. An existing name (active or disabled) is refused: `update`
-        changes a user, and nobody is replaced by accident."""
+        changes a user, and nobody is replaced by accident.  `timezone`: the user's own
+        zone (an IANA name), "" for the `timezone` setting."""
         require(actor, "user.manage")
         _check_role(role)
         _check_lang(lang)
+        timezone = check_timezone(timezone)
         _check_username(username)
         if len(password) < 8:
             raise BadInput("a user needs a password of at least 8 characters",
@@ -146,7 +158,8 @@ class Users:
             raise _exists(taken)
         row = {"username": username, "display_name": display_name.strip() or username,
                "role": role, "password_hash": _hasher.hash(password), "lang": lang,
-               "team": team.strip(), "created_at": now_utc(), "active": 1}
+               "team": team.strip(), "timezone": timezone, "created_at": now_utc(),
+               "active": 1}
         try:
             with self.kb.transaction():
                 self.kb.db["users"].insert(row)
@@ -157,22 +170,27 @@ class Users:
 
     def update(self, actor: User, username: str, role: str | None = None,
                display_name: str | None = None, team: str | None = None,
-               lang: str | None = None, active: bool | None = None) -> User:
-        """Change a user's role, display name, team, language or whether they are active;
-        returns the user as changed.  The change is one audit event ("user:update", each
-        changed field's old and new value).  A disabled user cannot sign in, act or be
-        given work, and keeps everything they did; the last active admin stays one."""
+               lang: str | None = None, active: bool | None = None,
+               timezone: str | None = None) -> User:
+        """Change a user's role, display name, team, language, time zone ("" for the
+        setting's) or whether they are active; returns the user as changed.  The change
+        is one audit event ("user:update", each changed field's old and new value).  A
+        disabled user cannot sign in, act or be given work, and keeps everything they
+        did; the last active admin stays one."""
         require(actor, "user.manage")
         wanted = {k: v for k, v in (("role", role), ("display_name", display_name),
-                                    ("team", team), ("lang", lang), ("active", active))
+                                    ("team", team), ("lang", lang), ("active", active),
+                                    ("timezone", timezone))
                   if v is not None}
         if not wanted:
             raise BadInput("nothing to change: give a role, display name, team, language, "
-                           "or active / inactive", "user_nothing")
+                           "time zone, or active / inactive", "user_nothing")
         if role is not None:
             _check_role(role)
         if lang is not None:
             _check_lang(lang)
+        if timezone is not None:
+            wanted["timezone"] = check_timezone(timezone)
         wanted = {k: v.strip() if isinstance(v, str) else v for k, v in wanted.items()}
         with self.kb.transaction():
             before = self.find(username)
@@ -271,6 +289,14 @@ class Users:
         """The user's own choice of interface language (no admin needed, no event)."""
         _check_lang(lang)
         self.kb.db.execute("UPDATE users SET lang = ? WHERE username = ?", [lang, user.username])
+        return self.get(user.username)
+
+    def set_timezone(self, user: User, timezone: str) -> User:
+        """The user's own time zone (an IANA name; "" for the `timezone` setting), like
+        set_lang: their own choice, no admin needed, no event."""
+        zone = check_timezone(timezone)
+        self.kb.db.execute("UPDATE users SET timezone = ? WHERE username = ?",
+                           [zone, user.username])
         return self.get(user.username)
 
     def sign_in(self, username: str, password: str, now: float | None = None) -> str:
@@ -380,6 +406,17 @@ def _check_lang(lang: str) -> None:
     if lang not in LANGS:
         raise BadInput(f"unknown language {lang!r} ({' or '.join(LANGS)})", "unknown_lang",
                        lang=lang)
+
+
+def check_timezone(name: str) -> str:
+    """A user's time zone as stored: a known IANA name, or "" (the `timezone` setting);
+    BadInput for any other name."""
+    zone = (name or "").strip()
+    if zone and known_zone(zone) is None:
+        raise BadInput(f"unknown time zone {name[:60]!r}: give an IANA name such as "
+                       "Asia/Shanghai, or nothing for the configured zone", "unknown_timezone",
+                       zone=name[:60])
+    return zone
 
 
 def _check_username(username: str) -> None:

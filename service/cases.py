@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from errors import BadInput, InvalidTransition, NotFound, UnknownLabel
 from kb.records import Record
@@ -116,25 +116,35 @@ INTAKE_FIELDS = ("channel", "customer", "contact", "asset_model", "asset_serial"
 JSON_COLUMNS = ("escalation", "delay", "dispatch", "service_record", "follow_up")
 
 
-def parse_time(value: str | None) -> datetime | None:
+def parse_time(value: str | None, zone: tzinfo = UTC) -> datetime | None:
+    """A time as people and other systems write it: ISO-8601 with a zone or Z
+    ("2026-12-01T01:00:00Z"), or without one, date and time or date alone
+    ("2026-12-01 09:00", "2026-12-01T09:00", "2026-12-01": midnight), read on the clock
+    of `zone` (the configured zone, Settings.zone; UTC by default).  None when empty;
+    BadInput (one line) when it is no time."""
     if not value:
         return None
+    text = value.strip()
     try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise BadInput(f"not an ISO-8601 time: {value!r}") from exc
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+        t = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise BadInput(f"not a time: {value!r} (use 2026-12-01 09:00, 2026-12-01 or "
+                       "ISO-8601 such as 2026-12-01T01:00:00Z)", "bad_time",
+                       value=value) from None
+    return t if t.tzinfo else t.replace(tzinfo=zone)
 
 
 def iso(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def past_time(value: str | None, name: str, allow_future: bool = False) -> datetime | None:
-    """An intake time (received, last service) as parse_time reads it, refused when it
-    is more than a day ahead of now unless `allow_future` (a typo in the year, a clock
-    set wrong).  The day of slack covers time zones and clocks a little off."""
-    t = parse_time(value)
+def past_time(value: str | None, name: str, allow_future: bool = False,
+              zone: tzinfo = UTC) -> datetime | None:
+    """An intake time (received, last service) as parse_time reads it (a time without a
+    zone on the clock of `zone`), refused when it is more than a day ahead of now unless
+    `allow_future` (a typo in the year, a clock set wrong).  The day of slack covers
+    time zones and clocks a little off."""
+    t = parse_time(value, zone)
     if t is not None and not allow_future and t > datetime.now(UTC) + FUTURE_SLACK:
         raise BadInput(f"{name} {value} is more than a day in the future (allow it "
                        "explicitly if it is right)", "time_future", field=name, value=value)
@@ -267,9 +277,11 @@ class Cases(OnEngine):
         if intake.get("channel") and intake["channel"] not in CHANNELS:
             raise BadInput(f"unknown channel {intake['channel']!r} ({', '.join(CHANNELS)})")
         self._check_labels(labels or {})
-        received = past_time(intake.get("received_at"), "received_at",
-                             allow_future) or datetime.now(UTC)
-        past_time(intake.get("last_service_at"), "last_service_at", allow_future)
+        zone = self.s.zone  # a time typed without a zone is on the team's clock
+        received = past_time(intake.get("received_at"), "received_at", allow_future,
+                             zone) or datetime.now(UTC)
+        last = past_time(intake.get("last_service_at"), "last_service_at", allow_future, zone)
+        intake = {**intake, "last_service_at": iso(last) if last else None}
         project = project_code(project or self.s.project_code)
         with self.kb.transaction():
             case_id = self._next_number(project, received)
@@ -283,9 +295,10 @@ class Cases(OnEngine):
         return self._triage(actor, case_id, first=True)
 
     def _next_number(self, project: str, day: datetime) -> str:
-        """PROJECT-YYYYMMDD-N, N counting that project's cases that day. Called inside a
-        write transaction, so two writers can never get the same number."""
-        prefix = f"{project}-{day.astimezone(UTC):%Y%m%d}-"
+        """PROJECT-YYYYMMDD-N, N counting that project's cases that day (the day on the
+        clock of the `timezone` setting). Called inside a write transaction, so two
+        writers can never get the same number."""
+        prefix = f"{project}-{day.astimezone(self.s.zone):%Y%m%d}-"
         rows = self.kb.db.execute("SELECT id FROM cases WHERE id LIKE ?", [prefix + "%"])
         used = [int(r[0][len(prefix):]) for r in rows if r[0][len(prefix):].isdigit()]
         return f"{prefix}{max(used, default=0) + 1}"
@@ -307,10 +320,11 @@ class Cases(OnEngine):
         if unknown:
             raise BadInput(f"unknown intake field(s): {', '.join(sorted(unknown))}")
         changes: dict = {k: v for k, v in intake.items() if v is not None}
-        for name in ("received_at", "last_service_at"):
-            past_time(changes.get(name), name, allow_future)
-        if changes.get("received_at"):  # stored in UTC like at intake; deadlines follow it
-            changes["received_at"] = iso(parse_time(changes["received_at"]))
+        for name in ("received_at", "last_service_at"):  # stored in UTC like at intake
+            when = past_time(changes.get(name), name, allow_future, self.s.zone)
+            if when is not None:
+                changes[name] = iso(when)
+        if changes.get("received_at"):  # deadlines follow the received time
             moved = replace(case, fields={**case.fields, "received_at": changes["received_at"]})
             changes.update(self._deadlines(moved, case.priority))
         if description is not None:
@@ -494,9 +508,11 @@ class Cases(OnEngine):
         admin, Users.assignee, who becomes the assignee), when, where, with which tools
         and spare parts."""
         self._begin(actor, case_id, "dispatch")
-        parse_time(planned_at)
+        planned = parse_time(planned_at, self.s.zone)
+        if planned is None:
+            raise BadInput("say when the visit is planned", "dispatch_when")
         assignee = self.users.assignee(assignee, "dispatch").username
-        plan = {"assignee": assignee, "planned_at": planned_at, "place": place,
+        plan = {"assignee": assignee, "planned_at": iso(planned), "place": place,
                 "tools": tools or [], "parts": parts or [], "at": now_utc()}
         return self._write(actor, case_id, "dispatch",
                            {"dispatch": json.dumps(plan, ensure_ascii=False),

@@ -14,6 +14,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from typing import Any
 
 from errors import BadInput
@@ -96,7 +97,7 @@ class Queries:
                   limit: int = 50) -> Page:
         """Cases matching `filters`, newest received first, `limit` at a time."""
         require(actor, "case.view")
-        where, args = self._case_where(filters)
+        where, args = self._case_where(filters, self.cases.s.zone)
         if cursor:
             when, rid = decode_cursor(cursor, 2)
             where.append(f"({_WHEN} < ? OR ({_WHEN} = ? AND id < ?))")
@@ -110,7 +111,8 @@ class Queries:
                     if more else None)
 
     @staticmethod
-    def _case_where(f: CaseFilter) -> tuple[list[str], list]:
+    def _case_where(f: CaseFilter, zone: tzinfo) -> tuple[list[str], list]:
+        """SQL conditions for `f`; a time without a zone is on the clock of `zone`."""
         where: list[str] = []
         args: list = []
         bad = sorted(set(f.states) - set(STATES))
@@ -129,7 +131,7 @@ class Queries:
             where.append("assignee = ?")
             args.append(f.assignee)
         for value, op in ((f.received_from, ">="), (f.received_to, "<")):
-            when = parse_time(value)
+            when = parse_time(value, zone)
             if when is not None:
                 where.append(f"{_WHEN} {op} ?")
                 args.append(iso(when))

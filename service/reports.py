@@ -1,7 +1,8 @@
 """Reports (工作报表 / 统计分析): what a support manager reviews each week.
 
 `Reports(engine).summary(actor, start, end)` returns one dict of sections for the cases
-received in [start, end) (UTC dates; a case's `received_at`, else its `created_at`):
+received in [start, end) (dates or times; without a zone on the clock of the `timezone`
+setting; a case's `received_at`, else its `created_at`):
 
 - ``volume``: cases by channel, by each label field, by severity and by state;
 - ``outcomes``: first-contact resolution, escalation rate and reasons, delay reasons A–D;
@@ -43,6 +44,7 @@ from errors import BadInput
 from kb.exporter import safe_cell
 from kb.records import LIVE_ARTICLE_STATES
 from service.auth import User, Users, require
+from service.cases import iso, parse_time
 from service.engine import Engine, OnEngine
 from service.work_report import (
     DESK_CASE,
@@ -86,7 +88,7 @@ class Reports(OnEngine):
         `gap_similarity`: cosine at which two gap cases describe the same fault;
         `include_imported`: count imported history too."""
         require(actor, "report.view")
-        lo, hi = _bounds(start, end)
+        lo, hi = _bounds(start, end, self.s.zone)
         cases = self._cases(lo, hi, include_imported)
         return {
             "period": {"start": lo, "end": hi, "cases": len(cases)},
@@ -212,7 +214,7 @@ class Reports(OnEngine):
         severity (at resolve or close) in [start, end): per field, and per ISO week and
         field, confirmed values, corrected ones and the rate."""
         require(actor, "report.view")
-        return self._corrections(*_bounds(start, end))
+        return self._corrections(*_bounds(start, end, self.s.zone))
 
     def _corrections(self, lo: str, hi: str) -> dict:
         by_field: dict[str, Counter] = defaultdict(Counter)
@@ -243,7 +245,7 @@ class Reports(OnEngine):
         """Cases opened (received), resolved and escalated per ISO week, every week of
         [start, end) listed, quiet weeks included."""
         require(actor, "report.view")
-        lo, hi = _bounds(start, end)
+        lo, hi = _bounds(start, end, self.s.zone)
         desk = "" if include_imported else f" AND {DESK_CASE}"
         sql = {
             "opened": f"SELECT {RECEIVED} FROM cases c WHERE {_received_in(include_imported)}",
@@ -269,7 +271,7 @@ class Reports(OnEngine):
         (link rate) and how many found no good match; per value of each label field the
         cases, escalations (rate) and cases without a good match."""
         require(actor, "report.view")
-        lo, hi = _bounds(start, end)
+        lo, hi = _bounds(start, end, self.s.zone)
         cases = self._cases(lo, hi, include_imported)
         live = {f"article:{a['id']}": a for a in self.kb.db.query(
             "SELECT id, state FROM articles") if a["state"] in LIVE_ARTICLE_STATES}
@@ -325,7 +327,7 @@ class Reports(OnEngine):
         """One row per case worked in [start, end) (see service/work_report.py) that
         passes `filters`, oldest received first; imported history only if asked."""
         require(actor, "report.view")
-        lo, hi = _bounds(start, end)
+        lo, hi = _bounds(start, end, self.s.zone)
         names = {u.username: u.display_name or u.username
                  for u in Users(self.kb).all(include_inactive=True)}
         return work_rows(self.kb, names, lo, hi, (filters or WorkFilter()).check(),
@@ -365,25 +367,25 @@ def _received_in(include_imported: bool) -> str:
     return where if include_imported else f"{where} AND {DESK_CASE}"
 
 
-def _bounds(start: str, end: str) -> tuple[str, str]:
-    """[start, end) as strings that compare correctly with stored UTC ISO-8601 times."""
-    lo, hi = _bound(start, "start"), _bound(end, "end")
+def _bounds(start: str, end: str, zone: tzinfo = UTC) -> tuple[str, str]:
+    """[start, end) as strings that compare correctly with stored UTC ISO-8601 times; a
+    date or a time without a zone is read on the clock of `zone` (parse_time)."""
+    lo, hi = _bound(start, "start", zone), _bound(end, "end", zone)
     if hi <= lo:
         raise BadInput(f"the report period is empty: {start} to {end}")
     return lo, hi
 
 
-def _bound(value: str, name: str) -> str:
-    text = (value or "").strip()
+def _bound(value: str, name: str, zone: tzinfo = UTC) -> str:
     try:
-        if len(text) == 10:
-            return date.fromisoformat(text).isoformat()
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise BadInput(f"the {name} of the report is not an ISO date (YYYY-MM-DD): "
-                       f"{value!r}") from exc
-    t = t if t.tzinfo else t.replace(tzinfo=UTC)
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        t = parse_time((value or "").strip(), zone)
+    except BadInput:
+        t = None
+    if t is None:
+        raise BadInput(f"the {name} of the report is not an ISO date (YYYY-MM-DD) or a "
+                       f"time (2026-12-01 09:00): {value!r}")
+    text = iso(t)  # a day that starts at midnight UTC stays a day (the same bound)
+    return text[:10] if len(value.strip()) == 10 and text.endswith("T00:00:00Z") else text
 
 
 def _case_labels(c: dict) -> dict[str, str]:

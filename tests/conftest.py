@@ -18,6 +18,10 @@ from service.engine import Engine
 from settings import Settings, load_settings
 from tests.helpers import ZH_LEVELS, small_kb_records
 
+# The server's own zone (the `timezone` setting's default, zones.server_zone) is UTC in
+# the tests, wherever the developer's machine is; a test that wants another sets it.
+os.environ["TZ"] = "UTC"
+
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -168,3 +168,45 @@ def test_every_command_has_an_example(group):
         assert result.exit_code == 0
         example = result.stdout.partition("Example:")[2]
         assert "knownfix " + " ".join([*group, name]) in example, name
+
+
+# -- time zones (issue 12) --------------------------------------------------------------------
+def test_times_without_a_zone_are_read_in_the_configured_zone(kf, monkeypatch):
+    monkeypatch.setenv("KNOWNFIX_TIMEZONE", "Asia/Shanghai")
+    opened = json.loads(kf("case", "open", "--text", "NVR提示硬盘错误", "--received-at",
+                           "2026-12-01 09:00", "--last-service-at", "2026-05-01",
+                           "--json").stdout)
+    assert opened["fields"]["received_at"] == "2026-12-01T01:00:00Z"
+    assert opened["fields"]["last_service_at"] == "2026-04-30T16:00:00Z"
+    zoned = json.loads(kf("case", "open", "--text", "NVR提示硬盘错误", "--received-at",
+                          "2026-12-01T09:00:00Z", "--json").stdout)
+    assert zoned["fields"]["received_at"] == "2026-12-01T09:00:00Z"
+    kf("user", "add", "bob", "--role", "engineer", "--password-stdin", input="password-123\n")
+    kf("case", "dispatch", opened["id"], "--assignee", "bob", "--at", "2026-12-03",
+       "--place", "3号仓库")
+    shown = json.loads(kf("case", "show", opened["id"], "--json").stdout)
+    assert shown["fields"]["dispatch"]["planned_at"] == "2026-12-02T16:00:00Z"
+
+
+@pytest.mark.parametrize("args", [
+    ["case", "open", "--text", "NVR提示硬盘错误", "--received-at", "2026-12-01 9 Uhr"],
+    ["case", "open", "--text", "NVR提示硬盘错误", "--last-service-at", "01/05/2026"],
+    ["report", "--from", "2026-12-01 09:00:00 CST"],
+])
+def test_a_bad_time_is_one_line(kf, args):
+    one_line_error(kf(*args, ok=False), "2026")
+
+
+def test_a_users_zone_is_set_on_the_command_line(kf, monkeypatch):
+    kf("user", "add", "alice", "--role", "first_line", "--timezone", "Asia/Taipei",
+       "--password-stdin", input="password-123\n")
+    listed = json.loads(kf("user", "list", "--json").stdout)
+    assert {u["username"]: u["timezone"] for u in listed}["alice"] == "Asia/Taipei"
+    kf("user", "update", "alice", "--timezone", "Europe/London")
+    assert "Europe/London" in kf("user", "list").stdout
+    kf("user", "update", "alice", "--timezone", "")
+    assert json.loads(kf("user", "list", "--json").stdout)[0]["timezone"] == ""
+    one_line_error(kf("user", "update", "alice", "--timezone", "Moon/Base", ok=False),
+                   "Moon/Base", "IANA")
+    monkeypatch.setenv("KNOWNFIX_TIMEZONE", "Mars/Olympus")
+    one_line_error(kf("user", "list", ok=False), "Mars/Olympus")

@@ -7,9 +7,10 @@ Streamlit (the HTTP API imports this module without importing Streamlit)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from errors import KnownFixError
+from zones import in_zone, known_zone, offset_text
 
 LANGUAGES = {"zh": "中文", "en": "English"}
 
@@ -117,7 +118,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "people.pick_columns": ("请选择列", "Choose columns"),
     "kn.by": ("修改人", "By"),
     "when.date": ("日期", "Date"),
-    "when.time": ("时间（UTC）", "Time (UTC)"),
+    "when.time": ("时间", "Time"),
+    "when.now": ("不填即为现在", "Empty: now"),
+    # time zones (zones.py): the user's own in the sidebar, named once on every page
+    "tz.label": ("时区", "Time zone"),
+    "tz.default": ("默认：{zone}", "Default: {zone}"),
+    "tz.set_user": ("设置时区", "Set time zone"),
+    "tz.user_set": ("已设置 {name} 的时区", "Time zone of {name} set"),
+    "tz.caption": ("时间均为 {zone}（{offset}）", "Times in {zone} ({offset})"),
+    "tz.caption_named": ("时间均为 {name}（{zone}，{offset}）", "Times in {name} ({zone}, {offset})"),
+    "tz.Asia/Shanghai": ("北京时间", "China time"),
+    "tz.Asia/Hong_Kong": ("香港时间", "Hong Kong time"),
+    "tz.Asia/Taipei": ("台北时间", "Taipei time"),
+    "tz.Asia/Singapore": ("新加坡时间", "Singapore time"),
+    "tz.Asia/Tokyo": ("东京时间", "Tokyo time"),
+    "tz.Europe/London": ("伦敦时间", "London time"),
+    "tz.Europe/Berlin": ("柏林时间", "Berlin time"),
+    "tz.America/New_York": ("纽约时间", "New York time"),
+    "tz.America/Los_Angeles": ("洛杉矶时间", "Los Angeles time"),
+    "tz.UTC": ("协调世界时", "UTC"),
+    "tz.caption_utc": ("时间均为协调世界时（UTC）", "Times in UTC"),
     "escalate.reason": ("升级原因", "Reason"),
     "escalate.submit": ("升级", "Escalate"),
     "escalate.done": ("已升级给 {to}", "Escalated to {to}"),
@@ -338,6 +358,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
                        "{username} is the last active admin: make another user admin first."),
     "err.unknown_role": ("未知角色 {role}（可选：{roles}）。", "Unknown role {role} (roles: {roles})."),
     "err.unknown_lang": ("未知语言 {lang}（zh 或 en）。", "Unknown language {lang} (zh or en)."),
+    "err.unknown_timezone": ("未知时区“{zone}”：请用 IANA 时区名，例如 Asia/Shanghai；不填则用系统设置的时区。", "Unknown time zone “{zone}”: give an IANA name such as Asia/Shanghai, or nothing for the configured zone."),
+    "err.bad_time": ("“{value}”不是有效的时间：请写成 2026-12-01 09:00、2026-12-01 或 ISO-8601（如 2026-12-01T01:00:00Z）。", "“{value}” is not a time: write 2026-12-01 09:00, 2026-12-01 or ISO-8601 (e.g. 2026-12-01T01:00:00Z)."),
+    "err.dispatch_when": ("请填写计划上门时间。", "Say when the visit is planned."),
     "err.username_form": ("用户名须为 1–64 个字母、数字或 . _ @ + -，以字母或数字开头，不含空格。",
                           "A user name is 1 to 64 letters, digits or . _ @ + -, starting with "
                           "a letter or digit (no spaces)."),
@@ -552,6 +575,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "err.settings_unknown": ("未知的设置：{names}。", "Unknown setting(s): {names}."),
     "err.settings_fixed": ("{names} 不能在这里修改。", "{names} cannot be changed here."),
     "err.setting_type": ("设置 {name} 的值“{value}”无效：须为{type}。", "Setting {name}: “{value}” is not valid: it must be {type}."),
+    "err.setting_timezone": ("时区设置“{value}”无效：须为 IANA 时区名，例如 Asia/Shanghai、Europe/Berlin 或 UTC；不填则用服务器所在时区。", "The time zone “{value}” is not known: give an IANA name such as Asia/Shanghai, Europe/Berlin or UTC, or nothing for the server's own zone."),
     "err.setting_deadlines": ("处理期限中“{level}”的值 {value} 无效：须为 [响应小时数, 解决小时数]，且都大于 0。", "The deadlines for “{level}” ({value}) are not valid: give [response hours, resolution hours], both above 0."),
     "type.int": ("整数", "a whole number"),
     "type.float": ("数字", "a number"),
@@ -629,15 +653,50 @@ def _word(name: str, value: object, language: str) -> object:
     return value
 
 
+def zone() -> ZoneInfo:
+    """The app user's time zone (session state "tz", set at sign-in from their own
+    choice or the `timezone` setting; UTC before that)."""
+    import streamlit as st
+
+    return known_zone(st.session_state.get("tz") or "UTC") or ZoneInfo("UTC")
+
+
 def fmt_time(value: str | None) -> str:
-    """An ISO-8601 UTC time as the language writes it (UTC)."""
+    """A stored time (UTC ISO-8601) on the clock of the user's zone, as the language
+    writes it; the page names the zone once (zone_caption), not each time."""
     if not value:
         return "—"
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+    when = in_zone(value, zone())
+    if when is None:
         return value
     return when.strftime("%Y年%m月%d日 %H:%M" if lang() == "zh" else "%d %b %Y %H:%M")
+
+
+def zone_name(name: str) -> str:
+    """A zone as the user's language names it ("北京时间"), else its IANA name."""
+    key = f"tz.{name}"
+    return message(key, lang()) if key in MESSAGES else name
+
+
+def zone_label(name: str) -> str:
+    """A zone for a picker: "北京时间 (Asia/Shanghai, UTC+8)", "Europe/Paris (UTC+1)"."""
+    said, found = zone_name(name), known_zone(name)
+    offset = offset_text(found) if found else "?"
+    inner = name if offset == name else f"{name}, {offset}"
+    if said != name:
+        return f"{said} ({inner})"
+    return name if offset == name else f"{name} ({offset})"
+
+
+def zone_caption() -> str:
+    """The one line a page says its times in: "时间均为 北京时间（Asia/Shanghai，UTC+8）"."""
+    here = zone()
+    name, offset = str(here.key), offset_text(here)
+    if name == offset:
+        return t("tz.caption_utc")
+    if f"tz.{name}" in MESSAGES:
+        return t("tz.caption_named", name=zone_name(name), zone=name, offset=offset)
+    return t("tz.caption", zone=name, offset=offset)
 
 
 def fmt_number(value: float, digits: int = 0) -> str:

@@ -14,8 +14,10 @@ import streamlit as st
 
 from errors import KnownFixError
 from service.auth import PAGE_NEEDS, SESSION_SECONDS, User, can
-from ui.i18n import error_text, t
+from ui.i18n import error_text, t, zone_caption
 from ui.resources import desk
+from ui.widgets import zone_select
+from zones import known_zone
 
 COOKIE = "knownfix_session"
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,100}")  # what secrets.token_urlsafe makes
@@ -46,6 +48,7 @@ def current_user() -> User | None:
     if restored:
         st.session_state["token"] = token
         st.session_state["lang"] = found.lang or "zh"
+    st.session_state["tz"] = found.timezone or desk().engine.settings.zone_name
     return found
 
 
@@ -89,6 +92,22 @@ def password_form(me: User) -> None:
         st.error(error_text(exc))
         return
     st.success(t("password.changed"))
+
+
+def zone_choice(me: User) -> None:
+    """The user's own time zone, and the line naming the zone every time on the page is
+    shown in."""
+    mine = me.timezone if known_zone(me.timezone) else ""
+    choice = zone_select(t("tz.label"), "tz_choice", mine)
+    if choice != mine:
+        try:
+            desk().users.set_timezone(me, choice)
+        except KnownFixError as exc:
+            st.error(error_text(exc))
+            return
+        st.session_state["tz"] = choice or desk().engine.settings.zone_name
+        st.rerun()
+    st.caption(zone_caption())
 
 
 def keep_cookie() -> None:

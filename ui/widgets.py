@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime, time
 
 import pandas as pd
 import streamlit as st
 
 from triage.stored import StoredTriage
-from ui.i18n import basis_text, fmt_time, reason_text, t, value_name
+from ui.i18n import basis_text, fmt_time, reason_text, t, value_name, zone, zone_label
 from ui.render import highlight
 from ui.resources import desk
+from zones import all_zones, picked_utc
 
 
 def fix_card(key: str, title: str, fix: str, score: float, matched: list[str],
@@ -108,17 +108,26 @@ def _roles(work: str) -> str:
     return t("people.or").join(t(f"role.{r}") for r in taking_roles(work))
 
 
-def when_picker(label: str, key: str) -> str:
-    """A date and a time (a quarter-hour step; 09:00 when only the day is given) as the
-    service takes it, ISO-8601 in UTC; "" when no day is chosen."""
+def when_picker(label: str, key: str, help: str | None = None) -> str:
+    """A date and a time (a quarter-hour step; 09:00 when only the day is given) on the
+    clock of the user's zone, as the service takes it: ISO-8601 in UTC (zones.picked_utc);
+    "" when no day is chosen."""
     c1, c2 = st.columns(2)
-    day = c1.date_input(f"{label} · {t('when.date')}", value=None, key=f"{key}_date")
+    day = c1.date_input(f"{label} · {t('when.date')}", value=None, key=f"{key}_date",
+                        help=help)
     hour = c2.time_input(f"{label} · {t('when.time')}", value=None, key=f"{key}_time",
                          step=900)
-    if not day:
-        return ""
-    when = datetime.combine(day, hour or time(9, 0), tzinfo=UTC)
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return picked_utc(day, hour, zone()) if day else ""
+
+
+def zone_select(label: str, key: str, current: str = "") -> str:
+    """Pick a time zone: "default" (the `timezone` setting's, returned as ""), the
+    common zones, then every other by name."""
+    default = desk().engine.settings.zone_name
+    options = ["", *all_zones()]
+    return st.selectbox(label, options, index=options.index(current) if current in options
+                        else 0, key=key, format_func=lambda name: zone_label(name) if name
+                        else t("tz.default", zone=zone_label(default)))
 
 
 def dash(data) -> pd.DataFrame:

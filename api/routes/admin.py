@@ -35,16 +35,17 @@ def list_users(user: Caller, desk: DeskDep,
              openapi_extra=needs("user.manage"), summary="Add a user")
 def add_user(body: UserIn, user: Caller, desk: DeskDep) -> UserOut:
     acc = desk.admin.add_user(user, body.username, body.password, body.role,
-                              body.display_name, body.lang, body.team)
+                              body.display_name, body.lang, body.team, body.timezone)
     return UserOut(**acc.to_json())
 
 
 @router.patch("/users/{username}", response_model=UserOut, openapi_extra=needs("user.manage"),
-              summary="Change a user's role, name, team or language, or disable them")
+              summary="Change a user's role, name, team, language or time zone, or "
+                      "disable them")
 def update_user(username: Username, body: UserChange, user: Caller,
                 desk: DeskDep) -> UserOut:
     acc = desk.admin.update_user(user, username, body.role, body.display_name, body.team,
-                                 body.lang, body.active)
+                                 body.lang, body.active, body.timezone)
     return UserOut(**acc.to_json())
 
 

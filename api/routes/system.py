@@ -26,4 +26,4 @@ def health(desk: DeskDep) -> JSONResponse:
             summary="The user the token acts as")
 def me(user: Caller) -> UserOut:
     return UserOut(username=user.username, role=user.role, display_name=user.display_name,
-                   lang=user.lang, team=user.team, active=True)
+                   lang=user.lang, team=user.team, timezone=user.timezone, active=True)

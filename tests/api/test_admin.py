@@ -47,6 +47,22 @@ def test_users_add_change_disable_and_enable(api_server):
     assert events.count("user:update") == 3 and "user:add" in events
 
 
+def test_a_users_time_zone(api_server):
+    with api_server.client("admin") as admin:
+        added = admin.post("/api/v1/users", json={"username": "zhao", "password": "long-enough",
+                                                  "role": "first_line",
+                                                  "timezone": "Asia/Shanghai"})
+        assert added.status_code == 201 and added.json()["timezone"] == "Asia/Shanghai"
+        moved = admin.patch("/api/v1/users/zhao", json={"timezone": "Europe/Berlin"})
+        assert moved.json()["timezone"] == "Europe/Berlin"
+        listed = {u["username"]: u["timezone"] for u in admin.get("/api/v1/users").json()}
+        assert listed["zhao"] == "Europe/Berlin" and listed["api_admin"] == ""
+        assert admin.get("/api/v1/me").json()["timezone"] == ""
+        bad = admin.patch("/api/v1/users/zhao", json={"timezone": "Mars/Olympus"})
+        assert bad.status_code == 422 and bad.json()["code"] == "unknown_timezone"
+        assert admin.patch("/api/v1/users/zhao", json={"timezone": ""}).json()["timezone"] == ""
+
+
 def test_settings_read_and_change(api_server):
     with api_server.client("admin") as admin:
         read = admin.get("/api/v1/settings").json()["settings"]

@@ -22,6 +22,7 @@ from settings import Settings
 from tests.ui.conftest import APP, ROOT, page_path
 from tests.ui.test_errors import keyed_raises
 from ui.i18n import MESSAGES
+from zones import COMMON_ZONES
 
 LANGS = ("zh", "en")
 ROLE_USER = {"first_line": "agent", "engineer": "engineer", "manager": "manager",
@@ -339,6 +340,7 @@ def _dynamic_keys() -> dict[str, set[str]]:
         "severity.": set(Settings().levels),  # the default scale (others: as stored)
         "script.": {"cjk", "latin"},
         "label.": {"category", "component"},  # the demo KB's label fields (others fall back)
+        "tz.": set(COMMON_ZONES),  # zone names (other zones: their IANA name)
         "event.": set(),  # checked against the events a whole case and article write
         # service error keys (tests/ui/test_errors.py checks each raise's key) and the
         # leads error_text falls back on, by exception class

@@ -15,10 +15,10 @@ from settings import SETTINGS, SettingsError, load_settings
 from triage.params import PINNED_BY
 from triage.tuning import MIN_RECORDS
 from ui.boundary import boundary
-from ui.i18n import LANGUAGES, error_text, t
+from ui.i18n import LANGUAGES, error_text, fmt_time, t, zone_label
 from ui.resources import desk
 from ui.session import require_page
-from ui.widgets import dash
+from ui.widgets import dash, zone_select
 
 
 def render() -> None:
@@ -40,7 +40,8 @@ def _users(me) -> None:
     users = desk().users
     st.dataframe(dash([{t("signin.user"): u.username, t("admin.display_name"): u.display_name,
                         t("admin.role"): t("role." + u.role), t("admin.team"): u.team,
-                        t("app.language"): LANGUAGES.get(u.lang, u.lang)}
+                        t("app.language"): LANGUAGES.get(u.lang, u.lang),
+                        t("tz.label"): zone_label(u.timezone) if u.timezone else None}
                        for u in users.all()]), hide_index=True)
     with st.form("user_add"):
         c1, c2, c3 = st.columns(3)
@@ -48,13 +49,33 @@ def _users(me) -> None:
         display = c2.text_input(t("admin.display_name"), key="ua_display")
         role = c3.selectbox(t("admin.role"), ROLES, format_func=lambda r: t("role." + r),
                             key="ua_role")
-        c4, c5 = st.columns(2)
+        c4, c5, c6 = st.columns(3)
         password = c4.text_input(t("signin.password"), type="password", key="ua_password")
         team = c5.text_input(t("admin.team"), key="ua_team")
+        with c6:
+            zone = zone_select(t("tz.label"), "ua_timezone")
         if st.form_submit_button(t("admin.add_user")):
             try:
-                users.add(me, name.strip(), password, role, display, team=team)
+                users.add(me, name.strip(), password, role, display, team=team, timezone=zone)
                 st.success(t("admin.user_added", name=name))
+            except KnownFixError as exc:
+                st.error(error_text(exc))
+    _user_zone(me)
+
+
+def _user_zone(me) -> None:
+    """Set a user's own time zone (their times are shown in it; default: the setting)."""
+    users = desk().users
+    with st.form("user_zone"):
+        c1, c2 = st.columns(2)
+        name = c1.selectbox(t("signin.user"), [u.username for u in users.all()],
+                            key="uz_name")
+        with c2:
+            zone = zone_select(t("tz.label"), "uz_timezone")
+        if st.form_submit_button(t("tz.set_user")):
+            try:
+                users.update(me, name, timezone=zone)
+                st.success(t("tz.user_set", name=name))
             except KnownFixError as exc:
                 st.error(error_text(exc))
 
@@ -101,7 +122,7 @@ def _tuning(me) -> None:
     elif tuning.status != "tuned":
         st.info(t("admin.tuning_too_little", n=MIN_RECORDS))
     else:
-        st.caption(t("admin.tuning_at", at=tuning.at, n=tuning.labelled,
+        st.caption(t("admin.tuning_at", at=fmt_time(tuning.at), n=tuning.labelled,
                      q=tuning.validation.get("queries"), s=round(tuning.seconds)))
     rows = []
     for name, setting in PINNED_BY.items():

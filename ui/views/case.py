@@ -95,7 +95,8 @@ def _records(case) -> None:
     if f.get("dispatch"):
         d = {k: md_escape(v) if isinstance(v, str) else [md_escape(x) for x in v]
              for k, v in f["dispatch"].items()}
-        st.markdown(f"**{t('dispatch.header')}:** {d['assignee']} · {d['planned_at']} · "
+        when = md_escape(fmt_time(f["dispatch"].get("planned_at")))
+        st.markdown(f"**{t('dispatch.header')}:** {d['assignee']} · {when} · "
                     f"{d['place']} · {t('dispatch.tools')}: {', '.join(d['tools']) or '—'} · "
                     f"{t('dispatch.parts')}: {', '.join(d['parts']) or '—'}")
     if f.get("service_record"):

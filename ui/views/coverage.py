@@ -4,27 +4,29 @@ stale and low-rated articles."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from errors import KnownFixError
-from ui.i18n import error_text, fmt_pct, t
+from ui.i18n import error_text, fmt_pct, t, zone
 from ui.resources import desk
 from ui.session import require_page
 from ui.widgets import dash, t_label
+from zones import day_start_utc
 
 
 def period(prefix: str) -> tuple[str, str]:
-    """A date range picker (default: the last 12 weeks)."""
-    today = datetime.now(UTC).date()
+    """A date range picker (default: the last 12 weeks), its days on the clock of the
+    user's zone: [the first day's midnight, the midnight after the last day) in UTC."""
+    here = zone()
+    today = datetime.now(here).date()
     c1, c2 = st.columns(2)
     start = c1.date_input(t("rep.from"), today - timedelta(weeks=12), key=f"{prefix}_from")
     end = c2.date_input(t("rep.to"), today, key=f"{prefix}_to")
-    return start.isoformat(), (end + timedelta(days=1)).isoformat() if isinstance(
-        end, date) else end
+    return day_start_utc(start, here), day_start_utc(end + timedelta(days=1), here)
 
 
 def render() -> None:

@@ -3,8 +3,6 @@ or escalate with the packet."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import streamlit as st
 
 from errors import KnownFixError
@@ -13,7 +11,7 @@ from ui.actions import act, check, drawn, pressed, show_flash
 from ui.i18n import error_text, t
 from ui.resources import desk
 from ui.session import user
-from ui.widgets import fix_card, person, pick_person, said_reasons, triage_summary
+from ui.widgets import fix_card, person, pick_person, said_reasons, triage_summary, when_picker
 
 
 def render() -> None:
@@ -29,10 +27,12 @@ def render() -> None:
         product = c4.text_input(t("intake.product"), key="in_product")
         asset_model = c5.text_input(t("intake.asset_model"), key="in_asset_model")
         asset_serial = c6.text_input(t("intake.asset_serial"), key="in_asset_serial")
+        title = st.text_input(t("intake.title"), key="in_title")
         c7, c8 = st.columns(2)
-        last_service = c7.text_input(t("intake.last_service"), key="in_last_service",
-                                     placeholder="2026-05-01")
-        title = c8.text_input(t("intake.title"), key="in_title")
+        with c7:
+            received = when_picker(t("case.received"), "in_received", help=t("when.now"))
+        with c8:
+            last_service = when_picker(t("intake.last_service"), "in_last_service")
         description = st.text_area(t("intake.description"), key="in_description", height=120)
         submitted = st.form_submit_button(t("intake.submit"), type="primary")
     if submitted and not description.strip():
@@ -44,7 +44,7 @@ def render() -> None:
                 me, description, title=title, channel=channel, customer=customer,
                 contact=contact, product=product, asset_model=asset_model,
                 asset_serial=asset_serial, last_service_at=last_service or None,
-                received_at=datetime.now(UTC).isoformat())
+                received_at=received or None)
         except KnownFixError as exc:
             st.error(error_text(exc))
             return

@@ -7,6 +7,7 @@ only when a download button is pressed (Streamlit calls the data function then).
 from __future__ import annotations
 
 import io
+from datetime import tzinfo
 
 import pandas as pd
 import streamlit as st
@@ -16,7 +17,7 @@ from service.auth import User
 from service.cases import CHANNELS, STATES
 from service.reports import write_aggregates, write_work_xlsx
 from service.work_report import WorkFilter, WorkRow, display, write_csv
-from ui.i18n import error_text, fmt_pct, lang, t
+from ui.i18n import error_text, fmt_pct, lang, t, zone
 from ui.resources import desk
 from ui.session import require_page
 from ui.views.coverage import period
@@ -70,17 +71,18 @@ def _work_report(me: User, start: str, end: str, imported: bool, data: dict) -> 
     except KnownFixError as exc:
         st.error(error_text(exc))
         return
-    language = lang()  # the download functions run on another thread, without the session
+    # the download functions run on another thread, without the session
+    language, tz = lang(), zone()
     if not rows:
         st.info(t("rep.work_none"))
     else:
         st.caption(t("rep.work_count", n=len(rows)))
-        st.dataframe(dash(display(rows, language)), hide_index=True)
+        st.dataframe(dash(display(rows, language, tz)), hide_index=True)
     c1, c2 = st.columns(2)
-    c1.download_button(t("rep.work_csv"), lambda: _work_csv(rows, language),
+    c1.download_button(t("rep.work_csv"), lambda: _work_csv(rows, language, tz),
                        file_name=f"knownfix-work-{start}.csv", mime="text/csv",
                        key="rep_work_csv", on_click="ignore")
-    c2.download_button(t("rep.work_xlsx"), lambda: _work_xlsx(rows, data, language),
+    c2.download_button(t("rep.work_xlsx"), lambda: _work_xlsx(rows, data, language, tz),
                        file_name=f"knownfix-work-{start}.xlsx", mime=XLSX,
                        key="rep_work_xlsx", type="primary", on_click="ignore")
 
@@ -123,15 +125,15 @@ def _statistics(data: dict) -> None:
     _corrections(data["corrections"])
 
 
-def _work_csv(rows: list[WorkRow], language: str) -> bytes:
+def _work_csv(rows: list[WorkRow], language: str, tz: tzinfo) -> bytes:
     buf = io.StringIO()
-    write_csv(rows, language, buf)
+    write_csv(rows, language, buf, tz)
     return buf.getvalue().encode("utf-8-sig")
 
 
-def _work_xlsx(rows: list[WorkRow], data: dict, language: str) -> bytes:
+def _work_xlsx(rows: list[WorkRow], data: dict, language: str, tz: tzinfo) -> bytes:
     buf = io.BytesIO()
-    write_work_xlsx(rows, data, language, buf)
+    write_work_xlsx(rows, data, language, buf, tz)
     return buf.getvalue()
 
 
