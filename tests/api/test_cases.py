@@ -87,7 +87,7 @@ def test_a_case_through_the_whole_loop(api_server):
                  ("resolve", {"fix": "更换硬盘，重建阵列", "confirm": True}, "resolved"),
                  ("confirm", {"satisfaction": 5, "comment": "很快"}, "confirmed"),
                  ("close", {}, "closed"),
-                 ("follow-up", {"came_back": True, "note": "又报警"}, "in_progress")]
+                 ("follow-up", {"outcome": "came_back", "note": "又报警"}, "in_progress")]
         etag = got.headers["etag"]
         for action, body, state in steps:
             r = eng.post(f"/api/v1/cases/{cid}/{action}", json=body, headers={"If-Match": etag})
@@ -99,6 +99,8 @@ def test_a_case_through_the_whole_loop(api_server):
         assert final["escalation"]["to"] == "api_engineer"
         assert final["delay"]["code"] == "B" and final["dispatch"]["place"] == "机房"
         assert final["follow_up"]["came_back"] is True
+        assert (final["follow_up"]["outcome"], final["follow_up"]["note"]) == \
+            ("came_back", "又报警")
         assert final["labels"]["category"]  # confirmed at resolve
 
         actions = [e["action"] for e in eng.get(f"/api/v1/cases/{cid}/events").json()]

@@ -894,7 +894,8 @@ class Replay:
     def _follow_up(self, plan: Plan, step: Step, actor: User) -> None:
         e = self._entry(plan)
         came_back = step.args["came_back"]
-        self.cases.follow_up(actor, e.id, came_back, "客户回访" if came_back else "")
+        self.cases.follow_up(actor, e.id, "came_back" if came_back else "solved",
+                             "客户回访" if came_back else "")
         self._did(e, "follow_up", actor)
         if came_back:
             e.closed, e.resolved = None, None

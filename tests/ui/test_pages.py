@@ -418,7 +418,7 @@ def test_every_event_of_a_case_or_an_article_has_a_message(ui_desk):
     d.cases.resolve(engineer, case.id, "更换硬盘并初始化")  # offers the fix to the twin
     d.cases.confirm(agent, case.id, 5)
     d.cases.close(agent, case.id)  # drafts an article
-    d.cases.follow_up(agent, case.id, came_back=True)  # reopens
+    d.cases.follow_up(agent, case.id, "came_back")  # reopens
     d.cases.resolve(engineer, twin.id, "同上", used=first)
     d.cases.close(engineer, twin.id)  # reuse of an article, or a draft from the case
     art, _ = d.knowledge.create(engineer, "NVR硬盘错误", "硬盘错误", "更换硬盘")
