@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from errors import PermissionDenied
 from kb.store import RELATIONS
 from service.auth import PAGE_NEEDS, PERMISSIONS, ROLES
-from service.cases import CHANNELS, DELAY_REASONS, STATES, TRANSITIONS
+from service.cases import CHANNELS, DELAY_REASONS, FOLLOW_UP_OUTCOMES, STATES, TRANSITIONS
 from service.demo import DEMO_PASSWORD
 from service.knowledge import STATES as ARTICLE_STATES
 from settings import Settings
@@ -332,6 +332,7 @@ def _dynamic_keys() -> dict[str, set[str]]:
         "role.": set(ROLES),
         "deadline.": {"overdue", "at_risk", "ok"},
         "delay.": set(DELAY_REASONS),
+        "follow.outcome.": set(FOLLOW_UP_OUTCOMES),
         "kn.state.": set(ARTICLE_STATES),
         "nav.": set(app_pages()),
         "kind.": {"case", "article"},
