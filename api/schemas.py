@@ -369,6 +369,8 @@ class ArticleOut(BaseModel):
     created_at: str | None
     updated_at: str | None
     duplicate_of: str | None
+    related_to: str | None = Field(None, description="The article drafted earlier from the "
+                                   "same case, when a re-close found another cause")
 
 
 class Duplicate(BaseModel):

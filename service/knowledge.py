@@ -15,7 +15,9 @@ Article states, as KCS names them::
   `article_versions`; `version` on the article is the latest number.
 * Closing a resolved case drafts an article from it with personal data removed
   (kb.redact), unless the case was resolved with an existing article: then that reuse is
-  logged and no draft is made (the `used` link already counts it).
+  logged and no draft is made (the `used` link already counts it).  A case reopened and
+  closed again is captured again: a new version of its article (action `redraft`, sent
+  back for review), or a new article `related_to` it when the confirmed cause differs.
 * Saving an article reports live articles that are near-duplicates (dense similarity at
   least `article_duplicate`), so a reviewer can merge them; merging archives the source
   and moves its `used` / `not-helpful` links to the target, so the fix keeps its history
@@ -23,7 +25,7 @@ Article states, as KCS names them::
 
 The article body: `Record.text` holds the symptoms, `Record.fix` the resolution steps;
 the cause and the environment are kept in the record's `extra` ("cause",
-"environment"; a merged article also has "duplicate_of").
+"environment"; a merged article also has "duplicate_of", a redrafted one "related_to").
 """
 
 from __future__ import annotations

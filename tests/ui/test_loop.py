@@ -83,7 +83,7 @@ def test_the_editor_previews_saves_and_diffs(open_app, ui_desk, article):
     healthy(at, "saved")
     assert "更换读卡器" in ui_desk.knowledge.get(article).resolution
     assert [s.value for s in at.success] == [msg("kn.saved", "zh", id=article)]
-    [history] = [d.value for d in at.dataframe]
+    [history] = [tb.value for tb in at.table]
     assert list(history[msg("kn.version", "zh")]) == [1, 2]
     [diff] = [c.value for c in at.code if c.language == "diff"]
     assert "+2. **更换读卡器**" in diff and "-1. 检查读卡器供电" not in diff

@@ -35,16 +35,16 @@ def open_editor(article_id: str, switch: bool = False) -> None:
 def editing() -> str | None:
     """The article open in the editor, if any (a link `?article=KA-…&edit=1` opens it)."""
     wanted = st.query_params.get("article")
-    if wanted and st.query_params.get("edit") == "1" and st.session_state.get(EDITING) != wanted:
+    if wanted and st.query_params.get("edit") == "1":
         st.session_state[EDITING] = wanted
         _forget(wanted)
+        for name in ("article", "edit"):  # read once: the session remembers it
+            del st.query_params[name]
     return st.session_state.get(EDITING)
 
 
 def _close() -> None:
     st.session_state.pop(EDITING, None)
-    for name in ("article", "edit"):
-        st.query_params.pop(name, None)
     st.rerun()
 
 
@@ -155,10 +155,10 @@ def _history(article_id: str) -> None:
     """Every stored version (who, when, what), and the diff between two of them."""
     versions = desk().knowledge.versions(article_id)
     st.subheader(t("kn.versions"))
-    st.dataframe(dash([{t("kn.version"): v["version"], t("kn.action"): t_action(v["action"]),
-                        t("case.state"): t(f"kn.state.{v['state'] or 'validated'}"),
-                        t("kn.by"): person(v["actor"]), t("kn.updated"): fmt_time(v["at"])}
-                       for v in versions]), hide_index=True, key=f"ed_versions_{article_id}")
+    st.table(dash([{t("kn.version"): v["version"], t("kn.action"): t_action(v["action"]),
+                    t("case.state"): t(f"kn.state.{v['state'] or 'validated'}"),
+                    t("kn.by"): person(v["actor"]), t("kn.updated"): fmt_time(v["at"])}
+                   for v in versions]), hide_index=True)
     if len(versions) < 2:
         return
     st.markdown(f"**{t('kn.diff')}**")
