@@ -80,11 +80,10 @@ def test_the_full_page_editor_previews_saves_lists_versions_and_diffs(
     sign_in(page, "engineer")
     open_editor(page, kf_server.url, article)
     added = "2. 更换读卡器并重新绑定控制器"
-    resolution_box(page).fill(f"1. 检查读卡器供电\n**{added}**")
-    page.get_by_label(msg("service.cause"), exact=True).click()  # leave the box: preview
-    preview = page.get_by_test_id("stVerticalBlockBorderWrapper").filter(
-        has=page.locator("strong", has_text=added))
-    expect(preview.first).to_be_visible()
+    box = resolution_box(page)
+    box.fill(f"1. 检查读卡器供电\n\n**{added}**")
+    box.press("Control+Enter")  # the text area's value goes to the app: the preview
+    expect(page.get_by_test_id("stMain").locator("strong", has_text=added)).to_be_visible()
     settle(page)
     page.get_by_role("button", name=msg("kn.save"), exact=True).click()
     expect(page.get_by_test_id("stAlertContentSuccess")).to_have_text(
