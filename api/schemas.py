@@ -9,7 +9,7 @@ import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
@@ -311,8 +311,21 @@ class Reopen(_Request):
 
 
 class FollowUp(_Request):
-    came_back: bool
+    outcome: Literal["solved", "unhappy", "came_back", "unreachable"] | None = Field(
+        None, description="What the call found; came_back reopens the case")
+    came_back: bool | None = Field(None, description="Short for outcome came_back "
+                                   "(true) or solved (false)")
     note: Long = ""
+    satisfaction: int | None = Field(None, ge=1, le=5,
+                                     description="For a case not rated at confirmation")
+
+    @model_validator(mode="after")
+    def _one_outcome(self) -> FollowUp:
+        if (self.outcome is None) == (self.came_back is None):
+            raise ValueError("give outcome or came_back (one of them)")
+        if self.outcome is None:
+            self.outcome = "came_back" if self.came_back else "solved"
+        return self
 
 
 # -- articles ------------------------------------------------------------------------------
@@ -360,6 +373,8 @@ class ArticleOut(BaseModel):
     created_at: str | None
     updated_at: str | None
     duplicate_of: str | None
+    related_to: str | None = Field(None, description="The article drafted earlier from the "
+                                   "same case, when a re-close found another cause")
 
 
 class Duplicate(BaseModel):

@@ -48,7 +48,8 @@ def article_out(article: Article, version: int) -> ArticleOut:
                       cause=a.cause, environment=a.environment, labels=a.labels,
                       severity=a.severity, author=a.author, source_case=a.source_case,
                       reviewed_at=a.reviewed_at, created_at=a.created_at,
-                      updated_at=a.updated_at, duplicate_of=a.duplicate_of)
+                      updated_at=a.updated_at, duplicate_of=a.duplicate_of,
+                      related_to=a.related_to)
 
 
 def triage_out(result: TriageResult) -> TriageOut:

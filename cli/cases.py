@@ -443,20 +443,29 @@ def reopen_cmd(
 @case_app.command("follow-up")
 def follow_up_cmd(
     case_id: IdArg,
+    outcome: Annotated[str | None, typer.Option(
+        "--outcome", help="What the call found: solved, unhappy (solved, customer not "
+        "satisfied), came_back (reopens the case) or unreachable.", show_default=False)]
+    = None,
     came_back: Annotated[bool | None, typer.Option(
-        "--came-back/--fixed", help="Did the problem come back (reopens the case), or "
-        "is it still fixed?", show_default=False)] = None,
+        "--came-back/--fixed", help="Short for --outcome came_back / --outcome solved.",
+        show_default=False)] = None,
     note: Annotated[str, typer.Option(help="What the customer said.")] = "",
+    satisfaction: Annotated[int | None, typer.Option(
+        help="The customer's rating 1-5, for a case not rated at confirmation.")] = None,
     as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
-    """Record the follow-up call (客服回访).
+    """Record the follow-up call (客服回访): its outcome, a note, and a rating if the
+    case has none.
 
-    Example: knownfix case follow-up KF-20261127-1 --fixed --note "运行正常"
+    Example: knownfix case follow-up KF-20261127-1 --outcome solved --note "运行正常"
     """
-    if came_back is None:
-        fail("say --came-back or --fixed")
+    if (outcome is None) == (came_back is None):
+        fail("say one of --outcome OUTCOME, --came-back or --fixed")
+    if outcome is None:
+        outcome = "came_back" if came_back else "solved"
     with session(data_dir, as_user) as s:
-        _done(s, s.cases.follow_up(s.actor, case_id, bool(came_back), note))
+        _done(s, s.cases.follow_up(s.actor, case_id, outcome, note, satisfaction))
 
 
 @case_app.command("list")

@@ -113,6 +113,9 @@ DELAY_REASONS = {
 }
 INTAKE_FIELDS = ("channel", "customer", "contact", "asset_model", "asset_serial", "product",
                  "received_at", "last_service_at", "team")
+# what a follow-up call found (客服回访): solved, solved but the customer is unhappy,
+# the problem came back (the case is reopened), the customer could not be reached
+FOLLOW_UP_OUTCOMES = ("solved", "unhappy", "came_back", "unreachable")
 JSON_COLUMNS = ("escalation", "delay", "dispatch", "service_record", "follow_up")
 
 
@@ -554,9 +557,9 @@ class Cases(OnEngine):
         changes = {"fix": fix.strip(), "resolved_at": now_utc(), "severity": final_severity,
                    "resolved_with": used or (used_links[-1]["target"] if used_links else None),
                    "first_contact": int(bool(used_links) and not escalated)}
-        if cause:
+        if cause:  # the resolver's confirmed cause (after a reopen, the one found now)
             record = case.fields.get("service_record") or {}
-            record.setdefault("cause", cause)
+            record["cause"] = cause
             changes["service_record"] = json.dumps(record, ensure_ascii=False)
         if not case.fields.get("first_response_at"):
             changes["first_response_at"] = changes["resolved_at"]
@@ -644,15 +647,30 @@ class Cases(OnEngine):
         return self._write(actor, case_id, "reopen", {"closed_at": None, "resolved_at": None},
                            {"reason": reason})
 
-    def follow_up(self, actor: User, case_id: str, came_back: bool, note: str = "") -> Case:
-        """The follow-up call (客服回访): did the problem come back?"""
+    def follow_up(self, actor: User, case_id: str, outcome: str, note: str = "",
+                  satisfaction: int | None = None) -> Case:
+        """The follow-up call (客服回访): its outcome (one of FOLLOW_UP_OUTCOMES), what
+        the customer said, and their satisfaction 1–5 for a case not rated yet (a rating
+        given at confirmation is not replaced).  "came_back" reopens the case."""
+        if outcome not in FOLLOW_UP_OUTCOMES:
+            raise BadInput(f"unknown follow-up outcome {outcome!r} "
+                           f"({', '.join(FOLLOW_UP_OUTCOMES)})", "followup_outcome",
+                           outcome=outcome, outcomes=", ".join(FOLLOW_UP_OUTCOMES))
+        came_back = outcome == "came_back"
         if came_back:  # it reopens the case: the reopen must be allowed too
             require(actor, "case.reopen")
-        record = {"came_back": bool(came_back), "note": note, "at": now_utc(),
-                  "by": actor.username}
-        self._write(actor, case_id, "follow_up",
-                    {"follow_up": json.dumps(record, ensure_ascii=False)},
-                    {"came_back": bool(came_back)})
+        record = {"outcome": outcome, "came_back": came_back, "note": note.strip(),
+                  "at": now_utc(), "by": actor.username}
+        changes: dict = {"follow_up": json.dumps(record, ensure_ascii=False)}
+        if satisfaction is not None:
+            if not 1 <= int(satisfaction) <= 5:
+                raise BadInput("satisfaction is 1 to 5", "satisfaction_range")
+            if self.get(case_id).fields.get("satisfaction"):
+                raise BadInput(f"{case_id} is already rated; the rating stays",
+                               "followup_rated", id=case_id)
+            changes["satisfaction"] = int(satisfaction)
+        self._write(actor, case_id, "follow_up", changes,
+                    {"outcome": outcome, "came_back": came_back, "note": note.strip()})
         if came_back:
             return self.reopen(actor, case_id, f"problem came back: {note}".strip())
         return self.get(case_id)

@@ -15,7 +15,9 @@ Article states, as KCS names them::
   `article_versions`; `version` on the article is the latest number.
 * Closing a resolved case drafts an article from it with personal data removed
   (kb.redact), unless the case was resolved with an existing article: then that reuse is
-  logged and no draft is made (the `used` link already counts it).
+  logged and no draft is made (the `used` link already counts it).  A case reopened and
+  closed again is captured again: a new version of its article (action `redraft`, sent
+  back for review), or a new article `related_to` it when the confirmed cause differs.
 * Saving an article reports live articles that are near-duplicates (dense similarity at
   least `article_duplicate`), so a reviewer can merge them; merging archives the source
   and moves its `used` / `not-helpful` links to the target, so the fix keeps its history
@@ -23,7 +25,7 @@ Article states, as KCS names them::
 
 The article body: `Record.text` holds the symptoms, `Record.fix` the resolution steps;
 the cause and the environment are kept in the record's `extra` ("cause",
-"environment"; a merged article also has "duplicate_of").
+"environment"; a merged article also has "duplicate_of", a redrafted one "related_to").
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class Article:
     created_at: str | None = None
     updated_at: str | None = None
     duplicate_of: str | None = None
+    related_to: str | None = None  # drafted again from a reopened case: the earlier article
 
     @property
     def key(self) -> str:
@@ -154,29 +157,68 @@ class Knowledge(OnEngine):
     def draft_from_case(self, actor: User, case) -> str | None:
         """On close: a `wip` article drafted from the case with personal data removed,
         linked `created-from`; returns its id.  None when the case was resolved with an
-        existing article (the reuse is logged instead) or has no fix; a case that already
-        has a draft keeps it (its id is returned)."""
+        existing article (the reuse is logged instead) or has no fix.  A case that already
+        has a draft keeps it (its id is returned), unless it was reopened since that draft
+        was made: then the re-closed case is captured again (`_redraft`)."""
         require(actor, "article.draft")
         used = (case.fields.get("resolved_with") or "").strip()
         if used.startswith("article:"):
             self.kb.log(actor.username, "article:reused", used, {"case": case.id})
             return None
-        drafted = [lk["target"] for lk in self.kb.links(case.id)
+        drafted = [lk["target"].partition(":")[2] for lk in self.kb.links(case.id)
                    if lk["relation"] == "created-from"]
-        if drafted:
-            return drafted[0].partition(":")[2]
+        if drafted and not self._reopened_since_draft(case.id):
+            return drafted[-1]
         if not case.fix.strip():
             return None
-        body = self._from_case(case)
+        if drafted:
+            return self._redraft(actor, case, drafted[-1])
+        return self._draft(actor, case, self._from_case(case))
+
+    def _draft(self, actor: User, case, body: dict[str, str],
+               related_to: str | None = None) -> str:
+        """A new wip article with `body`, linked created-from the case (and `related_to`
+        an earlier article drafted from it)."""
         with self.kb.transaction():
             # confirmed labels, else triage's prediction for the reviewer to check
             article_id = self._new(actor, **body, labels=case.all_labels,
                                    severity=case.severity, source_case=case.id,
                                    author=case.fields.get("assignee") or actor.username,
-                                   action="draft")
+                                   action="draft", related_to=related_to)
             self.kb.link(case.id, f"article:{article_id}", "created-from", actor.username)
         self.engine.refresh()
         return article_id
+
+    def _redraft(self, actor: User, case, earlier_id: str) -> str:
+        """A reopened case closed again: its fix (and cause) become a new version of the
+        article drafted from it before, sent back for review (wip stays wip, anything
+        else is not_validated); when the confirmed cause differs from that article's
+        cause, or the article is archived, a new article `related_to` it instead.
+        Returns the id of the article written."""
+        body = self._from_case(case)
+        earlier = self.get(earlier_id)
+        if earlier.state == "archived" or _differs(body["cause"], earlier.cause):
+            return self._draft(actor, case, body, related_to=earlier_id)
+        changes = {"fix": body["resolution"]}
+        extra = self.kb.get("article", earlier_id).extra
+        extra.update({k: body[k] for k in ("cause", "environment") if body[k]})
+        changes["extra"] = json.dumps(extra, ensure_ascii=False)
+        if earlier.state != "wip":
+            changes["state"] = "not_validated"
+        self._write(actor, earlier_id, "redraft", changes,
+                    {"case": case.id, "from": earlier.state, "to": changes.get("state", "wip")})
+        return earlier_id
+
+    def _reopened_since_draft(self, case_id: str) -> bool:
+        """Whether the case was reopened after the last article was drafted (or
+        redrafted) from it: event ids order the log."""
+        row = self.kb.db.execute(
+            "SELECT MAX(CASE WHEN action = 'reopen' THEN id END), MAX(CASE WHEN action != "
+            "'reopen' THEN id END) FROM events WHERE (target = ? AND action IN ('reopen', "
+            "'link:created-from')) OR (action = 'redraft' AND json_extract(detail, "
+            "'$.case') = ?)", [f"case:{case_id}", case_id]).fetchone()
+        reopened, drafted = row
+        return reopened is not None and (drafted is None or reopened > drafted)
 
     @staticmethod
     def _from_case(case) -> dict[str, str]:
@@ -336,13 +378,14 @@ class Knowledge(OnEngine):
 
     def _new(self, actor: User, title: str, symptoms: str, resolution: str, cause: str,
              environment: str, labels: dict[str, str], severity: str | None, author: str,
-             action: str, source_case: str | None = None) -> str:
-        """Write a new wip article and its version 1; inside the caller's transaction."""
+             action: str, source_case: str | None = None, related_to: str | None = None) -> str:
+        """Write a new wip article and its version 1; inside the caller's transaction.
+        `related_to`: the earlier article drafted from the same case (a different cause)."""
         body = self._body_changes(title, symptoms, resolution)
         self._check_labels(labels)
         article_id = self._next_id()
-        extra = {k: v.strip() for k, v in (("cause", cause), ("environment", environment))
-                 if v and v.strip()}
+        extra = {k: v.strip() for k, v in (("cause", cause), ("environment", environment),
+                                           ("related_to", related_to)) if v and v.strip()}
         self.kb.upsert([Record(kind="article", id=article_id, title=body["title"],
                                text=body["text"], fix=body["fix"],
                                labels={k: v for k, v in labels.items() if v},
@@ -350,8 +393,9 @@ class Knowledge(OnEngine):
                        actor.username)
         self.kb.db["articles"].update(article_id, {"version": 1, "author": author,
                                                    "source_case": source_case})
+        detail = {"source_case": source_case, "related_to": related_to}
         self.kb.log(actor.username, action, f"article:{article_id}",
-                    {"source_case": source_case} if source_case else None)
+                    {k: v for k, v in detail.items() if v} or None)
         self._snapshot(article_id, 1, action, actor.username)
         return article_id
 
@@ -419,4 +463,13 @@ class Knowledge(OnEngine):
                        severity=rec.severity, version=row.get("version") or 0,
                        author=row.get("author"), source_case=row.get("source_case"),
                        reviewed_at=row.get("reviewed_at"), created_at=rec.created_at,
-                       updated_at=rec.updated_at, duplicate_of=rec.extra.get("duplicate_of"))
+                       updated_at=rec.updated_at, duplicate_of=rec.extra.get("duplicate_of"),
+                       related_to=rec.extra.get("related_to"))
+
+
+def _differs(cause: str, earlier: str) -> bool:
+    """Whether a confirmed cause names another cause than an article's: both given and
+    not the same text (case, spaces and punctuation at the ends aside)."""
+    def norm(text: str) -> str:
+        return " ".join((text or "").split()).strip("。.，,；; ").casefold()
+    return bool(norm(cause) and norm(earlier)) and norm(cause) != norm(earlier)

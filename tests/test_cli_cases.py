@@ -107,6 +107,21 @@ def test_escalate_delay_dispatch_update_reopen_follow_up(kf):
     assert "reopen" in [e["action"] for e in case["events"]]
 
 
+def test_follow_up_takes_an_outcome_a_note_and_a_rating(kf):
+    cid = json.loads(kf("case", "open", "--text", "NVR 硬盘告警", "--json").stdout)["id"]
+    kf("case", "resolve", cid, "--fix", "更换硬盘")
+    kf("case", "follow-up", cid, "--outcome", "unhappy", "--note", "上门太晚",
+       "--satisfaction", "2")
+    case = json.loads(kf("case", "show", cid, "--json").stdout)
+    assert case["state"] == "resolved" and case["fields"]["satisfaction"] == 2
+    assert (case["fields"]["follow_up"]["outcome"], case["fields"]["follow_up"]["note"]) == \
+        ("unhappy", "上门太晚")
+    bad = kf("case", "follow-up", cid, "--outcome", "happy", ok=False)
+    assert bad.exit_code != 0 and "unknown follow-up outcome 'happy'" in bad.output
+    both = kf("case", "follow-up", cid, "--outcome", "solved", "--fixed", ok=False)
+    assert both.exit_code != 0 and "one of --outcome" in both.output
+
+
 @pytest.mark.parametrize(("args", "words"), [
     (["case", "close", "{cid}"], ["triaged", "closed"]),
     (["case", "confirm", "{cid}", "--satisfaction", "9"], ["1 to 5"]),

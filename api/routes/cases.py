@@ -200,9 +200,9 @@ def reopen(case_id: CaseId, body: Reopen, user: Caller, desk: DeskDep,
     return _act(desk, case_id, match, lambda: desk.cases.reopen(user, case_id, body.reason))
 
 
-@_action("follow-up", "case.follow_up", "The follow-up call (回访): did it come back?")
+@_action("follow-up", "case.follow_up", "The follow-up call (回访): outcome, note, rating")
 def follow_up(case_id: CaseId, body: FollowUp, user: Caller, desk: DeskDep,
               match: IfMatch = None) -> JSONResponse:
     return _act(desk, case_id, match, lambda: desk.cases.follow_up(
-        user, case_id, body.came_back, body.note))
+        user, case_id, str(body.outcome), body.note, body.satisfaction))
 

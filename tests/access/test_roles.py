@@ -154,7 +154,7 @@ ACTIONS: list[tuple[str, str, Action]] = [
         case_event("reopen"))),
     ("case.follow_up", "Cases.follow_up", Action(
         lambda w: {"id": resolved_case(w)},
-        lambda w, a, c: w.desk.cases.follow_up(a, c["id"], came_back=False, note="fine"),
+        lambda w, a, c: w.desk.cases.follow_up(a, c["id"], "solved", note="fine"),
         case_event("follow_up"))),
     ("case.delay", "Cases.set_delay", Action(
         lambda w: {"id": open_case(w)}, lambda w, a, c: w.desk.cases.set_delay(a, c["id"], "B"),

@@ -87,7 +87,7 @@ def test_a_case_through_the_whole_loop(api_server):
                  ("resolve", {"fix": "更换硬盘，重建阵列", "confirm": True}, "resolved"),
                  ("confirm", {"satisfaction": 5, "comment": "很快"}, "confirmed"),
                  ("close", {}, "closed"),
-                 ("follow-up", {"came_back": True, "note": "又报警"}, "in_progress")]
+                 ("follow-up", {"outcome": "came_back", "note": "又报警"}, "in_progress")]
         etag = got.headers["etag"]
         for action, body, state in steps:
             r = eng.post(f"/api/v1/cases/{cid}/{action}", json=body, headers={"If-Match": etag})
@@ -99,6 +99,8 @@ def test_a_case_through_the_whole_loop(api_server):
         assert final["escalation"]["to"] == "api_engineer"
         assert final["delay"]["code"] == "B" and final["dispatch"]["place"] == "机房"
         assert final["follow_up"]["came_back"] is True
+        assert (final["follow_up"]["outcome"], final["follow_up"]["note"]) == \
+            ("came_back", "又报警")
         assert final["labels"]["category"]  # confirmed at resolve
 
         actions = [e["action"] for e in eng.get(f"/api/v1/cases/{cid}/events").json()]
@@ -337,3 +339,21 @@ def test_the_privacy_report_sees_what_the_api_keeps(api_server):
     assert rows[("api_tokens", "username")]["personal"] == "staff name"
     assert rows[("api_idempotency", "body")]["phone"] >= 1
     assert ("api_tokens", "token_hash") not in rows
+
+
+def test_a_follow_up_takes_one_outcome_a_note_and_a_rating(api_server):
+    with api_server.client("engineer") as eng:
+        cid = eng.post("/api/v1/cases", json={"description": FAULT}).json()["id"]
+        assert eng.post(f"/api/v1/cases/{cid}/resolve", json={"fix": "更换硬盘"}).status_code \
+            == 200
+        url = f"/api/v1/cases/{cid}/follow-up"
+        for body in ({}, {"outcome": "solved", "came_back": False}, {"outcome": "happy"},
+                     {"outcome": "solved", "satisfaction": 9}):
+            bad = eng.post(url, json=body)
+            assert bad.status_code == 422, body
+        done = eng.post(url, json={"outcome": "unreachable", "note": "两次无人接听",
+                                   "satisfaction": 4})
+        assert done.status_code == 200, done.text
+        call = done.json()["follow_up"]
+        assert (call["outcome"], call["note"], done.json()["state"]) == \
+            ("unreachable", "两次无人接听", "resolved")

@@ -13,7 +13,8 @@ groups its work into transactions:
 - links and their events are written together;
 - an article's `version` is the number of its latest row in article_versions, and that
   row holds the article's state;
-- a drafted article and its created-from link are written together.
+- a drafted article and its created-from link are written together; a case has one
+  drafted article, plus any drafted again (related_to it) after a reopen.
 
 `check_index` opens the Engine (which runs the start-up integrity check) and compares
 the index with the database.
@@ -68,9 +69,14 @@ def _check(conn: sqlite3.Connection, pragma: str) -> list[str]:
         events[target].append((action, json.loads(detail or "{}")))
     links = Counter((c, t, r) for c, t, r in conn.execute(
         "SELECT case_id, target, relation FROM links"))
+    # a reopened case closed again with another cause drafts a second article, related_to
+    # the first: only the first counts as the case's draft
+    redrafts = {f"article:{aid}" for aid, extra in conn.execute("SELECT id, extra FROM articles")
+                if json.loads(extra or "{}").get("related_to")}
     per_case = Counter()
-    for (c, _t, r), n in links.items():
-        per_case[(c, r)] += n
+    for (c, t, r), n in links.items():
+        if not (r == "created-from" and t in redrafts):
+            per_case[(c, r)] += n
     labels: dict[str, dict[str, str]] = defaultdict(dict)
     for kind, doc, field, value in conn.execute("SELECT kind, doc_id, field, value FROM labels"):
         labels[f"{kind}:{doc}"][field] = value

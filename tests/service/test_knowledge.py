@@ -385,3 +385,99 @@ def test_feedback_uses_the_predicted_labels_of_an_unlabelled_case(engine):
     engine.kb.link("OPEN1", "article:TW1", "not-helpful")
     fb = engine._triage_with()._feedback(["article:TW1"], {"category": {"network": 1.0}})
     assert fb["article:TW1"] < 0
+
+
+# -- the loop closed: follow-up calls, and a reopened case closed again -----------------------
+def test_a_follow_up_stores_its_outcome_note_and_a_first_rating(users, cases):
+    agent = users["first_line"]
+    case = close_case(cases, agent).case
+    assert not case.fields.get("satisfaction")
+    after = cases.follow_up(agent, case.id, "unhappy", " 修好了，但上门晚了两天 ", satisfaction=3)
+    record = after.fields["follow_up"]
+    assert (record["outcome"], record["came_back"], record["note"], record["by"]) == \
+        ("unhappy", False, "修好了，但上门晚了两天", agent.username)
+    assert after.state == "closed" and after.fields["satisfaction"] == 3
+    [event] = [e for e in cases.kb.events(case.key) if e["action"] == "follow_up"]
+    detail = json.loads(event["detail"])
+    assert (detail["outcome"], detail["note"]) == ("unhappy", "修好了，但上门晚了两天")
+
+
+def test_a_rating_given_at_confirmation_is_not_replaced_by_the_follow_up(users, cases):
+    agent = users["first_line"]
+    case = cases.open(agent, FAULT, customer="华东物流有限公司")
+    cases.resolve(agent, case.id, FIX, confirm=True)
+    cases.confirm(agent, case.id, 5)
+    with pytest.raises(BadInput) as err:
+        cases.follow_up(agent, case.id, "solved", satisfaction=2)
+    assert err.value.key == "followup_rated"
+    assert cases.follow_up(agent, case.id, "solved").fields["satisfaction"] == 5
+
+
+@pytest.mark.parametrize(("outcome", "satisfaction", "key"), [
+    ("fine", None, "followup_outcome"), ("", None, "followup_outcome"),
+    ("solved", 0, "satisfaction_range"), ("solved", 6, "satisfaction_range")])
+def test_a_follow_up_refuses_bad_values(users, cases, outcome, satisfaction, key):
+    case = close_case(cases, users["first_line"]).case
+    with pytest.raises(BadInput) as err:
+        cases.follow_up(users["first_line"], case.id, outcome, satisfaction=satisfaction)
+    assert err.value.key == key
+    assert cases.get(case.id).fields["follow_up"] is None
+
+
+@pytest.mark.parametrize("outcome", ["solved", "unreachable"])
+def test_only_a_problem_that_came_back_reopens(users, cases, outcome):
+    agent = users["first_line"]
+    case = close_case(cases, agent).case
+    assert cases.follow_up(agent, case.id, outcome, "电话两次无人接").state == "closed"
+    back = cases.follow_up(agent, case.id, "came_back", "又掉线了")
+    assert back.state == "in_progress" and back.fields["follow_up"]["outcome"] == "came_back"
+
+
+def reclose(cases: Cases, actor: User, case_id: str, fix: str, cause: str):
+    """The customer calls back: the problem came back; it is fixed again and closed."""
+    cases.follow_up(actor, case_id, "came_back", "又掉线了")
+    cases.resolve(actor, case_id, fix, cause=cause, confirm=True)
+    return cases.close(actor, case_id)
+
+
+def test_a_reclosed_case_with_the_same_cause_drafts_a_new_version(users, cases, knowledge):
+    agent, engineer = users["first_line"], users["engineer"]
+    first = close_case(cases, agent)
+    knowledge.submit(agent, first.article_id)
+    knowledge.validate(engineer, first.article_id)
+    before = knowledge.get(first.article_id)
+    again = reclose(cases, engineer, first.case.id, "更换交换机端口并固定摄像机IP为192.168.1.170",
+                    cause="与[name]的打印机IP冲突 ")  # the same cause, as the article has it
+    assert again.article_id == first.article_id  # no second article
+    art = knowledge.get(first.article_id)
+    assert art.version == before.version + 1 and art.state == "not_validated"  # for review
+    assert "192.168.1.170" in art.resolution and art.title == before.title
+    last = knowledge.versions(art.id)[-1]
+    assert (last["action"], last["actor"]) == ("redraft", engineer.username)
+    assert knowledge.sources(art.id) == [first.case.id]
+    # closing once more without a reopen drafts nothing new
+    assert knowledge.draft_from_case(agent, cases.get(first.case.id)) == art.id
+    assert knowledge.get(art.id).version == art.version
+
+
+def test_a_reclosed_case_with_another_cause_drafts_a_related_article(users, cases, knowledge):
+    agent = users["first_line"]
+    first = close_case(cases, agent)
+    again = reclose(cases, agent, first.case.id, "更换摄像机电源适配器后不再掉线",
+                    cause="电源适配器老化，供电不稳")
+    assert again.article_id not in (None, first.article_id)
+    new, old = knowledge.get(again.article_id), knowledge.get(first.article_id)
+    assert new.state == "wip" and new.version == 1 and new.related_to == old.id
+    assert new.cause == "电源适配器老化，供电不稳" and "电源适配器" in new.resolution
+    assert old.version == 1 and old.cause == "与[name]的打印机IP冲突"  # the first stays
+    assert knowledge.sources(new.id) == [first.case.id] == knowledge.sources(old.id)
+    assert {a.id for a in knowledge.review_queue()} == {old.id, new.id}
+
+
+def test_a_reclosed_case_whose_article_was_archived_drafts_a_new_one(users, cases, knowledge):
+    agent, manager = users["first_line"], users["manager"]
+    first = close_case(cases, agent)
+    knowledge.archive(manager, first.article_id, "重复")
+    again = reclose(cases, agent, first.case.id, "改用静态地址", cause="与[name]的打印机IP冲突")
+    assert knowledge.get(again.article_id).related_to == first.article_id
+    assert knowledge.get(first.article_id).state == "archived"

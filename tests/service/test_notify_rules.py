@@ -259,7 +259,7 @@ def test_a_follow_up_is_due_after_follow_up_days_unless_one_was_made(desk):
     due, done = open_case(desk), open_case(desk, "Camera drops offline, IP conflict")
     for case_id in (due, done):
         desk.cases.resolve(li, case_id, "replaced the disk")
-    desk.cases.follow_up(ann, done, came_back=False, note="客户确认正常")
+    desk.cases.follow_up(ann, done, "solved", note="客户确认正常")
     scan = FollowUpScan(desk.engine.kb, lambda: desk.engine.settings)
     now = time.time()
     assert scan(now + 6 * DAY) == 0  # follow_up_days is 7

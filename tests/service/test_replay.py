@@ -638,6 +638,8 @@ class Entry:
     offers: int = 0
     retriaged: bool = False
     closes: list[str | None] = field(default_factory=list)  # resolved_with at each close
+    cause: str = ""  # the confirmed cause: the service record's, or the resolver's
+    reopened: bool = False  # reopened since its article was last drafted
 
     @property
     def open(self) -> bool:
@@ -657,6 +659,8 @@ class Draft:
     updated: datetime | None = None
     reviewed: datetime | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)  # action, actor, at
+    cause: str = ""
+    related_to: str | None = None  # drafted again, with another cause, from the same case
 
 
 class Replay:
@@ -815,6 +819,7 @@ class Replay:
         e = self._entry(plan)
         self.cases.record_service(actor, e.id, cause="on-site check", steps="replaced part",
                                   parts_used=[plan.theme.product], result="ok")
+        e.cause = "on-site check"
         self._did(e, "service_record", actor)
 
     def _fix_for(self, e: Entry) -> str:
@@ -840,6 +845,7 @@ class Replay:
         elif a["used"]:
             target = self._fix_for(e)
         extra = {k: a[k] for k in ("cause",) if k in a}
+        e.cause = a.get("cause") or e.cause
         if a["mode"] in ("link", "both"):
             self.cases.link_fix(actor, e.id, target)
             self._link(e, "used", target, actor)
@@ -871,7 +877,9 @@ class Replay:
 
     def _close(self, plan: Plan, step: Step, actor: User) -> None:
         """Closing captures the case as a wip article, unless it was resolved with an
-        existing article (then the reuse is logged) or already has its draft."""
+        existing article (then the reuse is logged) or already has its draft; closed
+        again after a reopen, its draft gets a new version for review (a new related
+        article when the confirmed cause changed)."""
         e = self._entry(plan)
         self.cases.close(actor, e.id)
         e.closed = self.clock.t
@@ -883,21 +891,36 @@ class Replay:
             if reused:
                 reused.events.append(("article:reused", actor.username, self.clock()))
         elif e.draft is None:
-            e.draft = f"KA-{len(self.drafts) + 1:06d}"
-            author = e.assignee or actor.username
-            self.drafts[e.draft] = Draft(e.draft, e, plan.theme.name, author,
-                                         updated=self.clock.t,
-                                         events=[("created", actor.username, self.clock()),
-                                                 ("draft", actor.username, self.clock())])
-            self._link(e, "created-from", f"article:{e.draft}", actor)
+            self._draft(e, actor)
+        elif e.reopened:  # closed again after a reopen: captured again
+            d = self.drafts[e.draft]
+            if e.cause and d.cause and e.cause != d.cause:
+                self._draft(e, actor, related_to=d.id)
+            else:
+                d.cause = e.cause or d.cause
+                d.state = "wip" if d.state == "wip" else "not_validated"
+                d.updated = self.clock.t
+                d.events.append(("redraft", actor.username, self.clock()))
+        if not (e.resolved_with or "").startswith("article:"):
+            e.reopened = False
+
+    def _draft(self, e: Entry, actor: User, related_to: str | None = None) -> None:
+        e.draft = f"KA-{len(self.drafts) + 1:06d}"
+        author = e.assignee or actor.username
+        self.drafts[e.draft] = Draft(e.draft, e, e.plan.theme.name, author,
+                                     updated=self.clock.t, cause=e.cause, related_to=related_to,
+                                     events=[("created", actor.username, self.clock()),
+                                             ("draft", actor.username, self.clock())])
+        self._link(e, "created-from", f"article:{e.draft}", actor)
 
     def _follow_up(self, plan: Plan, step: Step, actor: User) -> None:
         e = self._entry(plan)
         came_back = step.args["came_back"]
-        self.cases.follow_up(actor, e.id, came_back, "客户回访" if came_back else "")
+        self.cases.follow_up(actor, e.id, "came_back" if came_back else "solved",
+                             "客户回访" if came_back else "")
         self._did(e, "follow_up", actor)
         if came_back:
-            e.closed, e.resolved = None, None
+            e.closed, e.resolved, e.reopened = None, None, True
             self._moved(e, "reopen", actor, "in_progress")
 
     # -- the weekly jobs ------------------------------------------------------------------------
@@ -1188,12 +1211,13 @@ def test_closing_drafts_an_article_unless_an_article_was_reused(world: World) ->
     # one draft per case closed (at least once) without reusing an existing article
     not_reused = [e for e in world.entries
                   if any(not (used or "").startswith("article:") for used in e.closes)]
-    assert len(drafted) == len(not_reused)
+    related = [d for d in world.replay.drafts.values() if d.related_to]
+    assert len(drafted) == len(not_reused) + len(related)
     assert {d.case.id for d in world.replay.drafts.values()} == {e.id for e in not_reused}
     for d in world.replay.drafts.values():
         art = drafted[d.id]
         assert (art.source_case, art.state, art.author) == (d.case.id, d.state, d.author)
-        assert kn.sources(d.id) == [d.case.id]
+        assert kn.sources(d.id) == [d.case.id] and art.related_to == d.related_to
         assert art.reviewed_at == _stamp(d.reviewed)
         assert art.updated_at == _stamp(d.updated)
         events = [(ev["action"], ev["actor"], ev["at"]) for ev in

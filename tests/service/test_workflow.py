@@ -87,7 +87,7 @@ ACT: dict[str, Callable[[Desk, str], object]] = {
                                               "warehouse 3"),
     "service_record": lambda d, c: d.cases.record_service(SYSTEM, c, "bad disk", "replaced"),
     "delay": lambda d, c: d.cases.set_delay(SYSTEM, c, "B"),
-    "follow_up": lambda d, c: d.cases.follow_up(SYSTEM, c, came_back=False, note="fine"),
+    "follow_up": lambda d, c: d.cases.follow_up(SYSTEM, c, "solved", note="fine"),
     "update": lambda d, c: d.cases.update(SYSTEM, c, customer="ACME"),
     "link": lambda d, c: d.cases.link_fix(SYSTEM, c, "article:A1"),
 }

@@ -84,9 +84,11 @@ def test_saving_a_not_validated_article_with_near_duplicates(open_app, ui_desk, 
     healthy(at, "knowledge")
     merge = msg("kn.merge", lang, source=article_id, target=DEMO)
     assert [b.label for b in at.button].count(merge) == 1
-    at.text_area(key=f"kn_resolution_{article_id}").input("1. 重新插拔硬盘。\n2. 更换硬盘。")
-    [save] = [b for b in at.button if b.form_id == f"kn_form_{article_id}"]
-    save.click().run()
+    at.button(key=f"edit-{article_id}").click().run()  # the article editor
+    healthy(at, "editor")
+    assert [b.label for b in at.button].count(merge) == 1
+    at.text_area(key=f"ed_resolution_{article_id}").input("1. 重新插拔硬盘。\n2. 更换硬盘。")
+    at.button(key=f"ed_save_{article_id}").click().run()
     healthy(at, "after save")
     assert at.success[0].value == msg("kn.saved", lang, id=article_id)
     # the warning and its merge button are still there, once

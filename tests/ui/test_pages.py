@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from errors import PermissionDenied
 from kb.store import RELATIONS
 from service.auth import PAGE_NEEDS, PERMISSIONS, ROLES
-from service.cases import CHANNELS, DELAY_REASONS, STATES, TRANSITIONS
+from service.cases import CHANNELS, DELAY_REASONS, FOLLOW_UP_OUTCOMES, STATES, TRANSITIONS
 from service.demo import DEMO_PASSWORD
 from service.knowledge import STATES as ARTICLE_STATES
 from settings import Settings
@@ -333,6 +333,7 @@ def _dynamic_keys() -> dict[str, set[str]]:
         "role.": set(ROLES),
         "deadline.": {"overdue", "at_risk", "ok"},
         "delay.": set(DELAY_REASONS),
+        "follow.outcome.": set(FOLLOW_UP_OUTCOMES),
         "kn.state.": set(ARTICLE_STATES),
         "nav.": set(app_pages()),
         "kind.": {"case", "article"},
@@ -420,7 +421,7 @@ def test_every_event_of_a_case_or_an_article_has_a_message(ui_desk):
     d.cases.resolve(engineer, case.id, "更换硬盘并初始化")  # offers the fix to the twin
     d.cases.confirm(agent, case.id, 5)
     d.cases.close(agent, case.id)  # drafts an article
-    d.cases.follow_up(agent, case.id, came_back=True)  # reopens
+    d.cases.follow_up(agent, case.id, "came_back")  # reopens
     d.cases.resolve(engineer, twin.id, "同上", used=first)
     d.cases.close(engineer, twin.id)  # reuse of an article, or a draft from the case
     art, _ = d.knowledge.create(engineer, "NVR硬盘错误", "硬盘错误", "更换硬盘")

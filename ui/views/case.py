@@ -8,12 +8,13 @@ import streamlit as st
 
 from errors import KnownFixError
 from service.auth import PERMISSIONS, ROLES
-from service.cases import DELAY_REASONS, TRANSITIONS, allowed_actions
+from service.cases import DELAY_REASONS, FOLLOW_UP_OUTCOMES, TRANSITIONS, allowed_actions
 from ui.actions import act, drawn, pressed, show_flash
 from ui.i18n import error_text, fmt_time, t, value_name
 from ui.render import md_escape, show_markdown
 from ui.resources import desk
 from ui.session import user
+from ui.views.article import open_editor
 from ui.views.intake import show_triage
 from ui.widgets import person, pick_person, t_label, timeline, when_picker
 
@@ -48,6 +49,7 @@ def render() -> None:
     show_triage(me, case_id, seen)
     _checklist(me, case)
     _records(case)
+    _articles(me, case)
     _actions(me, case, seen)
     st.subheader(t("case.timeline"))
     timeline(desk().queries.timeline(me, case.id))
@@ -111,9 +113,32 @@ def _records(case) -> None:
         st.markdown(f"**{t('confirm.satisfaction')}:** {'★' * int(f['satisfaction'])} "
                     f"{f.get('satisfaction_comment') or ''}")
     if f.get("follow_up"):
-        came = f["follow_up"]["came_back"]
-        outcome = t("follow.came_back") if came else t("follow.ok")
-        st.markdown(f"**{t('follow.header')}:** {outcome}")
+        call = f["follow_up"]  # stored before outcomes existed: came back or not
+        outcome = call.get("outcome") or ("came_back" if call.get("came_back") else "solved")
+        said = t("follow.done", outcome=t(f"follow.outcome.{outcome}"),
+                 who=md_escape(person(call.get("by"))), at=fmt_time(call.get("at")))
+        st.markdown(f"**{t('follow.header')}:** {said}")
+        if call.get("note"):
+            show_markdown(call["note"])
+
+
+def _articles(me, case) -> None:
+    """The articles drafted from the case or used on it, each opening in the article
+    editor (for users who may open the Knowledge page)."""
+    if "knowledge" not in st.session_state.get("pages", {}):
+        return
+    ids = dict.fromkeys(lk["target"].partition(":")[2]
+                        for lk in desk().queries.links(me, case.id)
+                        if lk["relation"] in ("created-from", "used")
+                        and lk["target"].startswith("article:"))
+    if not ids:
+        return
+    st.markdown(f"**{t('kn.from_case')}**")
+    for aid in ids:
+        title = desk().knowledge.get(aid).title
+        if st.button(f"{aid} · {title} · {t('kn.edit')}", key=f"case_article_{aid}",
+                     icon=":material/edit_note:"):
+            open_editor(aid, switch=True)
 
 
 def _actions(me, case, seen: int) -> None:
@@ -189,11 +214,24 @@ def _actions(me, case, seen: int) -> None:
                     do("close", cases.close, labels=labels, severity=severity)
     _barred(me, case)
     if "follow_up" in allowed:
-        c1, c2 = st.columns(2)
-        if c1.button(t("follow.ok"), key="act_follow_ok"):
-            do("follow_up", cases.follow_up, False)
-        if c2.button(t("follow.came_back"), key="act_follow_back"):
-            do("follow_up", cases.follow_up, True)
+        _follow_up(case, do)
+
+
+def _follow_up(case, do) -> None:
+    """The follow-up call (客服回访): outcome, what the customer said, and a rating when
+    the case has none yet."""
+    with st.form("follow_form"):
+        st.markdown(f"**{t('follow.header')}**")
+        outcome = st.radio(t("follow.outcome"), FOLLOW_UP_OUTCOMES, horizontal=True,
+                           format_func=lambda o: t(f"follow.outcome.{o}"), key="follow_outcome")
+        note = st.text_area(t("follow.note"), key="follow_note")
+        rating = None
+        if not case.fields.get("satisfaction"):
+            rating = st.selectbox(t("follow.rating"), [None, 5, 4, 3, 2, 1], key="follow_rating",
+                                  format_func=lambda r: "★" * r if r else t("follow.no_rating"))
+        if st.form_submit_button(t("follow.submit"), key="follow_submit"):
+            do("follow_up", desk().cases.follow_up, outcome, note, satisfaction=rating,
+               kept={t("follow.note"): note})
 
 
 def _barred(me, case) -> None:
@@ -212,7 +250,7 @@ _PRESSED = {"start": ("act_start",), "resolve": ("resolve_submit",),
             "dispatch": ("dispatch_submit",), "service_record": ("service_submit",),
             "delay": ("act_delay",), "confirm": ("confirm_submit",),
             "close": ("act_close", "close_submit"),
-            "follow_up": ("act_follow_ok", "act_follow_back")}
+            "follow_up": ("follow_submit",)}
 
 
 def _unconfirmed(case) -> list[str]:

@@ -1,5 +1,6 @@
 """Knowledge (engineers): write and review articles, drafts from closed cases,
-versions, sources, duplicate warnings with merge."""
+versions, sources, duplicate warnings with merge; one article at a time in the
+full-page editor (ui/views/article.py)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,17 @@ from ui.i18n import error_text, fmt_time, t
 from ui.render import show_markdown
 from ui.resources import desk
 from ui.session import require_page
-from ui.widgets import dash, person, t_action
+from ui.views import article as editor
 
 STATES = ("wip", "not_validated", "validated", "archived")
 
 
 def render() -> None:
     me = require_page("knowledge")
+    open_id = editor.editing()
+    if open_id:
+        editor.render(me, open_id, _duplicates)
+        return
     st.header(t("kn.header"))
     show_flash()  # what the last action did, once
     review, write, browse = st.tabs([t("kn.review"), t("kn.write"), t("kn.browse")])
@@ -54,34 +59,22 @@ def render() -> None:
 _FIELDS = ("title", "symptoms", "cause", "resolution", "env")
 
 
-def _editor(me, article_id: str | None = None, where: str = "") -> None:
-    key = "new" if article_id is None else f"{where}-{article_id}" if where else article_id
-    if article_id is None and st.session_state.pop("kn_clear_new", False):
+def _editor(me) -> None:
+    """A new article (its near-duplicates are shown under the form once saved)."""
+    if st.session_state.pop("kn_clear_new", False):
         for name in _FIELDS:  # the article was saved: an empty form for the next one
             st.session_state.pop(f"kn_{name}_new", None)
-    prefill = st.session_state.pop("article_prefill", {}) if article_id is None else {}
-    seen = drawn("article", article_id) if article_id else None
-    art = desk().knowledge.get(article_id) if article_id else None
-    with st.form(f"kn_form_{key}"):
-        title = st.text_input(t("intake.title"), art.title if art else prefill.get("title", ""),
-                              key=f"kn_title_{key}")
-        symptoms = st.text_area(t("kn.symptoms"), art.symptoms if art else
-                                prefill.get("symptoms", ""), key=f"kn_symptoms_{key}")
-        cause = st.text_input(t("service.cause"), art.cause if art else "", key=f"kn_cause_{key}")
-        resolution = st.text_area(t("kn.resolution"), art.resolution if art else "",
-                                  height=160, key=f"kn_resolution_{key}",
+    prefill = st.session_state.pop("article_prefill", {})
+    with st.form("kn_form_new"):
+        title = st.text_input(t("intake.title"), prefill.get("title", ""), key="kn_title_new")
+        symptoms = st.text_area(t("kn.symptoms"), prefill.get("symptoms", ""),
+                                key="kn_symptoms_new")
+        cause = st.text_input(t("service.cause"), key="kn_cause_new")
+        resolution = st.text_area(t("kn.resolution"), height=160, key="kn_resolution_new",
                                   help=t("kn.markdown_help"))
-        environment = st.text_input(t("kn.environment"), art.environment if art else "",
-                                    key=f"kn_env_{key}")
+        environment = st.text_input(t("kn.environment"), key="kn_env_new")
         saved = st.form_submit_button(t("kn.save"), type="primary")
     if not saved:
-        return
-    if art:  # on the version this page showed; its near-duplicates show under it
-        act("article", art.id, seen, desk().knowledge.edit, me, art.id, title, symptoms,
-            resolution, cause=cause, environment=environment, done=t("kn.saved", id=art.id),
-            kept={t("intake.title"): title, t("kn.symptoms"): symptoms,
-                  t("service.cause"): cause, t("kn.resolution"): resolution,
-                  t("kn.environment"): environment})
         return
     try:
         new_id, dups = desk().knowledge.create(me, title, symptoms, resolution, cause=cause,
@@ -146,13 +139,6 @@ def _article(me, article_id: str, expanded: bool, where: str = "") -> None:
             do(kn.archive, action=t("kn.archive"))
         _duplicates(me, art.id, kn.duplicates(art.id) if art.state != "archived" else [],
                     where)
-        with st.popover(t("kn.versions")):
-            st.dataframe(dash([{t("kn.version"): v["version"],
-                                t("kn.action"): t_action(v["action"]),
-                                t("case.state"): t(f"kn.state.{v['state'] or 'validated'}"),
-                                t("kn.by"): person(v["actor"]),
-                                t("kn.updated"): fmt_time(v["at"])}
-                               for v in kn.versions(art.id)]), hide_index=True)
-        if art.state != "archived":
-            with st.popover(t("kn.edit")):
-                _editor(me, art.id, where)
+        if st.button(f"{t('kn.edit')} · {t('kn.versions')}", key=_key(where, "edit", art.id),
+                     icon=":material/edit_note:"):
+            editor.open_editor(art.id)
