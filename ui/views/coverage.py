@@ -11,8 +11,8 @@ import pandas as pd
 import streamlit as st
 
 from errors import KnownFixError
+from ui import figures
 from ui.i18n import error_text, fmt_pct, t
-from ui.resources import desk
 from ui.session import require_page
 from ui.widgets import dash, t_label
 
@@ -32,8 +32,9 @@ def render() -> None:
     st.header(t("cov.header"))
     start, end = period("cov")
     try:
-        cov = desk().reports.coverage(me, start, end)
-        summary = desk().reports.summary(me, start, end)
+        now = figures.version(me)
+        cov = figures.coverage(now, start, end, me)
+        summary = figures.summary(now, start, end, me)
     except KnownFixError as exc:
         st.error(error_text(exc))
         return

@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from errors import KnownFixError
+from ui import figures
 from ui.i18n import error_text, fmt_pct, t
 from ui.resources import desk
 from ui.session import require_page
@@ -24,8 +25,9 @@ def render() -> None:
     start, end = period("rep")
     reports = desk().reports
     try:
-        data = reports.summary(me, start, end)
-        weekly = reports.weekly(me, start, end)
+        now = figures.version(me)
+        data = figures.summary(now, start, end, me)
+        weekly = figures.weekly(now, start, end, me)
     except KnownFixError as exc:
         st.error(error_text(exc))
         return
@@ -53,15 +55,20 @@ def render() -> None:
     _corrections(data["corrections"])
     st.subheader(t("rep.download"))
     c1, c2 = st.columns(2)
-    buf = io.StringIO()
-    reports.export(me, start, end, "csv", buf)
-    c1.download_button("CSV", buf.getvalue().encode("utf-8-sig"), file_name="knownfix-report.csv",
-                       mime="text/csv", key="rep_csv")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "report.xlsx"
-        reports.export(me, start, end, "xlsx", path)
-        c2.download_button("Excel", path.read_bytes(), file_name="knownfix-report.xlsx",
-                           key="rep_xlsx")
+
+    def csv() -> bytes:  # written when the button is clicked, not on every rerun
+        buf = io.StringIO()
+        reports.export(me, start, end, "csv", buf)
+        return buf.getvalue().encode("utf-8-sig")
+
+    def xlsx() -> bytes:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "report.xlsx"
+            reports.export(me, start, end, "xlsx", path)
+            return path.read_bytes()
+    c1.download_button("CSV", csv, file_name="knownfix-report.csv", mime="text/csv",
+                       key="rep_csv")
+    c2.download_button("Excel", xlsx, file_name="knownfix-report.xlsx", key="rep_xlsx")
 
 
 def _corrections(found: dict) -> None:
