@@ -143,22 +143,27 @@ def paged(key: str, fetch: Callable[[int], tuple[Sequence, int]],
     return items, total
 
 
-def pager(key: str, total: int, per_page: int = PER_PAGE) -> None:
+def pager(key: str, total: int, per_page: int = PER_PAGE, forget: tuple[str, ...] = ()
+          ) -> None:
     """Previous / next buttons and "page x of y" under a list `paged(key, …)` drew; nothing
-    when it fits on one page."""
+    when it fits on one page.  `forget`: widgets whose state belongs to the page shown
+    (a table's selected row), cleared when the page turns."""
     pages = -(-total // per_page)
     if pages <= 1:
         return
     page = min(st.session_state.get(key, 0), pages - 1)
     c1, c2, c3 = st.columns([1, 3, 1], vertical_alignment="center")
     c1.button(t("page.prev"), key=f"{key}_prev", disabled=page == 0,
-              on_click=turn_page, args=(key, page - 1))
+              on_click=turn_page, args=(key, page - 1, forget))
     c2.caption(t("page.of", page=page + 1, pages=pages, total=total))
     c3.button(t("page.next"), key=f"{key}_next", disabled=page >= pages - 1,
-              on_click=turn_page, args=(key, page + 1))
+              on_click=turn_page, args=(key, page + 1, forget))
 
 
-def turn_page(key: str, page: int = 0) -> None:
+def turn_page(key: str, page: int = 0, forget: tuple[str, ...] = ()) -> None:
     """Show page `page` (from 0) of the list paged under `key` (a widget callback; with
-    no page, back to the first, e.g. when the list's filter changed)."""
+    no page, back to the first, e.g. when the list's filter changed), clearing the
+    widgets `forget` names."""
     st.session_state[key] = page
+    for name in forget:
+        st.session_state.pop(name, None)

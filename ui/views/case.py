@@ -57,17 +57,22 @@ def render() -> None:
 
 def _finder(me) -> str | None:
     """A search box over every case (number, customer, description), a page of what it
-    finds, each a button that opens the case.  Returns the case to show: the one opened,
-    unless a search is typed (or none was opened yet: then the newest cases are listed)."""
+    finds, each a button that opens the case.  Returns the case to show: the one opened
+    (none yet: the newest), unless a search is typed."""
     text = st.text_input(t("case.find"), key="case_q", placeholder=t("case.find_hint"),
                          on_change=turn_page, args=("case_q_page",))
-    current = st.session_state.get("case_id")
-    if current and not text.strip():
+    if not text.strip():
+        current = st.session_state.get("case_id")
+        if current is None:
+            newest = desk().queries.find_cases(me, "", 0, 1).items
+            current = newest[0].id if newest else None
+        if current is None:
+            st.info(t("case.none"))
         return current
     found, total = paged("case_q_page", lambda offset: _found(
         desk().queries.find_cases(me, text, offset, PER_PAGE)))
     if not total:
-        st.info(t("case.found_none") if text.strip() else t("case.none"))
+        st.info(t("case.found_none"))
     for case in found:
         f = case.fields
         label = " · ".join(p for p in (case.id, f.get("customer") or "",

@@ -28,7 +28,8 @@ def render() -> None:
     deadline = c3.multiselect(t("queue.deadline"), list(DEADLINE_ORDER),
                               format_func=lambda d: t(f"deadline.{d}"), key="queue_deadline",
                               **filters)
-    views = {name: t(f"queue.{name}") for name in QUEUE_VIEWS}
+    views = {"mine": t("queue.mine"), "escalated": t("queue.escalated"),
+             "opened": t("queue.opened"), "team": t("queue.team"), "all": t("queue.all")}
     pages = {name: paged(f"queue_page_{name}", lambda offset, view=name: _page(
         me, view, tuple(states), tuple(levels), tuple(deadline), offset)) for name in views}
     tabs = st.tabs([f"{title} ({pages[name][1]})" for name, title in views.items()])
