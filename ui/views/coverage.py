@@ -32,9 +32,9 @@ def render() -> None:
     st.header(t("cov.header"))
     start, end = period("cov")
     try:
-        now = figures.version(me)
-        cov = figures.coverage(now, start, end, me)
-        summary = figures.summary(now, start, end, me)
+        version = figures.version(me)
+        cov = figures.coverage(version, start, end, me)
+        summary = figures.summary(version, start, end, me)
     except KnownFixError as exc:
         st.error(error_text(exc))
         return

@@ -25,9 +25,9 @@ def render() -> None:
     start, end = period("rep")
     reports = desk().reports
     try:
-        now = figures.version(me)
-        data = figures.summary(now, start, end, me)
-        weekly = figures.weekly(now, start, end, me)
+        version = figures.version(me)
+        data = figures.summary(version, start, end, me)
+        weekly = figures.weekly(version, start, end, me)
     except KnownFixError as exc:
         st.error(error_text(exc))
         return
