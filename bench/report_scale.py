@@ -516,7 +516,9 @@ def app_section(path: Path) -> list[str]:
         f"{first['runs']} runs per load after one that warms the machine (busy: a second "
         "process triaging in a loop), load average "
         f"{min(load):.1f}–{max(load):.1f}; start-up median "
-        f"{first['server_start_s_median']:.1f} s.",
+        f"{first['server_start_s_median']:.1f} s, a first sign-in drawn (model, index and "
+        f"classifiers loaded) {first['ready_s_median']:.1f} s after starting; the pages "
+        "are measured after that.",
         "",
         table(a["loads"]),
         "",
