@@ -57,7 +57,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from bench_import_triage import git_commit, machine, percentile  # noqa: E402
 
 from tests.browser.conftest import CHROMIUM_ARGS, _env, _knownfix, served_app  # noqa: E402
-from tests.browser.driver import CHROMIUM, msg, open_page, settle, sign_in  # noqa: E402
+from tests.browser.driver import CHROMIUM, msg, settle, sign_in  # noqa: E402
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -164,7 +164,6 @@ def manager_session(browser: Browser, url: str) -> dict:
     page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     page.goto(url + "/", wait_until="domcontentloaded")
     sign_in(page, "manager")
-    open_page(page, "intake", "zh")
     out = {"coverage_s": page_drawn(page, "coverage", msg("cov.never_used")),
            "reports_s": page_drawn(page, "reports", msg("rep.download"))}
     page.close()
