@@ -10,6 +10,7 @@ import streamlit as st
 from service.reports import Reports
 from tests.ui.conftest import page_path
 from tests.ui.test_pages import healthy, msg
+from ui.views.coverage import GAPS_PER_PAGE
 from ui.widgets import PER_PAGE
 
 
@@ -115,3 +116,20 @@ def test_reports_and_coverage_compute_the_summary_once_per_change(open_app, ui_d
     assert len(summaries) == 2
     at.date_input(key="cov_from").set_value(at.date_input(key="cov_to").value).run()
     assert len(summaries) == 3  # another period
+
+
+def test_coverage_lists_the_gap_clusters_a_page_at_a_time(open_app, ui_desk):
+    agent = ui_desk.users.get("agent")
+    words = ["锅炉", "电梯", "水泵", "风机", "闸机", "广播", "投影", "冷库", "叉车", "充电桩",
+             "光伏", "喷淋", "扶梯", "道闸"]
+    for word in words:  # faults the demo KB knows nothing about, each unlike the others
+        ui_desk.cases.open(agent, f"{word}{word}{word} {word}故障 {word}停机", channel="phone")
+    at = open_app("manager")
+    at.switch_page(page_path("coverage")).run()
+    healthy(at, "coverage")
+    writes = [b for b in at.button if b.key and b.key.startswith("gap-write-")]
+    assert len(writes) == GAPS_PER_PAGE
+    at.button(key="cov_gaps_page_next").click().run()
+    healthy(at, "coverage, page 2")
+    more = [b.key for b in at.button if b.key and b.key.startswith("gap-write-")]
+    assert more and not set(more) & {b.key for b in writes}
