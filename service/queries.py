@@ -171,7 +171,8 @@ class Queries:
                actor.username}, "opened": {"opened_by": actor.username},
                "team": {"team": actor.team}, "all": {}}[view]
         where, args = self.cases.selection(set(states) or None, **who)
-        cols = ", ".join(("id", "state", "COALESCE(severity, priority)", *DEADLINE_TIMES))
+        cols = ", ".join(("id", "state", "COALESCE(NULLIF(severity, ''), priority)",
+                         *DEADLINE_TIMES))
         now = now or datetime.now(UTC)
         found = []
         for row in self.kb.db.execute(f"SELECT {cols} FROM cases WHERE {where} "
