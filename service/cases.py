@@ -23,6 +23,8 @@ from triage.stored import StoredTriage, case_labels
 
 STATES = ("new", "triaged", "in_progress", "escalated", "resolved", "confirmed", "closed")
 OPEN_STATES = frozenset({"new", "triaged", "in_progress", "escalated"})
+NEWEST_FIRST = "COALESCE(received_at, created_at) DESC"  # cases listed: the order
+DEADLINE_TIMES = ("received_at", "first_response_at", "due_response", "due_resolution")
 DONE_STATES = frozenset({"resolved", "confirmed", "closed"})
 _WORKING = frozenset({"triaged", "in_progress", "escalated"})
 
@@ -246,7 +248,16 @@ class Cases(OnEngine):
         """Cases newest received first: in any of `states`, assigned to `assignee`, of
         `team`, taken in by `opened_by` (the intake event's actor), escalated to
         `escalated_to` (the last escalation's target)."""
-        sql, args = "SELECT id FROM cases WHERE 1=1", []
+        where, args = self.selection(states, assignee, team, opened_by, escalated_to)
+        sql = f"SELECT id FROM cases WHERE {where} ORDER BY {NEWEST_FIRST} LIMIT ?"
+        return [self.get(r[0]) for r in self.kb.db.execute(sql, [*args, limit])]
+
+    @staticmethod
+    def selection(states: set[str] | None = None, assignee: str | None = None,
+                  team: str | None = None, opened_by: str | None = None,
+                  escalated_to: str | None = None) -> tuple[str, list]:
+        """The SQL condition on table `cases` (and its arguments) for `list`'s filters."""
+        sql, args = "1=1", []
         if opened_by:
             sql += (" AND id IN (SELECT substr(target, 6) FROM events WHERE action = "
                     "'intake' AND actor = ? AND target LIKE 'case:%')")
@@ -260,8 +271,7 @@ class Cases(OnEngine):
             sql, args = sql + " AND assignee = ?", [*args, assignee]
         if team:
             sql, args = sql + " AND team = ?", [*args, team]
-        sql += " ORDER BY COALESCE(received_at, created_at) DESC LIMIT ?"
-        return [self.get(r[0]) for r in self.kb.db.execute(sql, [*args, limit])]
+        return sql, args
 
     # -- intake ------------------------------------------------------------------------------
     def open(self, actor: User, description: str, title: str = "",
@@ -678,12 +688,16 @@ class Cases(OnEngine):
     # -- deadlines ------------------------------------------------------------------------------
     def deadline_status(self, case: Case, now: datetime | None = None) -> str:
         """'overdue', 'at_risk' or 'ok' against the response or resolution deadline."""
+        return self.deadline_of(case.state, case.fields, now)
+
+    def deadline_of(self, state: str, times: dict, now: datetime | None = None) -> str:
+        """deadline_status of a case in `state` with these DEADLINE_TIMES (stored text)."""
         now = now or datetime.now(UTC)
-        if case.state not in OPEN_STATES:
+        if state not in OPEN_STATES:
             return "ok"
-        received = parse_time(case.fields.get("received_at"))
-        due = "due_resolution" if case.fields.get("first_response_at") else "due_response"
-        deadline = parse_time(case.fields.get(due))
+        received = parse_time(times.get("received_at"))
+        due = "due_resolution" if times.get("first_response_at") else "due_response"
+        deadline = parse_time(times.get(due))
         if not received or not deadline:
             return "ok"
         if now > deadline:

@@ -98,12 +98,25 @@ class Knowledge(OnEngine):
         return self._article(self.kb.row("article", article_id),
                              self.kb.get("article", article_id))
 
-    def list(self, state: str | None = None) -> list[Article]:
-        """Every article (or those in one state), most recently changed first."""
+    def list(self, state: str | None = None, offset: int = 0,
+             limit: int | None = None) -> list[Article]:
+        """Every article (or those in one state), most recently changed first; with a
+        `limit`, that many from `offset` (see `count`)."""
+        where, args = self._state(state)
+        page = "" if limit is None else " LIMIT ? OFFSET ?"
+        return self._articles(where, args + ([] if limit is None else [limit, offset]), page)
+
+    def count(self, state: str | None = None) -> int:
+        """How many articles `list` lists."""
+        where, args = self._state(state)
+        return self.kb.db.execute(f"SELECT COUNT(*) FROM articles WHERE {where}",
+                                  args).fetchone()[0]
+
+    @staticmethod
+    def _state(state: str | None) -> tuple[str, list]:
         if state is not None and state not in STATES:
             raise BadInput(f"unknown article state {state!r} ({', '.join(STATES)})")
-        where, args = ("state = ?", [state]) if state else ("1=1", [])
-        return self._articles(where, args)
+        return ("state = ?", [state]) if state else ("1=1", [])
 
     def review_queue(self) -> list[Article]:
         """Articles waiting for a reviewer (not_validated) and drafts still being written
@@ -445,9 +458,11 @@ class Knowledge(OnEngine):
             "extra": json.dumps(rec.extra, ensure_ascii=False), "at": now_utc(),
             "actor": actor})
 
-    def _articles(self, where: str, args: list) -> list[Article]:
+    def _articles(self, where: str, args: list, page: str = "") -> list[Article]:
+        """Articles matching `where`, most recently changed first; `page` a LIMIT clause
+        (its arguments last in `args`)."""
         rows = list(self.kb.db.query(
-            f"SELECT * FROM articles WHERE {where} ORDER BY updated_at DESC, id", args))
+            f"SELECT * FROM articles WHERE {where} ORDER BY updated_at DESC, id{page}", args))
         out = []
         for i in range(0, len(rows), 500):
             chunk = rows[i:i + 500]

@@ -14,18 +14,29 @@ import binascii
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from errors import BadInput
 from kb.records import Record
 from kb.store import KnowledgeBase
 from service.auth import User, require
-from service.cases import CHANNELS, STATES, Case, Cases, iso, parse_time
+from service.cases import (
+    CHANNELS,
+    DEADLINE_TIMES,
+    NEWEST_FIRST,
+    STATES,
+    Case,
+    Cases,
+    iso,
+    parse_time,
+)
 from service.knowledge import STATES as ARTICLE_STATES
 from service.knowledge import Article, Knowledge
 
 MAX_LIMIT = 200
+QUEUE_VIEWS = ("mine", "escalated", "opened", "team", "all")
+DEADLINE_ORDER = {"overdue": 0, "at_risk": 1, "ok": 2}  # a queue: the most urgent first
 _WHEN = "COALESCE(NULLIF(received_at, ''), created_at)"
 _STATE = "COALESCE(NULLIF(state, ''), 'closed')"  # imported history counts as closed
 
@@ -49,6 +60,14 @@ class Checklist:
     article_id: str
     title: str
     steps: list[str]
+
+
+@dataclass(frozen=True)
+class Found:
+    """One page of a search: the records on it and how many match in all."""
+
+    items: list[Any]
+    total: int
 
 
 @dataclass
@@ -109,6 +128,62 @@ class Queries:
         more = len(rows) > limit
         return Page(items, encode_cursor([rows[limit - 1][1] or "", rows[limit - 1][0]])
                     if more else None)
+
+    def find_cases(self, actor: User, text: str = "", offset: int = 0,
+                   limit: int = 20) -> Found:
+        """Cases whose number, customer, title or description contain every word of
+        `text` (any script; Latin letters in any case), newest received first, a case
+        whose number is `text` itself first of all; `limit` of them from `offset`.
+        An empty `text` finds every case."""
+        require(actor, "case.view")
+        if offset < 0:
+            raise BadInput("offset is 0 or more", "bad_offset")
+        where, args = [], []
+        for word in text.split():
+            like = "%" + re.sub(r"([\\%_])", r"\\\1", word) + "%"
+            where.append("(" + " OR ".join(f"{col} LIKE ? ESCAPE '\\'" for col in
+                                           ("id", "customer", "title", "text")) + ")")
+            args += [like] * 4
+        cond = " AND ".join(where) or "1=1"
+        total = self.kb.db.execute(f"SELECT COUNT(*) FROM cases WHERE {cond}", args).fetchone()[0]
+        rows = self.kb.db.execute(
+            f"SELECT id FROM cases WHERE {cond} ORDER BY id = ? DESC, {_WHEN} DESC, id DESC "
+            "LIMIT ? OFFSET ?", [*args, text.strip(), _limit(limit), offset]).fetchall()
+        return Found([self.cases.get(r[0]) for r in rows], int(total))
+
+    def queue(self, actor: User, view: str, states: tuple[str, ...] = (),
+              levels: tuple[str, ...] = (), deadlines: tuple[str, ...] = (),
+              offset: int = 0, limit: int = 20, now: datetime | None = None) -> Found:
+        """One page of a work queue: `view` "mine" (assigned to the actor), "escalated"
+        (escalated to them), "opened" (taken in by them), "team" (their team's; none
+        without a team) or "all"; in any of `states`, of any of the severities `levels`
+        and deadline statuses `deadlines` (Cases.deadline_status; empty: any).  Overdue
+        first, then at risk, then the rest, each newest received first.  Only the page's
+        cases are read whole."""
+        require(actor, "case.view")
+        if view not in QUEUE_VIEWS:
+            raise BadInput(f"unknown queue view {view!r} ({', '.join(QUEUE_VIEWS)})")
+        if offset < 0:
+            raise BadInput("offset is 0 or more", "bad_offset")
+        if view == "team" and not actor.team:
+            return Found([], 0)
+        who = {"mine": {"assignee": actor.username}, "escalated": {"escalated_to":
+               actor.username}, "opened": {"opened_by": actor.username},
+               "team": {"team": actor.team}, "all": {}}[view]
+        where, args = self.cases.selection(set(states) or None, **who)
+        cols = ", ".join(("id", "state", "COALESCE(NULLIF(severity, ''), priority)",
+                         *DEADLINE_TIMES))
+        now = now or datetime.now(UTC)
+        found = []
+        for row in self.kb.db.execute(f"SELECT {cols} FROM cases WHERE {where} "
+                                      f"ORDER BY {NEWEST_FIRST}", args):
+            status = self.cases.deadline_of(row[1], dict(zip(DEADLINE_TIMES, row[3:],
+                                                             strict=True)), now)
+            if (not levels or row[2] in levels) and (not deadlines or status in deadlines):
+                found.append((DEADLINE_ORDER[status], row[0]))
+        found.sort(key=lambda f: f[0])  # stable: newest first within each status
+        page = found[offset:offset + _limit(limit)]
+        return Found([self.cases.get(rid) for _, rid in page], len(found))
 
     @staticmethod
     def _case_where(f: CaseFilter, zone: tzinfo) -> tuple[list[str], list]:

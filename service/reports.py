@@ -79,6 +79,18 @@ class Reports(OnEngine):
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
 
+    def data_version(self, actor: User) -> tuple:
+        """A value that changes whenever something the reports read may have: which
+        knowledge base (its file), its change sequence (cases, articles, labels), the
+        last event (links, confirmations and every other action are logged) and the
+        settings the figures use (severity scale, match threshold).  Read it before the
+        figures, and an edge may keep figures under it: a change made meanwhile only
+        makes the next version differ."""
+        require(actor, "report.view")
+        last = self.kb.db.execute("SELECT MAX(id) FROM events").fetchone()[0]
+        return (str(self.kb.path), self.kb.seq, int(last or 0), tuple(self.s.levels),
+                self.s.match_threshold)
+
     # -- the summary ---------------------------------------------------------------------
     def summary(self, actor: User, start: str, end: str, stale_days: int = 180,
                 gap_similarity: float = GAP_SIMILARITY,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 import streamlit as st
@@ -12,6 +13,8 @@ from ui.i18n import basis_text, fmt_time, reason_text, t, value_name, zone, zone
 from ui.render import highlight
 from ui.resources import desk
 from zones import all_zones, picked_utc
+
+PER_PAGE = 20
 
 
 def fix_card(key: str, title: str, fix: str, score: float, matched: list[str],
@@ -134,3 +137,42 @@ def dash(data) -> pd.DataFrame:
     """A table for st.dataframe with "—" in every empty cell (None, NaN, "")."""
     frame = (data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)).astype(object)
     return frame.where(frame.notna() & frame.ne(""), "—")
+
+
+def paged(key: str, fetch: Callable[[int], tuple[Sequence, int]],
+          per_page: int = PER_PAGE) -> tuple[Sequence, int]:
+    """One page of a list: `fetch(offset)` gives (the items from offset on, how many in
+    all); the page number is kept in session state under `key`.  A page the list has
+    shrunk below falls back to its last page.  Draw `pager(key, total)` under it."""
+    page = st.session_state.get(key, 0)
+    items, total = fetch(page * per_page)
+    if not items and total:
+        st.session_state[key] = page = (total - 1) // per_page
+        items, total = fetch(page * per_page)
+    return items, total
+
+
+def pager(key: str, total: int, per_page: int = PER_PAGE, forget: tuple[str, ...] = ()
+          ) -> None:
+    """Previous / next buttons and "page x of y" under a list `paged(key, …)` drew; nothing
+    when it fits on one page.  `forget`: widgets whose state belongs to the page shown
+    (a table's selected row), cleared when the page turns."""
+    pages = -(-total // per_page)
+    if pages <= 1:
+        return
+    page = min(st.session_state.get(key, 0), pages - 1)
+    c1, c2, c3 = st.columns([1, 3, 1], vertical_alignment="center")
+    c1.button(t("page.prev"), key=f"{key}_prev", disabled=page == 0,
+              on_click=turn_page, args=(key, page - 1, forget))
+    c2.caption(t("page.of", page=page + 1, pages=pages, total=total))
+    c3.button(t("page.next"), key=f"{key}_next", disabled=page >= pages - 1,
+              on_click=turn_page, args=(key, page + 1, forget))
+
+
+def turn_page(key: str, page: int = 0, forget: tuple[str, ...] = ()) -> None:
+    """Show page `page` (from 0) of the list paged under `key` (a widget callback; with
+    no page, back to the first, e.g. when the list's filter changed), clearing the
+    widgets `forget` names."""
+    st.session_state[key] = page
+    for name in forget:
+        st.session_state.pop(name, None)

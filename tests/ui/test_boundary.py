@@ -56,7 +56,7 @@ def test_a_service_error_escaping_a_page_is_its_translated_message(open_app, ui_
     def missing(*_args, **_kwargs):
         raise NotFound("no case 'X'", "not_found", kind="case", id="X")
 
-    monkeypatch.setattr(ui_desk.cases, "list", missing)
+    monkeypatch.setattr(ui_desk.queries, "queue", missing)
     at = open_app("agent", "zh")
     at.switch_page(page_path("queue")).run()
     assert not at.exception

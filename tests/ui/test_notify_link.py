@@ -1,10 +1,10 @@
 """A notification's link (BASE_URL/case?id=CASE, service/notify/messages.py) opens that
-case on the case page, and the choice is the user's again after that."""
+case on the case page, and the search box is the user's again after that."""
 
 from __future__ import annotations
 
 from tests.ui.conftest import page_path
-from tests.ui.test_pages import healthy
+from tests.ui.test_pages import healthy, msg
 
 
 def test_a_notification_link_opens_its_case(open_app, ui_desk):
@@ -15,5 +15,6 @@ def test_a_notification_link_opens_its_case(open_app, ui_desk):
     at.query_params["id"] = first.id
     at.switch_page(page_path("case")).run()
     healthy(at)
-    assert at.selectbox(key="case_select").value == first.id
-    assert "id" not in at.query_params  # taken once: the select box decides from now on
+    assert at.session_state["case_id"] == first.id
+    assert at.subheader[0].value.startswith(f"{msg('case.number', 'zh')} {first.id} ")
+    assert "id" not in at.query_params  # taken once: the search box decides from now on

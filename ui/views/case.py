@@ -9,6 +9,7 @@ import streamlit as st
 from errors import KnownFixError
 from service.auth import PERMISSIONS, ROLES
 from service.cases import DELAY_REASONS, FOLLOW_UP_OUTCOMES, TRANSITIONS, allowed_actions
+from service.queries import Found
 from ui.actions import act, drawn, pressed, show_flash
 from ui.i18n import error_text, fmt_time, t, value_name
 from ui.render import md_escape, show_markdown
@@ -16,28 +17,29 @@ from ui.resources import desk
 from ui.session import user
 from ui.views.article import open_editor
 from ui.views.intake import show_triage
-from ui.widgets import person, pick_person, t_label, timeline, when_picker
+from ui.widgets import (
+    PER_PAGE,
+    paged,
+    pager,
+    person,
+    pick_person,
+    t_label,
+    timeline,
+    turn_page,
+    when_picker,
+)
 
 
 def render() -> None:
     me = user()
-    cases = desk().cases
     st.header(t("case.header"))
-    recent = [c.id for c in cases.list(limit=200)]
     wanted = st.query_params.get("id")
     if wanted:  # a notification's link: /case?id=CASE (service/notify/messages.py)
-        st.session_state["case_id"] = wanted
-        st.session_state.pop("case_select", None)  # the select box shows it
+        _open(wanted)
         del st.query_params["id"]
-    current = st.session_state.get("case_id")
-    options = ([current] if current and current not in recent else []) + recent
-    if not options:
-        st.info(t("case.none"))
+    case_id = _finder(me)
+    if case_id is None:
         return
-    case_id = st.selectbox(t("case.number"), options,
-                           index=options.index(current) if current in options else 0,
-                           key="case_select")
-    st.session_state["case_id"] = case_id
     try:
         seen = drawn("case", case_id)  # the version this user's last view showed
         case = desk().queries.case(me, case_id)
@@ -53,6 +55,44 @@ def render() -> None:
     _actions(me, case, seen)
     st.subheader(t("case.timeline"))
     timeline(desk().queries.timeline(me, case.id))
+
+
+def _finder(me) -> str | None:
+    """A search box over every case (number, customer, description), a page of what it
+    finds, each a button that opens the case.  Returns the case to show: the one opened
+    (none yet: the newest), unless a search is typed."""
+    text = st.text_input(t("case.find"), key="case_q", placeholder=t("case.find_hint"),
+                         on_change=turn_page, args=("case_q_page",))
+    if not text.strip():
+        current = st.session_state.get("case_id")
+        if current is None:
+            newest = desk().queries.find_cases(me, "", 0, 1).items
+            current = newest[0].id if newest else None
+        if current is None:
+            st.info(t("case.none"))
+        return current
+    found, total = paged("case_q_page", lambda offset: _found(
+        desk().queries.find_cases(me, text, offset, PER_PAGE)))
+    if not total:
+        st.info(t("case.found_none"))
+    for case in found:
+        f = case.fields
+        label = " · ".join(p for p in (case.id, f.get("customer") or "",
+                                       (case.title or case.description)[:60],
+                                       t(f"state.{case.state}")) if p)
+        st.button(md_escape(label), key=f"case_pick_{case.id}", type="tertiary", on_click=_open,
+                  args=(case.id,))
+    pager("case_q_page", total)
+    return None
+
+
+def _found(page: Found) -> tuple[list, int]:
+    return page.items, page.total
+
+
+def _open(case_id: str) -> None:
+    """Show this case; the search box empties for the next search (also a callback)."""
+    st.session_state.update(case_id=case_id, case_q="", case_q_page=0)
 
 
 def _facts(case) -> None:

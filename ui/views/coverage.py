@@ -11,11 +11,13 @@ import pandas as pd
 import streamlit as st
 
 from errors import KnownFixError
+from ui import figures
 from ui.i18n import error_text, fmt_pct, t, zone
-from ui.resources import desk
 from ui.session import require_page
-from ui.widgets import dash, t_label
+from ui.widgets import dash, paged, pager, t_label
 from zones import day_start_utc
+
+GAPS_PER_PAGE = 10
 
 
 def period(prefix: str) -> tuple[str, str]:
@@ -34,8 +36,9 @@ def render() -> None:
     st.header(t("cov.header"))
     start, end = period("cov")
     try:
-        cov = desk().reports.coverage(me, start, end)
-        summary = desk().reports.summary(me, start, end)
+        version = figures.version(me)
+        cov = figures.coverage(version, start, end, False, me)
+        summary = figures.summary(version, start, end, False, me)
     except KnownFixError as exc:
         st.error(error_text(exc))
         return
@@ -90,19 +93,24 @@ def _reuse(know: dict) -> None:
 
 
 def _gaps(gaps: dict) -> None:
+    """The gap clusters, the largest first, a page at a time."""
     st.subheader(t("cov.gaps"))
-    if not gaps["clusters"]:
+    clusters = gaps["clusters"]
+    if not clusters:
         st.info(t("cov.no_gaps"))
-    for n, g in enumerate(gaps["clusters"]):
+    shown, total = paged("cov_gaps_page", lambda offset: (
+        clusters[offset:offset + GAPS_PER_PAGE], len(clusters)), GAPS_PER_PAGE)
+    for g in shown:
         with st.container(border=True):
             st.markdown(f"**{t('cov.gap_count', n=g['count'])}** · {g['representative']}")
             st.text(g["description"][:300])
-            if st.button(t("cov.write"), key=f"gap-write-{n}"):
+            if st.button(t("cov.write"), key=f"gap-write-{g['representative']}"):
                 st.session_state["article_prefill"] = {
                     "title": g["description"].splitlines()[0][:60],
                     "symptoms": g["description"]}
                 st.switch_page(st.session_state["pages"]["knowledge"]) \
                     if "knowledge" in st.session_state["pages"] else st.info(t("cov.engineers"))
+    pager("cov_gaps_page", total, GAPS_PER_PAGE)
 
 
 def _stale(know: dict) -> None:

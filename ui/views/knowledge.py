@@ -16,6 +16,7 @@ from ui.render import show_markdown
 from ui.resources import desk
 from ui.session import require_page
 from ui.views import article as editor
+from ui.widgets import PER_PAGE, paged, pager, turn_page
 
 STATES = ("wip", "not_validated", "validated", "archived")
 
@@ -43,8 +44,11 @@ def render() -> None:
     with browse:
         state = st.selectbox(t("case.state"), ["", *STATES],
                              format_func=lambda s: t(f"kn.state.{s}") if s else t("queue.all"),
-                             key="kn_state")
-        arts = desk().knowledge.list(state or None)
+                             key="kn_state", on_change=turn_page,
+                             args=("kn_page", 0, ("kn_table",)))
+        kn = desk().knowledge
+        arts, total = paged("kn_page", lambda offset: (
+            kn.list(state or None, offset, PER_PAGE), kn.count(state or None)))
         frame = pd.DataFrame([{"id": a.id, t("intake.title"): a.title,
                                t("case.state"): t(f"kn.state.{a.state or 'validated'}"),
                                t("kn.version"): a.version,
@@ -52,6 +56,7 @@ def render() -> None:
         picked = st.dataframe(frame, hide_index=True, on_select="rerun",
                               selection_mode="single-row", key="kn_table")
         rows = picked.selection.rows if picked else []
+        pager("kn_page", total, forget=("kn_table",))
         if rows and rows[0] < len(frame):
             _article(me, frame.iloc[rows[0]]["id"], expanded=True, where="browse")
 

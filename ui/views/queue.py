@@ -7,66 +7,67 @@ import pandas as pd
 import streamlit as st
 
 from service.cases import OPEN_STATES, STATES
+from service.queries import DEADLINE_ORDER, QUEUE_VIEWS
 from ui.i18n import fmt_time, t, value_name
 from ui.resources import desk
 from ui.session import user
-from ui.widgets import person
-
-_ORDER = {"overdue": 0, "at_risk": 1, "ok": 2}
+from ui.widgets import PER_PAGE, paged, pager, person, turn_page
 
 
 def render() -> None:
     me = user()
-    cases = desk().cases
     st.header(t("queue.header"))
     c1, c2, c3 = st.columns(3)
+    filters = {"placeholder": t("queue.any"), "on_change": _first_pages}
     states = c1.multiselect(t("case.state"), STATES, default=sorted(OPEN_STATES),
                             format_func=lambda s: t(f"state.{s}"), key="queue_states",
-                            placeholder=t("queue.any"))
+                            **filters)
     levels = c2.multiselect(t("triage.severity"), desk().engine.settings.levels,
                             format_func=lambda lv: value_name("severity", lv),
-                            key="queue_levels", placeholder=t("queue.any"))
-    deadline = c3.multiselect(t("queue.deadline"), list(_ORDER),
+                            key="queue_levels", **filters)
+    deadline = c3.multiselect(t("queue.deadline"), list(DEADLINE_ORDER),
                               format_func=lambda d: t(f"deadline.{d}"), key="queue_deadline",
-                              placeholder=t("queue.any"))
-    wanted = set(states) or None
-    views = {
-        "mine": (t("queue.mine"), cases.list(wanted, assignee=me.username)),
-        "escalated": (t("queue.escalated"), cases.list(wanted, escalated_to=me.username)),
-        "opened": (t("queue.opened"), cases.list(wanted, opened_by=me.username)),
-        "team": (t("queue.team"), cases.list(wanted, team=me.team) if me.team else []),
-        "all": (t("queue.all"), cases.list(wanted)),
-    }
-    rows = {name: _rows(found, levels, deadline) for name, (_title, found) in views.items()}
-    tabs = st.tabs([f"{title} ({len(rows[name])})" for name, (title, _found) in views.items()])
+                              **filters)
+    views = {"mine": t("queue.mine"), "escalated": t("queue.escalated"),
+             "opened": t("queue.opened"), "team": t("queue.team"), "all": t("queue.all")}
+    pages = {name: paged(f"queue_page_{name}", lambda offset, view=name: _page(
+        me, view, tuple(states), tuple(levels), tuple(deadline), offset)) for name in views}
+    tabs = st.tabs([f"{title} ({pages[name][1]})" for name, title in views.items()])
     for tab, name in zip(tabs, views, strict=True):
         with tab:
-            _table(name, rows[name])
+            _table(name, _rows(pages[name][0]))
+            pager(f"queue_page_{name}", pages[name][1])
 
 
-def _rows(found: list, levels: list[str], deadline: list[str]) -> list[dict]:
-    cases, rows = desk().cases, []
-    for c in found:
-        status = cases.deadline_status(c)
-        level = c.severity or c.priority
-        if (levels and level not in levels) or (deadline and status not in deadline):
-            continue
-        rows.append({"_order": _ORDER[status], t("case.number"): c.id,
-                     t("queue.deadline"): t(f"deadline.{status}"),
-                     t("triage.severity"): value_name("severity", level),
-                     t("case.state"): t(f"state.{c.state}"),
-                     t("intake.title"): c.title or c.description[:60],
-                     t("case.assignee"): person(c.fields.get("assignee")),
-                     t("case.due"): fmt_time(c.fields.get("due_resolution"))})
-    return rows
+def _first_pages() -> None:
+    """The filters changed: every view back to its first page."""
+    for name in QUEUE_VIEWS:
+        turn_page(f"queue_page_{name}")
+
+
+def _page(me, view: str, states: tuple[str, ...], levels: tuple[str, ...],
+          deadline: tuple[str, ...], offset: int) -> tuple[list, int]:
+    found = desk().queries.queue(me, view, states, levels, deadline, offset, PER_PAGE)
+    return found.items, found.total
+
+
+def _rows(found: list) -> list[dict]:
+    cases = desk().cases
+    return [{t("case.number"): c.id,
+             t("queue.deadline"): t(f"deadline.{cases.deadline_status(c)}"),
+             t("triage.severity"): value_name("severity", c.severity or c.priority),
+             t("case.state"): t(f"state.{c.state}"),
+             t("intake.title"): c.title or c.description[:60],
+             t("case.assignee"): person(c.fields.get("assignee")),
+             t("case.due"): fmt_time(c.fields.get("due_resolution"))} for c in found]
 
 
 def _table(name: str, rows: list[dict]) -> None:
-    """One view's cases; picking a row opens the case page."""
+    """One view's page of cases; picking a row opens the case page."""
     if not rows:
         st.info(t("queue.empty"))
         return
-    frame = pd.DataFrame(rows).sort_values("_order", kind="stable").drop(columns="_order")
+    frame = pd.DataFrame(rows)
     picked = st.dataframe(frame, hide_index=True, on_select="rerun", selection_mode="single-row",
                           key=f"queue_table_{name}")
     selected = picked.selection.rows if picked else []

@@ -17,6 +17,7 @@ from service.auth import User
 from service.cases import CHANNELS, STATES
 from service.reports import write_aggregates, write_work_xlsx
 from service.work_report import WorkFilter, WorkRow, display, write_csv
+from ui import figures
 from ui.i18n import error_text, fmt_pct, lang, t, zone
 from ui.resources import desk
 from ui.session import require_page
@@ -32,9 +33,8 @@ def render() -> None:
     start, end = period("rep")
     imported = st.checkbox(t("rep.include_imported"), key="rep_imported",
                            help=t("rep.include_imported_help"))
-    reports = desk().reports
     try:
-        data = reports.aggregates(me, start, end, include_imported=imported)
+        data = figures.aggregates(figures.version(me), start, end, imported, me)
     except KnownFixError as exc:
         st.error(error_text(exc))
         return
