@@ -105,7 +105,7 @@ class WorkRow:
     delay_code: str
     delay_note: str
     satisfaction: int | None
-    came_back: bool | None  # the follow-up call's answer; None: no follow-up yet
+    follow_outcome: str  # the follow-up call's outcome (Cases.follow_up); "": none yet
     follow_note: str
 
 
@@ -165,8 +165,16 @@ def _row(r: dict, names: dict[str, str]) -> WorkRow:
         fix=r["fix"] or "", parts="、".join(str(p) for p in record.get("parts_used") or []),
         delay_code=str(delay.get("code") or ""), delay_note=str(delay.get("note") or ""),
         satisfaction=r["satisfaction"],
-        came_back=bool(follow["came_back"]) if "came_back" in follow else None,
-        follow_note=str(follow.get("note") or ""))
+        follow_outcome=_outcome(follow), follow_note=str(follow.get("note") or ""))
+
+
+def _outcome(follow: dict) -> str:
+    """A stored follow-up's outcome; a call stored before outcomes has only came_back."""
+    if follow.get("outcome"):
+        return str(follow["outcome"])
+    if "came_back" in follow:
+        return "came_back" if follow["came_back"] else "solved"
+    return ""
 
 
 def cells(row: WorkRow, lang: str, tz: tzinfo = UTC) -> dict[str, Any]:
@@ -177,9 +185,8 @@ def cells(row: WorkRow, lang: str, tz: tzinfo = UTC) -> dict[str, Any]:
         return message(key, lang) if value and key in MESSAGES else value
 
     delay = " ".join(p for p in (named("delay", row.delay_code), row.delay_note) if p)
-    follow = "" if row.came_back is None else " ".join(p for p in (
-        message("follow.came_back" if row.came_back else "follow.ok", lang),
-        row.follow_note) if p)
+    follow = " ".join(p for p in (named("follow.outcome", row.follow_outcome),
+                                  row.follow_note) if p)
     out: dict[str, Any] = {name: getattr(row, name, None) for name, _, _ in COLUMNS}
     out.update(channel=named("channel", row.channel), state=named("state", row.state),
                delay=delay, follow_up=follow)

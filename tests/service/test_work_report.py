@@ -84,7 +84,7 @@ def _script(engine: Engine, clock: Clock) -> World:
     at(oct5 + timedelta(days=1))
     cases.close(wang, k1)
     at(oct5 + timedelta(days=8))
-    cases.follow_up(agent, k1, came_back=False, note="客户反馈一周内无异常")
+    cases.follow_up(agent, k1, "solved", note="客户反馈一周内无异常")
 
     oct12 = datetime(2026, 10, 12, 14, 0, tzinfo=UTC)
     k2 = open_("switch", oct12, "更换交换机后三楼摄像机全部离线", channel="email",
@@ -159,7 +159,8 @@ def test_a_row_holds_what_was_recorded_on_the_case(world: World) -> None:
     assert row.closed == datetime(2026, 10, 6, 9, 30, tzinfo=UTC)
     assert (row.cause, row.fix, row.parts) == ("硬盘坏道", "更换4TB监控硬盘，重建录像计划",
                                                "4TB 监控硬盘、SATA 数据线")
-    assert (row.satisfaction, row.came_back, row.follow_note) == (5, False, "客户反馈一周内无异常")
+    assert (row.satisfaction, row.follow_outcome, row.follow_note) == (5, "solved",
+                                                                  "客户反馈一周内无异常")
     switch = next(r for r in world.reports.work_report(world.users["boss"], START, END)
                   if r.case == world.ids["switch"])
     assert (switch.engineer, switch.delay_code, switch.delay_note) == ("赵工", "B", "备件未到")
@@ -277,7 +278,7 @@ def test_the_excel_workbook(world: World, tmp_path: Path) -> None:
     assert (nvr["受理渠道"], nvr["状态"], nvr["工程师"]) == ("电话", "已结案", "王工")
     assert nvr["满意度"] == 5
     assert nvr["所用备件"] == "4TB 监控硬盘、SATA 数据线"
-    assert nvr["客服回访"] == "回访：问题未再出现 客户反馈一周内无异常"
+    assert nvr["客服回访"] == "已解决 客户反馈一周内无异常"
     assert table[2]["结案时间 (UTC)"] is None
     assert book["工单量"]["A1"].value == "指标"
 
