@@ -8,6 +8,7 @@ from pathlib import Path
 
 from kb.importer import ColumnMapping, ImportReport
 from service.auth import SYSTEM, Users
+from service.display_names import DisplayName, DisplayNames
 from service.engine import Engine
 from settings import Settings
 
@@ -36,6 +37,14 @@ def load_demo(engine: Engine, only_if_empty: bool = True) -> dict[str, ImportRep
                             "utf-8")
             reports[kind] = engine.import_file(path, mapping)
     return reports
+
+
+def load_demo_names(names: DisplayNames) -> int:
+    """The demo's names for its label values (kb/demo/names.jsonl), so the Chinese UI says
+    存储, not storage; the number of names stored."""
+    rows = [DisplayName(**json.loads(line)) for line in
+            (DEMO_DIR / "names.jsonl").read_text("utf-8").splitlines() if line.strip()]
+    return names.set_many(SYSTEM, rows)
 
 
 def _on_scale(row: dict, settings: Settings) -> dict:

@@ -67,27 +67,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "basis.no_history": ("尚无已评级的历史记录", "no rated history yet"),
     "basis.rule": ("规则：“{rule}” → {level}", "rule: “{rule}” → {level}"),
     "basis.rule_agrees": ("；规则“{rule}”与之一致", "; rule “{rule}” agrees"),
-    # severity levels and label values of the default scale and the demo knowledge base;
-    # a value without an entry is shown as stored
+    # the levels of the default severity scale; names a team gives its levels and label
+    # values are data (service/display_names.py) and come first
     "severity.low": ("低", "low"),
     "severity.medium": ("中", "medium"),
     "severity.high": ("高", "high"),
     "severity.critical": ("紧急", "critical"),
-    "value.category.storage": ("存储", "storage"),
-    "value.category.installation": ("安装", "installation"),
-    "value.category.software": ("软件", "software"),
-    "value.category.video": ("视频", "video"),
-    "value.category.access-control": ("门禁", "access control"),
-    "value.category.licence-login": ("授权与登录", "licence and login"),
-    "value.category.power": ("供电", "power"),
-    "value.category.network": ("网络", "network"),
-    "value.component.client": ("客户端", "client"),
-    "value.component.terminal": ("终端", "terminal"),
-    "value.component.nvr": ("NVR 录像机", "NVR"),
-    "value.component.server": ("服务器", "server"),
-    "value.component.switch": ("交换机", "switch"),
-    "value.component.ups": ("UPS 电源", "UPS"),
-    "value.component.camera": ("摄像机", "camera"),
     "label.category": ("类别", "Category"),
     "label.component": ("部件", "Component"),
     "intake.header": ("业务受理", "New request"),
@@ -289,6 +274,20 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "admin.backup_now": ("立即备份", "Back up now"),
     "admin.backup_done": ("备份已保存：{path}", "Backup saved: {path}"),
     "admin.download": ("下载备份", "Download the backup"),
+    # display names of label values and severity levels (Admin tab; service/display_names.py)
+    "names.tab": ("显示名称", "Display names"),
+    "names.help": ("标签值和严重程度在界面上显示的名称；留空则显示原值。", "What the app calls each label value and severity level; left empty, the stored value is shown."),
+    "names.field": ("字段", "Field"),
+    "names.value": ("原值", "Stored value"),
+    "names.zh": ("中文名称", "Chinese name"),
+    "names.en": ("英文名称", "English name"),
+    "names.save": ("保存显示名称", "Save the display names"),
+    "names.saved": ("已保存 {n} 处修改。", "{n} change(s) saved."),
+    "names.none": ("还没有标签值：导入记录后再来命名。", "No label values yet: import records, then name them."),
+    "err.names_field": ("未知字段“{field}”（可用：{known}）。", "Unknown field “{field}” (known: {known})."),
+    "err.names_level": ("未知严重程度“{value}”（可用：{levels}）。", "Unknown severity level “{value}” (levels: {levels})."),
+    "err.names_value": ("{field} 的一行缺少原值。", "A row of {field} has no stored value."),
+    "err.names_name": ("{field}“{value}”的名称须为一行，最多 {max} 个字符。", "The name of {field} “{value}” must be one line of at most {max} characters."),
     "error.empty": ("请输入内容。", "Please enter some text."),
     "error.unexpected": ("页面出错了，错误已记录在服务器日志中（编号 {ref}）。", "Something went wrong on this page; it is in the server's log (reference {ref})."),
     "stale.changed": ("{kind} {id} 已由 {by} 于 {at} 修改（{action}），你的操作未执行。页面已显示最新内容，请核对后再试。", "{kind} {id} was changed by {by} at {at} ({action}); your action was not taken. The page now shows it as stored: check it and try again."),
@@ -615,11 +614,17 @@ def fmt_pct(value: float | None) -> str:
 
 
 def value_name(field: str, value: str | None) -> str:
-    """A label value (or, for field "severity", a level) as the user's language names it;
-    the stored value when the catalogue has no name for it, "—" for none."""
+    """A label value (or, for field "severity", a level) as the user's language names it:
+    the name the team gave it (Admin; service/display_names.py), else the catalogue's
+    name of a default severity level, else the stored value; "—" for none."""
     if not value:
         return "—"
-    key = f"severity.{value}" if field == "severity" else f"value.{field}.{value}"
+    from ui.resources import desk
+
+    named = desk().names.name(field, str(value), lang())
+    if named:
+        return named
+    key = f"severity.{value}" if field == "severity" else ""
     return message(key, lang()) if key in MESSAGES else str(value)
 
 

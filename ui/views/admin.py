@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import streamlit as st
 
 from errors import KnownFixError
 from kb.importer import ColumnMapping
 from kb.reader import open_table
 from service.auth import ROLES
+from service.display_names import DisplayName
 from settings import SETTINGS, SettingsError, load_settings
 from triage.params import PINNED_BY
 from triage.tuning import MIN_RECORDS
 from ui.boundary import boundary
-from ui.i18n import LANGUAGES, error_text, t
+from ui.i18n import LANGUAGES, error_text, field_name, t
 from ui.resources import desk
 from ui.session import require_page
 from ui.widgets import dash
@@ -28,7 +30,8 @@ def render() -> None:
         st.info(desk().engine.integrity)
     parts = {"users": (t("admin.users"), _users), "settings": (t("admin.settings"), _settings),
              "import": (t("admin.import"), _import), "index": (t("admin.index"), _index),
-             "tuning": (t("admin.tuning"), _tuning), "backup": (t("admin.backup"), _backup)}
+             "tuning": (t("admin.tuning"), _tuning), "backup": (t("admin.backup"), _backup),
+             "names": (t("names.tab"), _names)}
     # one boundary per tab: a tab that fails says so in one line, the others still draw
     tabs = st.tabs([title for title, _draw in parts.values()])
     for tab, (name, (_title, draw)) in zip(tabs, parts.items(), strict=True):
@@ -57,6 +60,33 @@ def _users(me) -> None:
                 st.success(t("admin.user_added", name=name))
             except KnownFixError as exc:
                 st.error(error_text(exc))
+
+
+def _names(me) -> None:
+    """The display names of label values and severity levels, edited in one table and
+    saved in one transaction."""
+    entries = desk().names.entries(me)
+    if not entries:
+        st.info(t("names.none"))
+        return
+    st.caption(t("names.help"))
+    cols = {k: t(f"names.{k}") for k in ("field", "value", "zh", "en")}
+    table = pd.DataFrame([{cols["field"]: t("triage.severity") if e.field == "severity"
+                           else field_name(e.field), cols["value"]: e.value,
+                           cols["zh"]: e.zh, cols["en"]: e.en} for e in entries])
+    with st.form("names_form"):
+        edited = st.data_editor(table, hide_index=True, num_rows="fixed", key="names_editor",
+                                disabled=[cols["field"], cols["value"]],
+                                width="stretch")
+        if not st.form_submit_button(t("names.save")):
+            return
+    rows = [DisplayName(e.field, e.value, *("" if pd.isna(v) else str(v) for v in (zh, en)))
+            for e, zh, en in
+            zip(entries, edited[cols["zh"]], edited[cols["en"]], strict=True)]
+    try:
+        st.success(t("names.saved", n=desk().names.set_many(me, rows)))
+    except KnownFixError as exc:
+        st.error(error_text(exc))
 
 
 def _settings(me) -> None:
