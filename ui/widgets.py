@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from datetime import UTC, datetime, time
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from triage.stored import StoredTriage
-from ui.i18n import basis_text, fmt_time, reason_text, t, value_name
+from ui.i18n import MESSAGES, basis_text, fmt_time, reason_text, t, value_name
 from ui.render import highlight
 from ui.resources import desk
 
@@ -119,6 +121,16 @@ def when_picker(label: str, key: str) -> str:
         return ""
     when = datetime.combine(day, hour or time(9, 0), tzinfo=UTC)
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def headed(rows: list[dict], **cells: Callable[[Any], Any]) -> pd.DataFrame:
+    """A service's rows (dicts with the service's own keys) as a table for st.dataframe:
+    each column named from the catalogue (col.KEY), each cell of column KEY shown through
+    cells[KEY] when given, and "—" in every empty cell."""
+    shown = [{t(f"col.{k}") if f"col.{k}" in MESSAGES else k:
+              cells[k](v) if k in cells and v is not None else v for k, v in row.items()}
+             for row in rows]
+    return dash(shown)
 
 
 def dash(data) -> pd.DataFrame:

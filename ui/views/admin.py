@@ -4,6 +4,7 @@ tuning (what it chose, the figures before and after, tune now), back up."""
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import streamlit as st
@@ -17,7 +18,7 @@ from settings import SETTINGS, SettingsError, load_settings
 from triage.params import PINNED_BY
 from triage.tuning import MIN_RECORDS
 from ui.boundary import boundary
-from ui.i18n import LANGUAGES, error_text, field_name, t
+from ui.i18n import LANGUAGES, error_text, field_name, fmt_time, setting_text, t, value_name
 from ui.resources import desk
 from ui.session import require_page
 from ui.widgets import dash
@@ -93,19 +94,23 @@ def _settings(me) -> None:
     current = desk().engine.settings
     st.caption(t("admin.settings_help"))
     with st.form("settings_form"):
-        values = {}
+        values, before = {}, {}
         for s in SETTINGS:
             if s.name == "data_dir":
                 continue
-            value = _shown(getattr(current, s.name))
-            if isinstance(getattr(current, s.name), dict):
-                values[s.name] = st.text_area(s.name, value, help=s.help, key=f"set_{s.name}")
+            label, help_ = setting_text(s.name, s.help)
+            value = getattr(current, s.name)
+            if isinstance(value, dict):  # a table per severity level, not JSON
+                st.markdown(f"**{label}**", help=help_)
+                before[s.name] = value
+                values[s.name] = _per_level(s.name, value, current.levels)
             else:
-                values[s.name] = st.text_input(s.name, value, help=s.help,
+                before[s.name] = _shown(value)
+                values[s.name] = st.text_input(label, before[s.name], help=help_,
                                                key=f"set_{s.name}")
         if st.form_submit_button(t("admin.save")):
             # only what the admin changed is pinned: the rest stays free for tuning
-            changed = {k: v for k, v in values.items() if v != _shown(getattr(current, k))}
+            changed = {k: v for k, v in values.items() if v != before[k]}
             try:
                 new = load_settings(current.data_dir, **changed)
                 path = desk().save_settings(me, new)
@@ -114,10 +119,43 @@ def _settings(me) -> None:
                 st.error(error_text(exc))
 
 
+def _per_level(name: str, value: dict, levels: list[str]) -> dict:
+    """A setting held per severity level (deadlines: [response h, resolution h];
+    severity_rules: [phrases]) as a table with a row per level; what the table holds."""
+    order = [*levels, *(lv for lv in value if lv not in levels)]
+    level = t("triage.severity")
+    if name == "deadlines":
+        cols = (t("admin.deadline_response"), t("admin.deadline_resolution"))
+        rows = [{level: value_name("severity", lv),
+                 **dict(zip(cols, value.get(lv) or (None, None), strict=True))} for lv in order]
+    else:
+        cols = (t("admin.rule_phrases"),)
+        rows = [{level: value_name("severity", lv), cols[0]: "、".join(value.get(lv, []))}
+                for lv in order]
+    edited = st.data_editor(pd.DataFrame(rows), hide_index=True, num_rows="fixed",
+                            disabled=[level], key=f"set_{name}", width="stretch")
+    out: dict = {}
+    for lv, (_i, row) in zip(order, edited.iterrows(), strict=True):
+        cells = [None if pd.isna(row[c]) else row[c] for c in cols]
+        if name == "deadlines":
+            if any(c is not None for c in cells) or lv in value:
+                out[lv] = [_number(c) for c in cells]
+        elif cells[0] and str(cells[0]).strip():
+            out[lv] = [p.strip() for p in re.split(r"[、,，;；\n]", str(cells[0])) if p.strip()]
+    return out
+
+
+def _number(cell) -> int | float | None:
+    """A table cell as a plain number (whole hours as int), None when it is not one."""
+    try:
+        value = float(cell)
+    except (TypeError, ValueError):
+        return None
+    return int(value) if value.is_integer() else value
+
+
 def _shown(value) -> str:
     """A setting's value as the form shows it."""
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
     return json.dumps(value) if isinstance(value, bool) else str(value)
 
 
@@ -220,12 +258,15 @@ def _import(me) -> None:
         return
     bar.progress(1.0, text=t("admin.imported", n=report.taken, bad=len(report.rejected)))
     for rej in report.rejected[:50]:
-        st.warning(f"row {rej.row}: {rej.reason}")
+        st.warning(t("admin.rejected_row", row=rej.row,
+                     reason=error_text(rej.error) if rej.error else rej.reason))
 
 
 def _index(me) -> None:
     stats = desk().engine.stats()
-    st.json(stats["index"])
+    index = stats["index"]
+    st.dataframe(dash([{t("admin.index_what"): t(f"admin.index_{k}"), t("admin.index_value"): v}
+                       for k, v in _index_facts(index).items()]), hide_index=True)
     if st.button(t("admin.reindex"), key="admin_reindex"):
         total = max(stats["records"]["case"] + stats["records"]["article"], 1)
         bar = st.progress(0.0, text=t("admin.reindexing"))
@@ -235,6 +276,14 @@ def _index(me) -> None:
             st.error(error_text(exc))
             return
         bar.progress(1.0, text=t("admin.reindexed", n=n))
+
+
+def _index_facts(index: dict) -> dict[str, str]:
+    """The index's facts (Engine.stats()["index"]) as the table shows them."""
+    return {"count": f"{index.get('count', 0):,}", "model": str(index.get("model") or ""),
+            "dim": str(index.get("dim") or ""), "backend": str(index.get("backend") or ""),
+            "up_to_date": t("admin.yes") if index.get("up_to_date") else t("admin.no"),
+            "saved_at": fmt_time(index.get("saved_at"))}
 
 
 def _backup(me) -> None:
