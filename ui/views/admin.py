@@ -233,11 +233,12 @@ def _import(me) -> None:
         text = st.multiselect(t("admin.map_text"), columns, key="map_text",
                               placeholder=t("people.pick_columns"))
         c1, c2, c3 = st.columns(3)
-        title = c1.selectbox(t("intake.title"), none, key="map_title")
-        fix = c2.selectbox(t("search.fix"), none, key="map_fix")
-        id_col = c3.selectbox("id", none, key="map_id")
+        title = c1.selectbox(t("intake.title"), none, key="map_title", format_func=_column)
+        fix = c2.selectbox(t("search.fix"), none, key="map_fix", format_func=_column)
+        id_col = c3.selectbox(t("col.id"), none, key="map_id", format_func=_column)
         c4, c5 = st.columns(2)
-        severity = c4.selectbox(t("triage.severity"), none, key="map_severity")
+        severity = c4.selectbox(t("triage.severity"), none, key="map_severity",
+                                format_func=_column)
         kind = c5.selectbox(t("search.kind"), ["case", "article"],
                             format_func=lambda k: t("kind." + k), key="map_kind")
         labels = st.text_input(t("admin.map_labels"), placeholder="category=类别, component=部件",
@@ -260,6 +261,11 @@ def _import(me) -> None:
     for rej in report.rejected[:50]:
         st.warning(t("admin.rejected_row", row=rej.row,
                      reason=error_text(rej.error) if rej.error else rej.reason))
+
+
+def _column(name: str) -> str:
+    """A column of the uploaded file as the mapping's select boxes show it; "—" none."""
+    return name or "—"
 
 
 def _index(me) -> None:
