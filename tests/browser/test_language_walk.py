@@ -40,6 +40,7 @@ from tests.browser.leaks import VISIBLE_TEXT, UserData, leaks_in
 pytestmark = MARKS
 
 ROLES = ("agent", "engineer", "manager", "admin")
+GRID_MS = 300  # a table in a tab that was hidden draws its cells once the tab shows
 
 
 class Walk:
@@ -69,6 +70,7 @@ class Walk:
             if not tab.is_visible():
                 continue
             tab.click()
+            self.page.wait_for_timeout(GRID_MS)
             self.read(f"{where} › {tab.inner_text().strip()}", quiet=False)
             self._expand(f"{where} › {tab.inner_text().strip()}")
 

@@ -99,7 +99,9 @@ def _level(level: str) -> str:
 
 
 def _named(field: str, key: str) -> str:
-    """A channel, state, level or label value of the volume charts, named."""
+    """A channel, state, level or label value of the volume charts, named ("—" none)."""
+    if key in ("", "(none)"):
+        return "—"
     if field in ("channel", "state"):
         return t(f"{field}.{key}") if f"{field}.{key}" in MESSAGES else key
     return value_name(field, key)
