@@ -123,8 +123,7 @@ class Desk:
 
         require(actor, "kb.import")
         reports = load_demo(self.engine, only_if_empty=not force)
-        if reports:
-            load_demo_names(self.names)
+        load_demo_names(self.names)  # also names a demo KB loaded before names existed
         created = ensure_demo_users(self.users)
         if reports or created:
             self.engine.kb.log(actor.username, "demo", "kb", {

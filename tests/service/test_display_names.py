@@ -98,6 +98,18 @@ def test_the_demo_ships_chinese_names_for_its_values(demo_engine: Engine):
     assert values and all(names.name(f, v, "zh") for f, v in values), \
         f"a demo value has no Chinese name in {DEMO_DIR / 'names.jsonl'}"
     assert names.name("category", "storage", "zh") == "存储"
+    names.set_many(SYSTEM, [DisplayName("category", "storage", "存储设备", "")])
+    assert load_demo_names(names) == 0  # a name the admin gave stays
+    assert names.name("category", "storage", "zh") == "存储设备"
+    names.set_many(SYSTEM, [DisplayName("category", "storage", "存储", "storage")])
+
+
+def test_demo_names_skip_values_the_kb_does_not_hold(desk: Desk):
+    from service.demo import load_demo_names
+
+    assert load_demo_names(desk.names) > 0  # storage, nvr, … of small_kb_records
+    assert desk.names.name("category", "storage", "zh") == "存储"
+    assert desk.names.name("category", "installation", "zh") is None  # not in this KB
 
 
 # -- the command line -----------------------------------------------------------------------
