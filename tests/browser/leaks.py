@@ -10,6 +10,7 @@ import re
 import sqlite3
 from pathlib import Path
 
+from settings import SETTINGS, load_settings
 from ui.i18n import LANGUAGES, MESSAGES
 
 LATIN = re.compile(r"[A-Za-z][A-Za-z0-9_'’-]*")
@@ -90,8 +91,8 @@ class UserData:
                 texts += [rid for (rid,) in db.execute(f"SELECT id FROM {table}")]
             for row in db.execute("SELECT username, display_name, team FROM users"):
                 texts += [v for v in row if v]
-            names = {(f, v): n for f, v, n in db.execute(
-                "SELECT field, value, name FROM display_names WHERE lang = ?", [lang])}
+            every_name = list(db.execute("SELECT field, value, lang, name FROM display_names"))
+            names = {(f, v): n for f, v, lg, n in every_name if lg == lang}
             values = {(f, v) for f, v in db.execute("SELECT DISTINCT field, value FROM labels")}
             levels = {v for (v,) in db.execute("SELECT DISTINCT severity FROM cases "
                                                "UNION SELECT severity FROM articles") if v}
@@ -101,6 +102,13 @@ class UserData:
         self.named_raw = {v for f, v in values if (f, v) in names}
         self.corpus = "\n".join(texts)
         self.words = {w.lower() for w in LATIN.findall(self.corpus)}
+        # What Admin shows for the administrator to edit: every stored value with its
+        # names in both languages, and the values of the settings (keyword phrases).
+        settings = load_settings(str(db_path.parent))
+        edited = [v for _f, v in values] + [n for *_key, n in every_name] + [
+            text for s in SETTINGS for text in _json_strings(getattr(settings, s.name))]
+        self.admin_corpus = self.corpus + "\n" + "\n".join(edited)
+        self.admin_words = self.words | {w.lower() for w in LATIN.findall(self.admin_corpus)}
 
 
 def catalogue_words(lang: str) -> set[str]:
@@ -110,15 +118,19 @@ def catalogue_words(lang: str) -> set[str]:
     return words | {w.lower() for w in NEUTRAL} | {w.lower() for w in LANGUAGES.values()}
 
 
-def leaks_in(seen: dict[str, list[str]], lang: str, data: UserData) -> list[str]:
-    """The texts (or the parts of them) that are neither the catalogue's nor user data."""
+def leaks_in(seen: dict[str, list[str]], lang: str, data: UserData,
+             admin: bool = False) -> list[str]:
+    """The texts (or the parts of them) that are neither the catalogue's nor user data;
+    `admin`: the Admin page, where stored values, their names in both languages and the
+    settings' values are shown for editing."""
+    corpus = data.admin_corpus if admin else data.corpus
     if lang == "en":
         return [run for text in seen["texts"] for run in CJK.findall(text)
-                if run not in data.corpus and run not in LANGUAGES.values()]
+                if run not in corpus and run not in LANGUAGES.values()]
     catalogue = catalogue_words("zh")
-    allowed, out = catalogue | data.words, []
+    allowed, out = catalogue | (data.admin_words if admin else data.words), []
     for text in seen["texts"]:
-        if text in data.named_raw:
+        if text in data.named_raw and not admin:
             out.append(text)
             continue
         out += [w for w in LATIN.findall(text) if w.lower() not in allowed

@@ -13,7 +13,8 @@ from tests.browser.leaks import UserData, leaks_in
 
 def _data(engine: Engine, lang: str) -> UserData:
     desk = Desk(engine)
-    desk.users.add(SYSTEM, "wang", "password-123", "engineer", "王工 (Field team)")
+    if not desk.users.all():
+        desk.users.add(SYSTEM, "wang", "password-123", "engineer", "王工 (Field team)")
     desk.names.set_many(SYSTEM, [DisplayName("category", "storage", "存储", "Storage")])
     return UserData(engine.settings.db_path, lang)
 
@@ -42,3 +43,10 @@ def test_english_walk_flags_chinese_outside_user_data(small_engine):
     assert leaks_in(_seen("Case 工单", "Language 中文"), "en", data) == ["工单"]
     shown = _seen("NVR提示硬盘错误，录像回放查不到", "王工", "存储")
     assert leaks_in(shown, "en", data) == ["存储"]
+
+
+def test_on_the_admin_page_stored_values_names_and_setting_values_are_data(small_engine):
+    zh, en = _data(small_engine, "zh"), _data(small_engine, "en")
+    assert leaks_in(_seen("storage", "Storage"), "zh", zh, admin=True) == []
+    assert leaks_in(_seen("存储", "停运、宕机"), "en", en, admin=True) == []  # rules' phrases
+    assert leaks_in(_seen("match_threshold"), "zh", zh, admin=True) == ["match_threshold"]

@@ -175,7 +175,7 @@ def _tuning(me) -> None:
     for name, setting in PINNED_BY.items():
         source = ("admin.source_pinned" if setting in pinned else "admin.source_tuned"
                   if tuning and name in tuning.chosen else "admin.source_default")
-        rows.append({t("admin.tuning_setting"): setting,
+        rows.append({t("admin.tuning_setting"): setting_text(setting, "")[0],
                      t("admin.tuning_value"): _value(params[name]),
                      t("admin.tuning_source"): t(source)})
     st.dataframe(dash(rows), hide_index=True)
