@@ -14,7 +14,7 @@ from settings import SETTINGS, load_settings
 from ui.i18n import LANGUAGES, MESSAGES
 
 LATIN = re.compile(r"[A-Za-z][A-Za-z0-9_'’-]*")
-CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]+")
+CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")  # runs of Chinese characters
 # Case columns a person typed (the rest are codes, times or triage's own output).
 TYPED_CASE = ("title", "text", "fix", "project", "customer", "contact", "asset_model",
               "asset_serial", "product", "satisfaction_comment", "team")
