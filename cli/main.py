@@ -25,6 +25,7 @@ from cli.edge import (
     session,
     settings_for,
 )
+from cli.labels import commands as label_commands
 from cli.mail import commands as mail_commands
 from cli.maintenance import commands as maintenance_commands
 from cli.notify import commands as notify_commands
@@ -47,6 +48,7 @@ app.add_typer(serve_commands)  # serve: the app, loaded before it listens (cli/s
 app.add_typer(tuning_commands)  # tune (cli/tuning.py)
 app.add_typer(notify_commands)  # notify run/prefs/list/retry/test (cli/notify.py)
 app.add_typer(api_commands)  # api, token create/list/revoke (cli/api.py)
+app.add_typer(label_commands)  # labels names (cli/labels.py)
 
 
 @app.callback()

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from errors import BadInput, MissingColumn, UnknownLabel
+from errors import BadInput, KnownFixError, MissingColumn, UnknownLabel
 from kb.exporter import is_export_header, unguard_cell
 from kb.reader import SURPLUS, SURROGATE, open_table
 from kb.records import KINDS, STATES, Record
@@ -43,19 +43,24 @@ class ColumnMapping:
               header_row: int = 1) -> None:
         """BadInput unless the mapping fits the file's columns and the severity scale."""
         if self.kind not in KINDS:
-            raise BadInput(f"unknown kind {self.kind!r} (use case or article)")
+            raise BadInput(f"unknown kind {self.kind!r} (use case or article)",
+                           "import_kind", kind=self.kind)
         if not self.text and not self.title:
-            raise BadInput("map at least one text column (--text COL)")
+            raise BadInput("map at least one text column (--text COL)", "import_no_text")
         missing = [c for c in self.columns() if c not in available]
         if missing:
             raise MissingColumn(f"column(s) not in the file: {_names(missing)} "
                                 f"(columns: {_names(available)}; header taken from row "
-                                f"{header_row}, give --header-row N if it is another row)")
+                                f"{header_row}, give --header-row N if it is another row)",
+                                "import_missing", missing=_names(missing),
+                                available=_names(available), header_row=header_row)
         scale = {lv.casefold() for lv in levels or []}
         for value, level in self.severity_map.items():
             if scale and level.casefold() not in scale:
                 raise UnknownLabel(f"--severity-map {value}={level}: {level!r} is not a "
-                                   f"severity level (levels: {', '.join(levels or [])})")
+                                   f"severity level (levels: {', '.join(levels or [])})",
+                                   "import_map_level", value=value, level=level,
+                                   levels=", ".join(levels or []))
 
 
 def _names(columns: list[str], most: int = 30, width: int = 40) -> str:
@@ -68,9 +73,13 @@ def _names(columns: list[str], most: int = 30, width: int = 40) -> str:
 
 @dataclass
 class Rejected:
+    """A row not taken: its number, the reason in English, its cells, and the error
+    itself (its key and values say the reason in the user's language at the edge)."""
+
     row: int
     reason: str
     values: dict[str, str]
+    error: KnownFixError | None = None
 
 
 @dataclass
@@ -115,15 +124,16 @@ class RowConverter:
     def __call__(self, rowno: int, row: dict[str, str]) -> Record:
         m = self.m
         if SURPLUS in row:
-            raise BadInput(f"more cells than the header has columns: {row[SURPLUS]!r}")
+            raise BadInput(f"more cells than the header has columns: {row[SURPLUS]!r}",
+                           "import_surplus", cells=repr(row[SURPLUS])[:80])
         row = {k: unguard_cell(v) for k, v in row.items()}
         text = "\n".join(v for v in (row.get(c, "").strip() for c in m.text) if v)
         title = row.get(m.title, "").strip() if m.title else ""
         if not text and not title:
-            raise BadInput("empty description")
+            raise BadInput("empty description", "import_empty")
         rid = row.get(m.id, "").strip() if m.id else f"{self.prefix}-{rowno}"
         if not rid:
-            raise BadInput(f"empty id in column {m.id!r}")
+            raise BadInput(f"empty id in column {m.id!r}", "import_empty_id", column=m.id)
         kind = self._kind(row)
         self._check_duplicate(kind, rid, rowno)
         labels = {name: row.get(col, "").strip() for name, col in m.labels.items()}
@@ -165,7 +175,7 @@ class RowConverter:
             levels = ", ".join(self.levels.values())
             raise BadInput(f"unknown severity {raw!r} (levels: {levels}; map it with "
                            f"--severity-map {raw}=LEVEL, or add it to the setting "
-                           "severity_levels)")
+                           "severity_levels)", "import_severity", value=raw, levels=levels)
         return level
 
     def _check_duplicate(self, kind: str, rid: str, rowno: int) -> None:
@@ -175,7 +185,7 @@ class RowConverter:
             return
         if not self.last_wins:
             raise BadInput(f"duplicate id {rid!r} (also row {first}); --last-wins keeps "
-                           "the later row")
+                           "the later row", "import_duplicate", id=rid, first=first)
         self.replaced += 1
 
 
@@ -185,16 +195,18 @@ def convert_rows(rows: Iterable[dict[str, str]], convert: RowConverter,
     for rowno, row in enumerate(rows, start=1):
         cells = "".join(row.values())
         if "\x00" in cells:
-            report.rejected.append(Rejected(rowno, "NUL byte in a cell", row))
+            report.rejected.append(Rejected(rowno, "NUL byte in a cell", row,
+                                            BadInput("NUL byte in a cell", "import_nul")))
             continue
         if SURROGATE.search(cells):
-            report.rejected.append(Rejected(rowno, "a cell is not valid Unicode text "
-                                            "(a lone surrogate)", row))
+            why = "a cell is not valid Unicode text (a lone surrogate)"
+            report.rejected.append(Rejected(rowno, why, row,
+                                            BadInput(why, "import_surrogate")))
             continue
         try:
             yield convert(rowno, row)
         except BadInput as exc:
-            report.rejected.append(Rejected(rowno, str(exc), row))
+            report.rejected.append(Rejected(rowno, str(exc), row, exc))
 
 
 def import_file(kb: KnowledgeBase, path: str | Path, mapping: ColumnMapping, *,

@@ -133,6 +133,7 @@ class KnowledgeBase:
                          "meta", "events", "events_no_update", "events_no_delete",
                          "mail_seen", "mail_log", "outbox", "notify_prefs"})
     _SCHEMA |= {"api_tokens", "api_idempotency"}  # the HTTP API's (_create_api_tables)
+    _SCHEMA |= {"display_names"}  # names of label values (service/display_names.py)
 
     def _schema_complete(self) -> bool:
         """Every table and trigger is there (opening then takes no write lock)."""
@@ -173,6 +174,9 @@ class KnowledgeBase:
                 "at": str, "actor": str}, pk=("article_id", "version"))
         if not db["removed"].exists():
             db["removed"].create({"key": str, "seq": int}, pk="key")
+        if not db["display_names"].exists():  # (field, value, lang) -> name, for the UI
+            db["display_names"].create({"field": str, "value": str, "lang": str, "name": str},
+                                       pk=("field", "value", "lang"), not_null={"name"})
         if not db["meta"].exists():
             db["meta"].create({"key": str, "value": str}, pk="key")
             db["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from kb.importer import ColumnMapping, ImportReport
 from service.auth import SYSTEM, Users
+from service.display_names import DisplayName, DisplayNames
 from service.engine import Engine
 from settings import Settings
 
@@ -36,6 +37,17 @@ def load_demo(engine: Engine, only_if_empty: bool = True) -> dict[str, ImportRep
                             "utf-8")
             reports[kind] = engine.import_file(path, mapping)
     return reports
+
+
+def load_demo_names(names: DisplayNames) -> int:
+    """The demo's names for its label values (kb/demo/names.jsonl), so the Chinese UI says
+    存储, not storage: for each value the knowledge base holds that has no name yet (a
+    name the admin gave stays); the number of names stored."""
+    held = {(f, v) for f in names.kb.label_fields() for v in names.kb.label_values(f)}
+    rows = [DisplayName(**json.loads(line)) for line in
+            (DEMO_DIR / "names.jsonl").read_text("utf-8").splitlines() if line.strip()]
+    return names.set_many(SYSTEM, [r for r in rows if (r.field, r.value) in held and not any(
+        names.name(r.field, r.value, lang) for lang in ("zh", "en"))])
 
 
 def _on_scale(row: dict, settings: Settings) -> dict:

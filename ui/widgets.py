@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from triage.stored import StoredTriage
-from ui.i18n import basis_text, fmt_time, reason_text, t, value_name, zone, zone_label
+from ui.i18n import MESSAGES, basis_text, fmt_time, reason_text, t, value_name, zone, zone_label
 from ui.render import highlight
 from ui.resources import desk
 from zones import all_zones, picked_utc
@@ -131,6 +132,16 @@ def zone_select(label: str, key: str, current: str = "") -> str:
     return st.selectbox(label, options, index=options.index(current) if current in options
                         else 0, key=key, format_func=lambda name: zone_label(name) if name
                         else t("tz.default", zone=zone_label(default)))
+
+
+def headed(rows: list[dict], **cells: Callable[[Any], Any]) -> pd.DataFrame:
+    """A service's rows (dicts with the service's own keys) as a table for st.dataframe:
+    each column named from the catalogue (col.KEY), each cell of column KEY shown through
+    cells[KEY] when given, and "—" in every empty cell."""
+    shown = [{t(f"col.{k}") if f"col.{k}" in MESSAGES else k:
+              cells[k](v) if k in cells and v is not None else v for k, v in row.items()}
+             for row in rows]
+    return dash(shown)
 
 
 def dash(data) -> pd.DataFrame:

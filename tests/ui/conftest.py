@@ -19,7 +19,7 @@ from argon2 import PasswordHasher
 from streamlit.testing.v1 import AppTest
 
 from service import auth
-from service.demo import DEMO_PASSWORD, ensure_demo_users, load_demo
+from service.demo import DEMO_PASSWORD, ensure_demo_users, load_demo, load_demo_names
 from service.desk import Desk
 from settings import load_settings
 
@@ -50,6 +50,7 @@ def ui_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                                    parallelism=1))
         try:
             load_demo(desk.engine)
+            load_demo_names(desk.names)
             ensure_demo_users(desk.users)
             agent = desk.users.get("agent")
             desk.cases.open(agent, OPEN_FAULT, title="仓库摄像机掉线", channel="phone",

@@ -18,7 +18,7 @@ from service.auth import PAGE_NEEDS, PERMISSIONS, ROLES
 from service.cases import CHANNELS, DELAY_REASONS, FOLLOW_UP_OUTCOMES, STATES, TRANSITIONS
 from service.demo import DEMO_PASSWORD
 from service.knowledge import STATES as ARTICLE_STATES
-from settings import Settings
+from settings import SETTINGS, Settings
 from tests.ui.conftest import APP, ROOT, page_path
 from tests.ui.test_errors import keyed_raises
 from ui.i18n import MESSAGES
@@ -343,6 +343,15 @@ def _dynamic_keys() -> dict[str, set[str]]:
         "label.": {"category", "component"},  # the demo KB's label fields (others fall back)
         "tz.": set(COMMON_ZONES),  # zone names (other zones: their IANA name)
         "event.": set(),  # checked against the events a whole case and article write
+        "names.": {"field", "value", "zh", "en"},  # Admin → display names, its columns
+        "setting.": {s.name for s in SETTINGS},  # Admin → settings: every setting named
+        "setting_help.": {s.name for s in SETTINGS},
+        "measure.": {"first_response_hours", "resolution_hours"},  # reports' timing table
+        "admin.index_": {"count", "model", "dim", "backend", "up_to_date", "saved_at"},
+        "col.": {"week", "week_start", "opened", "resolved", "escalated", "measure",
+                 "severity", "n", "median", "p90", "assignee", "cases", "escalated_to_them",
+                 "median_resolution_hours", "mean_satisfaction", "id", "title", "count",
+                 "uses", "last_reviewed", "age_days"},  # ui.widgets.headed
         # service error keys (tests/ui/test_errors.py checks each raise's key) and the
         # leads error_text falls back on, by exception class
         "err.": {key for _, key, _ in keyed_raises()}

@@ -4,18 +4,30 @@ tuning (what it chose, the figures before and after, tune now), back up."""
 from __future__ import annotations
 
 import json
+import re
 
+import pandas as pd
 import streamlit as st
 
 from errors import KnownFixError
 from kb.importer import ColumnMapping
 from kb.reader import open_table
 from service.auth import ROLES
+from service.display_names import DisplayName
 from settings import SETTINGS, SettingsError, load_settings
 from triage.params import PINNED_BY
 from triage.tuning import MIN_RECORDS
 from ui.boundary import boundary
-from ui.i18n import LANGUAGES, error_text, fmt_time, t, zone_label
+from ui.i18n import (
+    LANGUAGES,
+    error_text,
+    field_name,
+    fmt_time,
+    setting_text,
+    t,
+    value_name,
+    zone_label,
+)
 from ui.resources import desk
 from ui.session import require_page
 from ui.widgets import dash, zone_select
@@ -28,7 +40,8 @@ def render() -> None:
         st.info(desk().engine.integrity)
     parts = {"users": (t("admin.users"), _users), "settings": (t("admin.settings"), _settings),
              "import": (t("admin.import"), _import), "index": (t("admin.index"), _index),
-             "tuning": (t("admin.tuning"), _tuning), "backup": (t("admin.backup"), _backup)}
+             "tuning": (t("admin.tuning"), _tuning), "backup": (t("admin.backup"), _backup),
+             "names": (t("names.tab"), _names)}
     # one boundary per tab: a tab that fails says so in one line, the others still draw
     tabs = st.tabs([title for title, _draw in parts.values()])
     for tab, (name, (_title, draw)) in zip(tabs, parts.items(), strict=True):
@@ -80,23 +93,54 @@ def _user_zone(me) -> None:
                 st.error(error_text(exc))
 
 
+def _names(me) -> None:
+    """The display names of label values and severity levels, edited in one table and
+    saved in one transaction."""
+    entries = desk().names.entries(me)
+    if not entries:
+        st.info(t("names.none"))
+        return
+    st.caption(t("names.help"))
+    cols = {k: t(f"names.{k}") for k in ("field", "value", "zh", "en")}
+    table = pd.DataFrame([{cols["field"]: t("triage.severity") if e.field == "severity"
+                           else field_name(e.field), cols["value"]: e.value,
+                           cols["zh"]: e.zh, cols["en"]: e.en} for e in entries])
+    with st.form("names_form"):
+        edited = st.data_editor(table, hide_index=True, num_rows="fixed", key="names_editor",
+                                disabled=[cols["field"], cols["value"]],
+                                width="stretch")
+        if not st.form_submit_button(t("names.save")):
+            return
+    rows = [DisplayName(e.field, e.value, *("" if pd.isna(v) else str(v) for v in (zh, en)))
+            for e, zh, en in
+            zip(entries, edited[cols["zh"]], edited[cols["en"]], strict=True)]
+    try:
+        st.success(t("names.saved", n=desk().names.set_many(me, rows)))
+    except KnownFixError as exc:
+        st.error(error_text(exc))
+
+
 def _settings(me) -> None:
     current = desk().engine.settings
     st.caption(t("admin.settings_help"))
     with st.form("settings_form"):
-        values = {}
+        values, before = {}, {}
         for s in SETTINGS:
             if s.name == "data_dir":
                 continue
-            value = _shown(getattr(current, s.name))
-            if isinstance(getattr(current, s.name), dict):
-                values[s.name] = st.text_area(s.name, value, help=s.help, key=f"set_{s.name}")
+            label, help_ = setting_text(s.name, s.help)
+            value = getattr(current, s.name)
+            if isinstance(value, dict):  # a table per severity level, not JSON
+                st.markdown(f"**{label}**", help=help_)
+                before[s.name] = value
+                values[s.name] = _per_level(s.name, value, current.levels)
             else:
-                values[s.name] = st.text_input(s.name, value, help=s.help,
+                before[s.name] = _shown(value)
+                values[s.name] = st.text_input(label, before[s.name], help=help_,
                                                key=f"set_{s.name}")
         if st.form_submit_button(t("admin.save")):
             # only what the admin changed is pinned: the rest stays free for tuning
-            changed = {k: v for k, v in values.items() if v != _shown(getattr(current, k))}
+            changed = {k: v for k, v in values.items() if v != before[k]}
             try:
                 new = load_settings(current.data_dir, **changed)
                 path = desk().save_settings(me, new)
@@ -105,10 +149,43 @@ def _settings(me) -> None:
                 st.error(error_text(exc))
 
 
+def _per_level(name: str, value: dict, levels: list[str]) -> dict:
+    """A setting held per severity level (deadlines: [response h, resolution h];
+    severity_rules: [phrases]) as a table with a row per level; what the table holds."""
+    order = [*levels, *(lv for lv in value if lv not in levels)]
+    level = t("triage.severity")
+    if name == "deadlines":
+        cols = (t("admin.deadline_response"), t("admin.deadline_resolution"))
+        rows = [{level: value_name("severity", lv),
+                 **dict(zip(cols, value.get(lv) or (None, None), strict=True))} for lv in order]
+    else:
+        cols = (t("admin.rule_phrases"),)
+        rows = [{level: value_name("severity", lv), cols[0]: "、".join(value.get(lv, []))}
+                for lv in order]
+    edited = st.data_editor(pd.DataFrame(rows), hide_index=True, num_rows="fixed",
+                            disabled=[level], key=f"set_{name}", width="stretch")
+    out: dict = {}
+    for lv, (_i, row) in zip(order, edited.iterrows(), strict=True):
+        cells = [None if pd.isna(row[c]) else row[c] for c in cols]
+        if name == "deadlines":
+            if any(c is not None for c in cells) or lv in value:
+                out[lv] = [_number(c) for c in cells]
+        elif cells[0] and str(cells[0]).strip():
+            out[lv] = [p.strip() for p in re.split(r"[、,，;；\n]", str(cells[0])) if p.strip()]
+    return out
+
+
+def _number(cell) -> int | float | None:
+    """A table cell as a plain number (whole hours as int), None when it is not one."""
+    try:
+        value = float(cell)
+    except (TypeError, ValueError):
+        return None
+    return int(value) if value.is_integer() else value
+
+
 def _shown(value) -> str:
     """A setting's value as the form shows it."""
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
     return json.dumps(value) if isinstance(value, bool) else str(value)
 
 
@@ -128,7 +205,7 @@ def _tuning(me) -> None:
     for name, setting in PINNED_BY.items():
         source = ("admin.source_pinned" if setting in pinned else "admin.source_tuned"
                   if tuning and name in tuning.chosen else "admin.source_default")
-        rows.append({t("admin.tuning_setting"): setting,
+        rows.append({t("admin.tuning_setting"): setting_text(setting, "")[0],
                      t("admin.tuning_value"): _value(params[name]),
                      t("admin.tuning_source"): t(source)})
     st.dataframe(dash(rows), hide_index=True)
@@ -186,11 +263,12 @@ def _import(me) -> None:
         text = st.multiselect(t("admin.map_text"), columns, key="map_text",
                               placeholder=t("people.pick_columns"))
         c1, c2, c3 = st.columns(3)
-        title = c1.selectbox(t("intake.title"), none, key="map_title")
-        fix = c2.selectbox(t("search.fix"), none, key="map_fix")
-        id_col = c3.selectbox("id", none, key="map_id")
+        title = c1.selectbox(t("intake.title"), none, key="map_title", format_func=_column)
+        fix = c2.selectbox(t("search.fix"), none, key="map_fix", format_func=_column)
+        id_col = c3.selectbox(t("col.id"), none, key="map_id", format_func=_column)
         c4, c5 = st.columns(2)
-        severity = c4.selectbox(t("triage.severity"), none, key="map_severity")
+        severity = c4.selectbox(t("triage.severity"), none, key="map_severity",
+                                format_func=_column)
         kind = c5.selectbox(t("search.kind"), ["case", "article"],
                             format_func=lambda k: t("kind." + k), key="map_kind")
         labels = st.text_input(t("admin.map_labels"), placeholder="category=类别, component=部件",
@@ -211,12 +289,20 @@ def _import(me) -> None:
         return
     bar.progress(1.0, text=t("admin.imported", n=report.taken, bad=len(report.rejected)))
     for rej in report.rejected[:50]:
-        st.warning(f"row {rej.row}: {rej.reason}")
+        st.warning(t("admin.rejected_row", row=rej.row,
+                     reason=error_text(rej.error) if rej.error else rej.reason))
+
+
+def _column(name: str) -> str:
+    """A column of the uploaded file as the mapping's select boxes show it; "—" none."""
+    return name or "—"
 
 
 def _index(me) -> None:
     stats = desk().engine.stats()
-    st.json(stats["index"])
+    index = stats["index"]
+    st.dataframe(dash([{t("admin.index_what"): t(f"admin.index_{k}"), t("admin.index_value"): v}
+                       for k, v in _index_facts(index).items()]), hide_index=True)
     if st.button(t("admin.reindex"), key="admin_reindex"):
         total = max(stats["records"]["case"] + stats["records"]["article"], 1)
         bar = st.progress(0.0, text=t("admin.reindexing"))
@@ -226,6 +312,14 @@ def _index(me) -> None:
             st.error(error_text(exc))
             return
         bar.progress(1.0, text=t("admin.reindexed", n=n))
+
+
+def _index_facts(index: dict) -> dict[str, str]:
+    """The index's facts (Engine.stats()["index"]) as the table shows them."""
+    return {"count": f"{index.get('count', 0):,}", "model": str(index.get("model") or ""),
+            "dim": str(index.get("dim") or ""), "backend": str(index.get("backend") or ""),
+            "up_to_date": t("admin.yes") if index.get("up_to_date") else t("admin.no"),
+            "saved_at": fmt_time(index.get("saved_at"))}
 
 
 def _backup(me) -> None:

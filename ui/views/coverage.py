@@ -12,9 +12,9 @@ import streamlit as st
 
 from errors import KnownFixError
 from ui import figures
-from ui.i18n import error_text, fmt_pct, t, zone
+from ui.i18n import error_text, fmt_pct, fmt_week, t, value_name, zone
 from ui.session import require_page
-from ui.widgets import dash, paged, pager, t_label
+from ui.widgets import headed, paged, pager, t_label
 from zones import day_start_utc
 
 GAPS_PER_PAGE = 10
@@ -49,6 +49,7 @@ def render() -> None:
     c3.metric(t("rep.escalation_rate"), fmt_pct(summary["outcomes"]["escalation_rate"]))
     weeks = pd.DataFrame(cov["weeks"])
     if not weeks.empty:
+        weeks["week"] = weeks["week"].map(fmt_week)
         st.subheader(t("cov.link_trend"))
         st.altair_chart(alt.Chart(weeks).mark_line(point=True).encode(
             x=alt.X("week:N", title=t("cov.week")),
@@ -62,12 +63,16 @@ def render() -> None:
         frame = pd.DataFrame(values)
         if frame.empty:
             continue
+        frame["value"] = frame["value"].map(lambda v, field=name: value_name(field, v))
         st.subheader(t("cov.escalation_by", field=t_label(name)))
         st.altair_chart(alt.Chart(frame).mark_bar().encode(
             x=alt.X("escalation_rate:Q", title=t("rep.escalation_rate"),
                     axis=alt.Axis(format="%")),
             y=alt.Y("value:N", sort="-x", title=t_label(name)),
-            tooltip=["value", "cases", "escalated", "no_match"]), width="stretch")
+            tooltip=[alt.Tooltip("value", title=t_label(name)),
+                     alt.Tooltip("cases", title=t("col.cases")),
+                     alt.Tooltip("escalated", title=t("col.escalated")),
+                     alt.Tooltip("no_match", title=t("cov.no_match"))]), width="stretch")
     _reuse(know)
     _gaps(summary["gaps"])
     _stale(know)
@@ -81,7 +86,7 @@ def _reuse(know: dict) -> None:
         return
     reuse = reuse.sort_values("uses", ascending=False).reset_index(drop=True)
     reuse["share"] = reuse["uses"].cumsum() / reuse["uses"].sum()
-    reuse["label"] = reuse["id"] + " " + reuse["title"].str.slice(0, 24)
+    reuse["label"] = reuse["id"].map(_article_id) + " " + reuse["title"].str.slice(0, 24)
     bars = alt.Chart(reuse).mark_bar().encode(
         x=alt.X("label:N", sort=None, title=t("kind.article")),
         y=alt.Y("uses:Q", title=t("cov.uses")))
@@ -117,9 +122,14 @@ def _stale(know: dict) -> None:
     c1, c2 = st.columns(2)
     with c1:
         st.subheader(t("cov.stale", days=know["stale_days"]))
-        st.dataframe(dash(know["stale"]), hide_index=True)
+        st.dataframe(headed(know["stale"], id=_article_id), hide_index=True)
     with c2:
         st.subheader(t("cov.not_helpful"))
-        st.dataframe(dash(know["not_helpful"]), hide_index=True)
+        st.dataframe(headed(know["not_helpful"], id=_article_id), hide_index=True)
     st.subheader(t("cov.never_used"))
-    st.dataframe(dash(know["never_used"]), hide_index=True)
+    st.dataframe(headed(know["never_used"], id=_article_id), hide_index=True)
+
+
+def _article_id(key: str) -> str:
+    """An article's id from its record key ("article:KA-000123")."""
+    return key.removeprefix("article:")

@@ -18,11 +18,11 @@ from service.cases import CHANNELS, STATES
 from service.reports import write_aggregates, write_work_xlsx
 from service.work_report import WorkFilter, WorkRow, display, write_csv
 from ui import figures
-from ui.i18n import error_text, fmt_pct, lang, t, zone
+from ui.i18n import MESSAGES, error_text, fmt_pct, fmt_week, lang, t, value_name, zone
 from ui.resources import desk
 from ui.session import require_page
 from ui.views.coverage import period
-from ui.widgets import dash, t_label
+from ui.widgets import dash, headed, person, t_label
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -109,19 +109,24 @@ def _statistics(data: dict) -> None:
     """The period's aggregates: weekly counts, volume charts, timing, engineers, delays
     and triage corrections."""
     st.subheader(t("rep.weekly"))
-    st.dataframe(dash(data["weekly"]), hide_index=True)
+    st.dataframe(headed(data["weekly"], week=fmt_week), hide_index=True)
     vol = data["volume"]
     tabs = st.tabs([t("intake.channel"), t("triage.severity"), t("case.state"),
                     *[t_label(n) for n in vol["by_label"]]])
-    tables = [vol["by_channel"], vol["by_severity"], vol["by_state"], *vol["by_label"].values()]
-    for tab, table in zip(tabs, tables, strict=True):
-        tab.bar_chart(pd.Series(table, dtype="float64"))
+    tables = [("channel", vol["by_channel"]), ("severity", vol["by_severity"]),
+              ("state", vol["by_state"]), *vol["by_label"].items()]
+    for tab, (field, table) in zip(tabs, tables, strict=True):
+        tab.bar_chart(pd.Series({_named(field, k): n for k, n in table.items()},
+                                dtype="float64"))
     st.subheader(t("rep.timing"))
-    st.dataframe(dash(_flat(data["timing"])), hide_index=True)
+    st.dataframe(headed(_flat(data["timing"]), measure=lambda m: t(f"measure.{m}"),
+                        severity=_level), hide_index=True)
     st.subheader(t("rep.engineers"))
-    st.dataframe(dash(data["engineers"]), hide_index=True)
+    st.dataframe(headed(data["engineers"], assignee=person), hide_index=True)
     st.subheader(t("rep.delays"))
-    st.bar_chart(pd.Series(data["outcomes"].get("delay_reasons", {}), dtype="float64"))
+    st.bar_chart(pd.Series({t(f"delay.{code}"): n for code, n in
+                            data["outcomes"].get("delay_reasons", {}).items()},
+                           dtype="float64"))
     _corrections(data["corrections"])
 
 
@@ -158,15 +163,29 @@ def _corrections(found: dict) -> None:
                    t("rep.corr_corrected"): r["corrected"],
                    t("rep.corr_rate"): fmt_pct(r["rate"])}
                        for name, r in found["by_field"].items()]), hide_index=True)
-    weeks = pd.DataFrame([{"week": w["week"], "field": _field(w["field"]), "rate": w["rate"]}
+    week, field = t("cov.week"), t("rep.corr_field")
+    weeks = pd.DataFrame([{week: fmt_week(w["week"]), field: _field(w["field"]), "rate": w["rate"]}
                           for w in found["weeks"]])
-    st.line_chart(weeks.pivot_table(index="week", columns="field", values="rate"))
+    st.line_chart(weeks.pivot_table(index=week, columns=field, values="rate"))
 
 
 def _field(name: str) -> str:
     return t("triage.severity") if name == "severity" else t_label(name)
 
 
-def _flat(timing: dict) -> pd.DataFrame:
-    return pd.DataFrame([{"measure": measure, **row} for measure, rows in timing.items()
-                         for row in rows])
+def _flat(timing: dict) -> list[dict]:
+    return [{"measure": measure, **row} for measure, rows in timing.items() for row in rows]
+
+
+def _level(level: str) -> str:
+    """A severity level of the timing table; "(all)" is every level together."""
+    return t("rep.all_levels") if level == "(all)" else value_name("severity", level)
+
+
+def _named(field: str, key: str) -> str:
+    """A channel, state, level or label value of the volume charts, named ("—" none)."""
+    if key in ("", "(none)"):
+        return "—"
+    if field in ("channel", "state"):
+        return t(f"{field}.{key}") if f"{field}.{key}" in MESSAGES else key
+    return value_name(field, key)
