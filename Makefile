@@ -51,7 +51,7 @@ $(VENV)/.mailserver: | $(VENV)/.installed
 # Test modules run in parallel, one module per worker at a time (--dist loadfile keeps a
 # module's shared fixtures in one process): about half the time on 2 cores.
 test: setup $(VENV)/.browser $(VENV)/.mailserver
-	$(PY) -m pytest -n auto --dist loadfile
+	$(PY) -m pytest -n auto --dist loadfile --durations=15
 
 # Refresh docs/screenshots/ (every page, zh and en) from the real app in headless Chromium.
 screenshots: setup $(VENV)/.browser
