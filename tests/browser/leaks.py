@@ -21,7 +21,11 @@ TYPED_CASE = ("title", "text", "fix", "project", "customer", "contact", "asset_m
 TYPED_JSON = ("escalation", "delay", "dispatch", "service_record", "follow_up")
 # Fixed English that is no language's text: units and formats the catalogue writes alike.
 NEUTRAL = {"KnownFix", "UTC", "MB", "KB", "GB", "CSV", "TSV", "XLSX", "JSONL", "JSON", "Excel",
-           "API", "ID", "id", "URL", "e", "g", "s", "ms", "h", "p", "hit", "MRR", "Enter"}
+           "API", "ID", "id", "URL", "e", "g", "s", "ms", "h", "p", "hit", "MRR", "Enter",
+           # the date and time pickers' empty-field hints (yyyy/mm/dd, HH:mm): drawn by
+           # Streamlit, which lets no one set them (st.date_input / time_input take no
+           # placeholder); a notation, not English
+           "yyyy", "mm", "dd", "HH"}
 
 # Gathers the texts on screen, in two lists: {texts, headers}.  Texts: text nodes (a
 # table drawn on a canvas keeps an accessible copy of its visible cells in the page),

@@ -128,7 +128,10 @@ def test_an_escalation_to_a_person_shows_in_their_queue(new_page) -> None:
     expander = agent.get_by_test_id("stExpander").filter(has_text=msg("escalate.header"))
     if not expander.get_by_label(msg("escalate.reason"), exact=True).is_visible():
         expander.get_by_text(msg("escalate.header"), exact=True).click()
-    expander.get_by_test_id("stSelectbox").click()
+    settle(agent)
+    who = expander.get_by_role("combobox", name=msg("escalate.to"))
+    who.click()
+    who.press_sequentially("王工")
     agent.get_by_role("option", name="王工 (工程师)", exact=True).click()
     expander.get_by_label(msg("escalate.reason"), exact=True).fill("画面黑屏，需工程师远程排查")
     expander.get_by_role("button", name=msg("escalate.submit"), exact=True).click()
