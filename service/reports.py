@@ -53,12 +53,12 @@ from service.work_report import (
     WorkRow,
     add_sheet,
     json_record,
-    stored_time,
     work_rows,
     write_csv,
 )
 from triage.stored import StoredTriage, case_labels
 from ui.i18n import MESSAGES, message  # the catalogue alone: it does not need Streamlit
+from zones import read_utc
 
 FORMATS = ("csv", "xlsx", "json")
 DELAY_CODES = ("A", "B", "C", "D")
@@ -135,7 +135,7 @@ class Reports(OnEngine):
                 row[col] = json_record(row[col])
             row["triage"] = StoredTriage.from_json(row["triage"])
             row["labels"], row["links"] = labels[row["id"]], links[row["id"]]
-            row["received"] = stored_time(row["received_at"] or row["created_at"])
+            row["received"] = read_utc(row["received_at"] or row["created_at"])
         return rows
 
     # -- volume and outcomes ----------------------------------------------------------------
@@ -162,7 +162,7 @@ class Reports(OnEngine):
                           ("resolution_hours", "resolved_at")):
             by_sev: dict[str, list[float]] = defaultdict(list)
             for c in cases:
-                hours = _hours(c["received"], stored_time(c[col]))
+                hours = _hours(c["received"], read_utc(c[col]))
                 if hours is not None:
                     by_sev[_severity(c)].append(hours)
             rows = [{"severity": sev, **_spread(by_sev[sev])}
@@ -236,7 +236,7 @@ class Reports(OnEngine):
                 "AND at < ? AND json_extract(detail, '$.confirmed') IS NOT NULL", [lo, hi]):
             found = json_record(detail)
             corrected = set(found.get("corrected") or [])
-            week = _week(stored_time(at).date()) if stored_time(at) else NONE
+            week = _week(read_utc(at).date()) if read_utc(at) else NONE
             for name, checked in (found.get("confirmed") or {}).items():
                 if not checked.get("predicted"):
                     continue  # nothing was predicted for this field: nothing to correct
@@ -271,7 +271,7 @@ class Reports(OnEngine):
                             "resolved": 0, "escalated": 0} for d in _mondays(lo, hi)}
         for name, query in sql.items():
             for (value,) in self.kb.db.execute(query, [lo, hi]):
-                when = stored_time(value)
+                when = read_utc(value)
                 if when is not None and _week(when.date()) in weeks:
                     weeks[_week(when.date())][name] += 1
         return list(weeks.values())
@@ -479,7 +479,7 @@ def _engineers(cases: list[dict]) -> list[dict]:
     for name in sorted(names):
         mine = [c for c in cases if c["assignee"] == name]
         done = [c for c in mine if c["resolved_at"]]
-        hours = [h for c in done if (h := _hours(c["received"], stored_time(c["resolved_at"])))
+        hours = [h for c in done if (h := _hours(c["received"], read_utc(c["resolved_at"])))
                  is not None]
         rated = [float(c["satisfaction"]) for c in mine if c["satisfaction"] is not None]
         out.append({
@@ -520,7 +520,7 @@ def _stale(live: dict[str, dict], days: int, now: datetime) -> list[dict]:
     for key, a in live.items():
         if a["state"] not in ("validated", None):
             continue
-        last = max((t for t in (stored_time(a["reviewed_at"]), stored_time(a["updated_at"])) if t),
+        last = max((t for t in (read_utc(a["reviewed_at"]), read_utc(a["updated_at"])) if t),
                    default=None)
         if last is not None and (now - last).days > days:
             out.append({"id": key, "title": a["title"] or "",
@@ -563,7 +563,7 @@ def _week(d: date) -> str:
 def _mondays(lo: str, hi: str) -> list[date]:
     """The Monday of every ISO week that overlaps [lo, hi)."""
     first = date.fromisoformat(lo[:10])
-    last = (stored_time(hi) or datetime.now(UTC)) - timedelta(seconds=1)
+    last = (read_utc(hi) or datetime.now(UTC)) - timedelta(seconds=1)
     day = first - timedelta(days=first.weekday())
     out = []
     while day <= last.date():

@@ -14,8 +14,8 @@ unless `include_imported`.
 (catalogue names for channel, state and delay reason; times stay datetimes); `display`
 is that as text for a table on screen; `write_csv` writes the CSV and `add_sheet` the
 first sheet of the workbook (`service.reports.write_work_xlsx` adds the statistics).
-Nothing here checks permissions: the `Reports` methods that call it do. `stored_time`
-and `json_record` read stored columns for the summary too.
+Nothing here checks permissions: the `Reports` methods that call it do. `json_record`
+reads stored JSON columns for the summary too.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from errors import BadInput
 from kb.exporter import safe_cell
 from service.cases import CHANNELS, STATES
 from ui.i18n import MESSAGES, message  # the catalogue alone: it does not need Streamlit
+from zones import read_utc
 
 if TYPE_CHECKING:
     from kb.store import KnowledgeBase
@@ -159,9 +160,9 @@ def _row(r: dict, names: dict[str, str]) -> WorkRow:
         channel=text("channel"), product=text("product") or text("asset_model"),
         serial=text("asset_serial"),
         engineer=names.get(r["assignee"], r["assignee"]) if r["assignee"] else "",
-        state=r["state"] or "", received=stored_time(r["received_at"] or r["created_at"]),
-        responded=stored_time(r["first_response_at"]), resolved=stored_time(r["resolved_at"]),
-        closed=stored_time(r["closed_at"]), cause=str(record.get("cause") or "").strip(),
+        state=r["state"] or "", received=read_utc(r["received_at"] or r["created_at"]),
+        responded=read_utc(r["first_response_at"]), resolved=read_utc(r["resolved_at"]),
+        closed=read_utc(r["closed_at"]), cause=str(record.get("cause") or "").strip(),
         fix=r["fix"] or "", parts="、".join(str(p) for p in record.get("parts_used") or []),
         delay_code=str(delay.get("code") or ""), delay_note=str(delay.get("note") or ""),
         satisfaction=r["satisfaction"],
@@ -251,17 +252,6 @@ def json_record(value: str | None) -> dict:
     except json.JSONDecodeError:
         return {}
     return found if isinstance(found, dict) else {}
-
-
-def stored_time(value: str | None) -> datetime | None:
-    """A stored time as an aware UTC datetime; None when missing or unreadable."""
-    if not value:
-        return None
-    try:
-        t = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _local(value: datetime | None, tz: tzinfo) -> datetime | None:

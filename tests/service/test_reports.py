@@ -24,7 +24,7 @@ from service.demo import load_demo
 from service.engine import Engine
 from service.reports import Reports, cluster, rows
 from settings import load_settings, save_settings
-from tests.helpers import legacy_assignee
+from tests.helpers import Clock, legacy_assignee
 
 START, END = "2026-10-01", "2026-11-01"
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
@@ -39,16 +39,6 @@ ELEVATOR = [
     "No audio on the elevator intercom in car 2; the guard room hears nothing after the "
     "call button is pressed",
 ]
-
-
-class Clock:
-    """Stands in for service.cases.now_utc, so every workflow stamp is known."""
-
-    def __init__(self) -> None:
-        self.t = NOW
-
-    def __call__(self) -> str:
-        return self.t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -143,7 +133,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         for name in list(os.environ):
             if name.startswith("KNOWNFIX_"):
                 mp.delenv(name)
-        clock = Clock()
+        clock = Clock(NOW)
         mp.setattr(service.cases, "now_utc", clock)
         engine = Engine(load_settings(str(tmp_path_factory.mktemp("reports")),
                                       model="hash:256", vector_backend="numpy"))

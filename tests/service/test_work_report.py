@@ -26,21 +26,13 @@ from service.engine import Engine
 from service.reports import Reports
 from service.work_report import COLUMNS, WorkFilter
 from settings import load_settings, save_settings
+from tests.helpers import Clock
 from ui.i18n import message
 
 START, END = "2026-10-01", "2026-11-01"
+
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 PASSWORD = "correct horse"
-
-
-class Clock:
-    """Stands in for service.cases.now_utc, so every workflow stamp is known."""
-
-    def __init__(self) -> None:
-        self.t = NOW
-
-    def __call__(self) -> str:
-        return self.t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -121,7 +113,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         for name in list(os.environ):
             if name.startswith("KNOWNFIX_"):
                 mp.delenv(name)
-        clock = Clock()
+        clock = Clock(NOW)
         mp.setattr(service.cases, "now_utc", clock)
         engine = Engine(load_settings(str(tmp_path_factory.mktemp("work")),
                                       model="hash:256", vector_backend="numpy"))
