@@ -19,7 +19,8 @@ ICONS = {"intake": "📞", "queue": "📋", "case": "🗂️", "search": "🔎",
 st.set_page_config(page_title="KnownFix", page_icon="🛠️", layout="wide")
 new_run()  # pages act on the versions of records they drew in the run before this one
 # Streamlit's "Press Enter to submit form" hints are English whatever the language: hidden
-st.html('<style>[data-testid="InputInstructions"] { display: none; }</style>')
+st.markdown('<style>[data-testid="InputInstructions"] { display: none; }</style>',
+            unsafe_allow_html=True)
 start_loading()  # model, index and database load while the first page draws
 me = current_user()
 with st.sidebar, boundary("sidebar"):

@@ -77,7 +77,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_app import FAULTS, first_page, signed_in, triage_drawn  # noqa: E402
+from bench_app import FAULTS, WATCH, first_page, signed_in, triage_drawn  # noqa: E402
 from bench_import_triage import (  # noqa: E402
     DEFAULT_DATA,
     git_commit,
@@ -442,6 +442,7 @@ class AppUser(threading.Thread):
         ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
         try:
             page = ctx.new_page()
+            page.add_init_script(WATCH)  # the in-page timing of bench_app.py
             out = {"first_page_s": first_page(page, self.url), "sign_in_s": signed_in(page)}
             took, _ = triage_drawn(page, text)
             return {**out, "triage_s": took, "triage_at": time.perf_counter() - took}

@@ -78,7 +78,7 @@ def test_streamlits_own_placeholders_and_hints(open_app, lang):
     assert placeholders == dict.fromkeys(("queue_states", "queue_levels", "queue_deadline"),
                                          msg("queue.any", lang))
     # "Press Enter to submit form" and the like are English whatever the language: hidden
-    styles = [h.proto.body for h in at.get("html")]
+    styles = [m.value for m in at.markdown]
     assert any('[data-testid="InputInstructions"]' in b and "display: none" in b
                for b in styles), styles
 
