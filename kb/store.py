@@ -58,8 +58,14 @@ CASE_COLUMNS = {
     "service_record": str, "satisfaction": int, "satisfaction_comment": str,
     "follow_up": str, "recurrence_of": str, "duplicate_of": str, "resolved_with": str,
     "first_contact": int,
+    # the customer and equipment records (service/customers.py) the case is about; the
+    # free-text customer / asset_* columns above stay as typed at intake
+    "customer_id": str, "asset_id": str,
+    "work_type": str,  # "fault" (None: the same) or "maintenance" (定期维护, a plan's)
 }
-ARTICLE_COLUMNS = {"version": int, "source_case": str, "reviewed_at": str, "author": str}
+ARTICLE_COLUMNS = {"version": int, "source_case": str, "reviewed_at": str, "author": str,
+                   # "internal" (None: the same) or "external": customers may see it
+                   "audience": str}
 _TABLE = {"case": "cases", "article": "articles"}
 RELATIONS = ("suggested", "used", "created-from", "not-helpful", "duplicate-of", "recurrence-of")
 
@@ -134,6 +140,7 @@ class KnowledgeBase:
                          "mail_seen", "mail_log", "outbox", "notify_prefs"})
     _SCHEMA |= {"api_tokens", "api_idempotency"}  # the HTTP API's (_create_api_tables)
     _SCHEMA |= {"display_names"}  # names of label values (service/display_names.py)
+    _SCHEMA |= {"customers", "assets"}  # service/customers.py (_create_customer_tables)
 
     def _schema_complete(self) -> bool:
         """Every table and trigger is there (opening then takes no write lock)."""
@@ -187,6 +194,7 @@ class KnowledgeBase:
         self._create_mail_tables()
         self._create_notify_tables()
         self._create_api_tables()
+        self._create_customer_tables()
         for op in ("UPDATE", "DELETE"):
             db.execute(
                 f"CREATE TRIGGER IF NOT EXISTS events_no_{op.lower()} BEFORE {op} ON events "
@@ -249,6 +257,28 @@ class KnowledgeBase:
                 "status": int, "body": str, "headers": str, "created_at": str,
                 "lease_until": str}, pk=("username", "key"))
             db["api_idempotency"].create_index(["created_at"])
+
+    def _create_customer_tables(self) -> None:
+        """Customers (客户服务档案) and their equipment (设备档案), service/customers.py.
+        `contacts` is a JSON list of {name, phone, email}; times are ISO-8601 UTC, dates
+        (installed, warranty end: 三包期) ISO dates.  A merged duplicate keeps its row,
+        pointing at the record it was merged into (`merged_into`)."""
+        db = self.db
+        if not db["customers"].exists():
+            db["customers"].create({
+                "id": str, "name": str, "contacts": str, "address": str, "contract": str,
+                "service_level": str, "note": str, "merged_into": str, "created_at": str,
+                "updated_at": str}, pk="id", not_null={"name"})
+            db["customers"].create_index(["name"])
+        if not db["assets"].exists():
+            db["assets"].create({
+                "id": str, "customer_id": str, "product": str, "model": str, "serial": str,
+                "location": str, "installed_at": str, "warranty_end": str, "note": str,
+                "merged_into": str, "created_at": str, "updated_at": str}, pk="id")
+            db["assets"].create_index(["serial"])
+            db["assets"].create_index(["customer_id", "model"])
+        for col in ("customer_id", "asset_id"):
+            db.execute(f"CREATE INDEX IF NOT EXISTS cases_{col} ON cases ({col})")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

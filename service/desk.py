@@ -14,6 +14,7 @@ from errors import BadInput
 from service.administration import Administration
 from service.auth import User, Users, require
 from service.cases import Cases
+from service.customers import Customers
 from service.display_names import DisplayNames
 from service.engine import Engine, Progress
 from service.idempotency import Idempotency
@@ -58,6 +59,7 @@ class Desk:
         self.idempotency = Idempotency(engine.kb)  # Idempotency-Key
         self.status = Status(engine, self.cases)  # health, metrics gauges
         self.names = DisplayNames(engine.kb)  # display names of label values and levels
+        self.customers = Customers(engine)  # customer and equipment records (issue 13)
 
     @cached_property
     def mail(self) -> MailIntake:
