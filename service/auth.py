@@ -80,6 +80,9 @@ class User:
 
 
 SYSTEM = User("system", "admin", "KnownFix")
+# The customer acting through the portal (portal/): opens a web request, confirms and
+# rates by link.  Not a user of the users table; pages name it from the catalogue.
+CUSTOMER = User("customer", "first_line", "customer")
 
 # The app's pages and the permission each needs: the one place that decides who sees a
 # page (the router lists a user's pages from it, and each page checks it again).
