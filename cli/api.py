@@ -40,11 +40,13 @@ def api(
     import uvicorn
 
     from api.app import create_app
+    from indexer.encoder import one_thread_per_request
     from service.desk import Desk
     from settings import load_settings
 
     settings = load_settings(data_dir)
     check_knowledge_base(settings, create=False)
+    one_thread_per_request()
     typer.echo("loading the model, database and index…", err=True)
     start = time.perf_counter()
     desk = Desk.open(settings)

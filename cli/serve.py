@@ -56,8 +56,10 @@ def serve(
     check_knowledge_base(load_settings(data_dir), create=True)
     if data_dir:
         os.environ["KNOWNFIX_DATA_DIR"] = str(Path(data_dir).resolve())
+    from indexer.encoder import one_thread_per_request
     from ui.resources import wait_loaded
 
+    one_thread_per_request()
     typer.echo("loading the model, database and index…")
     start = time.perf_counter()
     desk = wait_loaded()

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from errors import ModelMismatch
@@ -130,6 +131,35 @@ def test_the_lazy_encoder_loads_on_first_encode():
     assert lazy.dim == 64 and not lazy.loaded, "the dimension the index recorded serves"
     vecs = lazy.encode(["NVR disk error"])
     assert lazy.loaded and vecs.shape == (1, 64)
+
+
+class CountingEncoder(HashEncoder):
+    def __init__(self) -> None:
+        super().__init__(64)
+        self.texts: list[str] = []
+
+    def encode(self, texts, batch_size=64, progress=False):
+        self.texts += texts
+        return super().encode(texts, batch_size, progress)
+
+
+def test_a_text_encoded_again_soon_is_not_computed_twice():
+    """Taking in a case encodes its description for the index, triage and the duplicate
+    check: the model computes it once; batches and other texts go to the model."""
+    lazy, model = LazyEncoder("hash:64"), CountingEncoder()
+    lazy._loaded = model
+    first = lazy.encode(["门禁刷卡没反应"])
+    first[0, 0] = 42.0  # a caller's changes do not reach what is remembered
+    again = lazy.encode(["门禁刷卡没反应"])
+    assert np.array_equal(again, model.encode(["门禁刷卡没反应"]))
+    assert model.texts == ["门禁刷卡没反应", "门禁刷卡没反应"]  # the model once, the check once
+    lazy.encode(["a", "b"])
+    lazy.encode(["a"])
+    assert model.texts[-3:] == ["a", "b", "a"]  # a batch is not remembered
+    for n in range(LazyEncoder.RECENT + 1):
+        lazy.encode([f"text {n}"])
+    lazy.encode(["门禁刷卡没反应"])  # pushed out by newer texts: computed again
+    assert model.texts[-1] == "门禁刷卡没反应"
 
 
 def test_a_model_of_another_dimension_is_found_when_it_loads():
