@@ -468,3 +468,19 @@ def test_gap_paraphrases_cluster_with_the_real_model(tmp_path: Path) -> None:
         engine.close()
     groups = [g for g in report["gaps"]["clusters"] if set(g["case_ids"]) & set(lift)]
     assert [(g["count"], g["case_ids"]) for g in groups] == [(3, sorted(lift))]
+
+
+def test_weeks_are_the_teams_on_its_own_clock(tmp_path: Path) -> None:
+    """Monday 01:00 in Shanghai is Sunday 17:00 UTC: the case belongs to the team's new
+    week, not to the week before as a UTC calendar would have it."""
+    engine = Engine(load_settings(str(tmp_path), model="hash:64", vector_backend="numpy",
+                                  timezone="Asia/Shanghai"))
+    try:
+        boss = Users(engine.kb).add(SYSTEM, "boss", PASSWORD, "manager")
+        case = Cases(engine).open(SYSTEM, "门禁刷卡没反应", received_at="2026-11-30 01:00")
+        assert case.fields["received_at"] == "2026-11-29T17:00:00Z"
+        weeks = Reports(engine).weekly(boss, "2026-11-23", "2026-12-07")
+        assert [(w["week"], w["week_start"], w["opened"]) for w in weeks] == [
+            ("2026-W48", "2026-11-23", 0), ("2026-W49", "2026-11-30", 1)]
+    finally:
+        engine.close()
