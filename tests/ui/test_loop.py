@@ -56,6 +56,22 @@ def test_came_back_reopens_the_case_and_the_form_goes(open_app, ui_desk, resolve
     assert "follow_outcome" not in [r.key for r in at.radio]  # open again: no follow-up
 
 
+def test_every_follow_up_call_shows_not_only_the_last(open_app, ui_desk, resolved):
+    """A case that came back has had two follow-up calls: the page lists both."""
+    agent, engineer = ui_desk.users.get("agent"), ui_desk.users.get("engineer")
+    ui_desk.cases.follow_up(agent, resolved, "came_back", "第二天又掉线")
+    ui_desk.cases.resolve(engineer, resolved, "更换交换机端口", confirm=True)
+    ui_desk.cases.follow_up(agent, resolved, "solved", "客户说稳定了")
+    at = case_page(open_app, "agent", resolved, "zh")
+    head = f"**{msg('follow.header', 'zh')}:**"
+    said = [m.value for m in at.markdown if m.value.startswith(head)]
+    assert len(said) == 2
+    assert msg("follow.outcome.came_back", "zh") in said[0]
+    assert msg("follow.outcome.solved", "zh") in said[1]
+    notes = [m.value for m in at.markdown]
+    assert any("第二天又掉线" in n for n in notes) and any("客户说稳定了" in n for n in notes)
+
+
 def editor(open_app, user: str, article_id: str, lang: str = "zh"):
     at = open_app(user, lang)
     at.session_state["kn_edit"] = article_id
