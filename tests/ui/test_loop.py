@@ -105,6 +105,19 @@ def test_the_editor_previews_saves_and_diffs(open_app, ui_desk, article):
     assert "+2. **更换读卡器**" in diff and "-1. 检查读卡器供电" not in diff
 
 
+def test_the_editors_address_opens_the_article_again_after_a_refresh(open_app, ui_desk,
+                                                                     article):
+    at = editor(open_app, "engineer", article)
+    assert (at.query_params["article"], at.query_params["edit"]) == (article, "1")
+    refreshed = open_app("engineer", "zh")  # a new session: only the address is left
+    refreshed.query_params.update(article=article, edit="1")
+    refreshed.switch_page(page_path("knowledge")).run()
+    healthy(refreshed, "refreshed")
+    assert msg("kn.editor", "zh", id=article) in [h.value for h in refreshed.header]
+    refreshed.button(key="ed_back").click().run()
+    assert "article" not in refreshed.query_params  # closed: the address no longer says
+
+
 def test_a_stale_editor_refuses_the_save_and_keeps_the_text(open_app, ui_desk, article):
     first = editor(open_app, "engineer", article)
     second = editor(open_app, "manager", article)
