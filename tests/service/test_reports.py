@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 import service.cases
 from errors import BadInput, PermissionDenied
@@ -23,8 +22,8 @@ from service.cases import Cases
 from service.demo import load_demo
 from service.engine import Engine
 from service.reports import Reports, cluster, rows
-from settings import load_settings, save_settings
-from tests.helpers import Clock, legacy_assignee
+from settings import load_settings
+from tests.helpers import Clock, legacy_assignee, run_cli, saved_for_cli
 
 START, END = "2026-10-01", "2026-11-01"
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
@@ -390,19 +389,11 @@ def test_rows_flatten_nested_sections() -> None:
 @pytest.fixture(scope="module")
 def cli_dir(world: World) -> str:
     """The scripted data folder, with settings the command line will load."""
-    save_settings(world.engine.settings)
-    world.engine.save()
-    return world.engine.settings.data_dir
-
-
-def _run(args: list[str]):
-    from cli.main import app
-
-    return CliRunner().invoke(app, args)
+    return saved_for_cli(world.engine)
 
 
 def test_cli_report_json(cli_dir: str) -> None:
-    result = _run(["report", "--from", START, "--to", END, "--format", "json",
+    result = run_cli(["report", "--from", START, "--to", END, "--format", "json",
                    "--as", "boss", "--data-dir", cli_dir])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -413,7 +404,7 @@ def test_cli_report_json(cli_dir: str) -> None:
 
 def test_cli_report_csv_to_a_file_as_system(cli_dir: str, tmp_path: Path) -> None:
     out = tmp_path / "r.csv"
-    result = _run(["report", "--from", START, "--to", END, "--format", "csv",
+    result = run_cli(["report", "--from", START, "--to", END, "--format", "csv",
                    "--out", str(out), "--data-dir", cli_dir])
     assert result.exit_code == 0, result.output
     assert "10 cases" in result.stdout
@@ -423,7 +414,7 @@ def test_cli_report_csv_to_a_file_as_system(cli_dir: str, tmp_path: Path) -> Non
 
 
 def test_cli_report_csv_to_stdout(cli_dir: str) -> None:
-    result = _run(["report", "--from", START, "--to", END, "--format", "csv",
+    result = run_cli(["report", "--from", START, "--to", END, "--format", "csv",
                    "--data-dir", cli_dir])
     assert result.exit_code == 0, result.output
     table = list(csv.reader(io.StringIO(result.stdout)))
@@ -439,7 +430,7 @@ def test_cli_report_csv_to_stdout(cli_dir: str) -> None:
     (["--from", "yesterday"], "not an ISO date"),
 ])
 def test_cli_report_errors_are_one_line(cli_dir: str, args: list[str], message: str) -> None:
-    result = _run(["report", "--from", START, "--to", END, "--data-dir", cli_dir, *args])
+    result = run_cli(["report", "--from", START, "--to", END, "--data-dir", cli_dir, *args])
     assert result.exit_code == 1
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
