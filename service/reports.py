@@ -236,7 +236,7 @@ class Reports(OnEngine):
                 "AND at < ? AND json_extract(detail, '$.confirmed') IS NOT NULL", [lo, hi]):
             found = json_record(detail)
             corrected = set(found.get("corrected") or [])
-            week = _week(read_utc(at).date()) if read_utc(at) else NONE
+            week = _week(read_utc(at), self.s.zone) if read_utc(at) else NONE
             for name, checked in (found.get("confirmed") or {}).items():
                 if not checked.get("predicted"):
                     continue  # nothing was predicted for this field: nothing to correct
@@ -268,12 +268,13 @@ class Reports(OnEngine):
                          f"json_extract(escalation, '$.at') < ?{desk}",
         }
         weeks = {_week(d): {"week": _week(d), "week_start": d.isoformat(), "opened": 0,
-                            "resolved": 0, "escalated": 0} for d in _mondays(lo, hi)}
+                            "resolved": 0, "escalated": 0}
+                 for d in _mondays(lo, hi, self.s.zone)}
         for name, query in sql.items():
             for (value,) in self.kb.db.execute(query, [lo, hi]):
                 when = read_utc(value)
-                if when is not None and _week(when.date()) in weeks:
-                    weeks[_week(when.date())][name] += 1
+                if when is not None and _week(when, self.s.zone) in weeks:
+                    weeks[_week(when, self.s.zone)][name] += 1
         return list(weeks.values())
 
     def coverage(self, actor: User, start: str, end: str,
@@ -288,10 +289,10 @@ class Reports(OnEngine):
         live = {f"article:{a['id']}": a for a in self.kb.db.query(
             "SELECT id, state FROM articles") if a["state"] in LIVE_ARTICLE_STATES}
         weeks = {_week(d): {"week": _week(d), "cases": 0, "closed": 0, "linked": 0,
-                            "no_match": 0} for d in _mondays(lo, hi)}
+                            "no_match": 0} for d in _mondays(lo, hi, self.s.zone)}
         by_field: dict[str, dict[str, dict]] = defaultdict(dict)
         for c in cases:
-            row = weeks.get(_week(c["received"].date())) if c["received"] else None
+            row = weeks.get(_week(c["received"], self.s.zone)) if c["received"] else None
             gap = _is_gap(c, self.s.match_threshold)
             if row is not None:
                 row["cases"] += 1
@@ -555,18 +556,22 @@ def cluster(vecs: np.ndarray, threshold: float) -> list[tuple[list[int], int]]:
 
 
 # -- weeks ------------------------------------------------------------------------------------
-def _week(d: date) -> str:
-    year, week, _ = d.isocalendar()
+# A week is the team's: its days begin and end on the clock of the configured zone, as
+# the period's bounds do (_bounds), not at midnight UTC.
+def _week(when: date | datetime, zone: tzinfo = UTC) -> str:
+    """The ISO week ("2026-W49") of a day, or of a time on `zone`'s calendar."""
+    day = when.astimezone(zone).date() if isinstance(when, datetime) else when
+    year, week, _ = day.isocalendar()
     return f"{year}-W{week:02d}"
 
 
-def _mondays(lo: str, hi: str) -> list[date]:
-    """The Monday of every ISO week that overlaps [lo, hi)."""
-    first = date.fromisoformat(lo[:10])
-    last = (read_utc(hi) or datetime.now(UTC)) - timedelta(seconds=1)
+def _mondays(lo: str, hi: str, zone: tzinfo) -> list[date]:
+    """The Monday of every ISO week (on `zone`'s calendar) that overlaps [lo, hi)."""
+    first = (read_utc(lo) or datetime.now(UTC)).astimezone(zone).date()
+    last = ((read_utc(hi) or datetime.now(UTC)) - timedelta(seconds=1)).astimezone(zone).date()
     day = first - timedelta(days=first.weekday())
     out = []
-    while day <= last.date():
+    while day <= last:
         out.append(day)
         day += timedelta(days=7)
     return out

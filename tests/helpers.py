@@ -71,3 +71,22 @@ class Clock:
 
     def __call__(self) -> str:
         return self.t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def saved_for_cli(engine: Engine) -> str:
+    """The engine's data folder, with its settings and index saved so that a `knownfix`
+    command run on that folder loads what the engine holds."""
+    from settings import save_settings
+
+    save_settings(engine.settings)
+    engine.save()
+    return engine.settings.data_dir
+
+
+def run_cli(args: list[str]):
+    """`knownfix ARGS` in this process (typer's CliRunner): its result."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    return CliRunner().invoke(app, args)

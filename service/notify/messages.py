@@ -1,15 +1,19 @@
 """What a notification says, in the recipient's language (zh or en): the catalogue and
-`render(kind, lang, context, base_url) -> Message`.
+`render(kind, lang, context, base_url, zone) -> Message`.
 
 A Message is channel-neutral — subject, a few lines, facts (label, value), a link — and
 is stored as JSON in the outbox row; each channel (mail, a chat format) lays it out when
-it is sent.  Values missing from the context show as "—".
+it is sent.  Values missing from the context show as "—"; stored times (UTC) show on the
+recipient's clock, with the zone's offset named.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from zones import in_zone, offset_text
 
 LANGS = ("zh", "en")
 
@@ -77,6 +81,7 @@ DEADLINES = {"due_response": ("响应", "response"), "due_resolution": ("解决"
 LINK_TEXT = {"case": ("打开工单", "Open the case"), "article": ("打开文章", "Open the article"),
              "": ("打开 KnownFix", "Open KnownFix")}
 PAGES = {"case": "case", "article": "knowledge"}  # what a link opens in the app
+TIMES = frozenset({"planned_at", "resolved_at", "due"})  # context values that are times
 
 
 @dataclass(frozen=True)
@@ -131,13 +136,24 @@ def link_for(target: str, base_url: str) -> tuple[str, str]:
     return f"{base_url.rstrip('/')}/{page}?id={quote(rid, safe='')}", kind
 
 
-def render(kind: str, lang: str, context: dict, base_url: str) -> Message:
+def _time(value: str, zone: ZoneInfo) -> str:
+    """A stored time on the clock of `zone`: "2026-12-01 17:00 (UTC+8)"."""
+    when = in_zone(value, zone)
+    return f"{when:%Y-%m-%d %H:%M} ({offset_text(zone, when)})" if when else value
+
+
+def render(kind: str, lang: str, context: dict, base_url: str,
+           zone: ZoneInfo | None = None) -> Message:
     """The message for a notice of `kind` in `lang` (zh unless en), from its context:
     the values its texts name (case, title, actor ...), `facts` (fact name -> value) and
-    `target`, which the link opens."""
+    `target`, which the link opens.  Times are shown in `zone` (default UTC)."""
     lang = lang if lang in LANGS else "zh"
     i = LANGS.index(lang)
-    values = _Blank({k: v for k, v in context.items() if v not in (None, "")})
+    zone = zone or ZoneInfo("UTC")
+    context = {**context, "facts": {name: _time(v, zone) if name in TIMES and v else v
+                                    for name, v in (context.get("facts") or {}).items()}}
+    values = _Blank({k: _time(v, zone) if k in TIMES else v for k, v in context.items()
+                     if v not in (None, "")})
     if "deadline" in context:
         values["deadline"] = DEADLINES.get(context["deadline"], ("", ""))[i]
     subject, line = (s.format_map(values) for s in TEXT[kind][lang])

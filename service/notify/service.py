@@ -30,6 +30,7 @@ from service.notify.rules import Notice, Rules
 from service.notify.scans import DeadlineScan, FollowUpScan
 from service.notify.sender import TEAM, Sender
 from settings import Settings
+from zones import known_zone
 
 HOOK = "notify"
 
@@ -43,6 +44,7 @@ class Address:
     channel: str  # email | webhook
     format: str  # the webhook format ('' for e-mail)
     address: str
+    zone: str = ""  # whose clock times are shown on (an IANA name; "": the team's)
 
 
 def event_id(key: str, recipient: str, channel: str) -> str:
@@ -77,7 +79,9 @@ class Notifications:
         """Rows for one notice; returns how many were new."""
         added = 0
         for to in self.addresses(notice):
-            message = render(notice.kind, to.lang, notice.context, self.settings.base_url)
+            zone = known_zone(to.zone) or self.settings.zone
+            message = render(notice.kind, to.lang, notice.context, self.settings.base_url,
+                             zone)
             added += self.outbox.enqueue(event_id(notice.key, to.recipient, to.channel),
                                          to.channel, to.format, to.recipient, to.address,
                                          to.lang, message.to_json())
@@ -96,10 +100,10 @@ class Notifications:
             if prefs is None or user is None or not prefs.wants(notice.kind):
                 continue
             if prefs.email:
-                out.append(Address(name, user.lang, "email", "", prefs.email))
+                out.append(Address(name, user.lang, "email", "", prefs.email, user.timezone))
             if prefs.webhook:
                 out.append(Address(name, user.lang, "webhook", prefs.webhook_format,
-                                   prefs.webhook))
+                                   prefs.webhook, user.timezone))
         s = self.settings
         if notice.team and s.team_email:
             out.append(Address(TEAM, s.team_lang, "email", "", s.team_email))

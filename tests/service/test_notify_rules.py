@@ -27,6 +27,7 @@ DAY = 86400.0
 
 
 def make_desk(data_dir: Path, **settings) -> Desk:
+    settings.setdefault("timezone", "UTC")  # the team's clock, whatever this machine's
     s = load_settings(str(data_dir), model="hash:256", vector_backend="numpy", base_url=BASE,
                       **settings)
     desk = Desk(Engine(s))
@@ -99,14 +100,28 @@ def test_only_the_assignee_is_told_and_nobody_of_their_own_assignment(desk):
     assert [r.recipient for r in rows(desk)] == ["bob"]
 
 
-def test_a_dispatch_tells_the_technician_when_and_where(desk):
+def test_a_dispatch_tells_the_technician_when_and_where_on_their_own_clock(desk):
+    desk.users.set_timezone(user(desk, "li"), "Asia/Shanghai")
     desk.notify.set_prefs(SYSTEM, "li", email="li@example.com")
     case_id = open_case(desk)
     desk.cases.dispatch(user(desk, "mgr"), case_id, "li", "2026-12-03T09:00:00Z", "远洋物流仓库",
                         tools=["万用表"], parts=["4TB 硬盘"])
     (row,) = rows(desk, recipient="li")
     assert row.payload["kind"] == "dispatched"
-    assert row.payload["subject"] == f"派工：工单 {case_id}，2026-12-03T09:00:00Z，远洋物流仓库"
+    assert row.payload["subject"] == f"派工：工单 {case_id}，2026-12-03 17:00 (UTC+8)，远洋物流仓库"
+
+
+def test_times_in_a_notice_are_on_the_teams_clock_for_a_user_without_a_zone(data_dir):
+    desk = make_desk(data_dir, timezone="Europe/Berlin")
+    try:
+        desk.notify.set_prefs(SYSTEM, "bob", email="bob@example.com")
+        case_id = open_case(desk)
+        desk.cases.dispatch(user(desk, "mgr"), case_id, "bob", "2026-12-03T09:00:00Z", "depot")
+        (row,) = rows(desk, recipient="bob")
+        assert row.payload["subject"] == \
+            f"Dispatch: case {case_id}, 2026-12-03 10:00 (UTC+1), depot"
+    finally:
+        desk.close()
 
 
 def test_a_critical_case_goes_to_the_team_channel_and_subscribers_once(data_dir):
@@ -235,7 +250,8 @@ def test_deadlines_notify_once_per_case_and_status(desk):
         ("overdue", "webhook")]
     assert got[2].event_id == f"overdue:{case_id}:{due}/li/email"
     assert got[2].payload["subject"] == f"工单 {case_id} 已超时：NVR提示硬盘错误，录像回放查不到"
-    assert due in got[2].payload["lines"][0] and "解决" in got[2].payload["lines"][0]
+    line = got[2].payload["lines"][0]
+    assert f"{due[:10]} {due[11:16]} (UTC)" in line and "解决" in line
 
 
 def test_a_deadline_with_nobody_assigned_goes_to_the_team(data_dir):

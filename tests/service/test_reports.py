@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 import service.cases
 from errors import BadInput, PermissionDenied
@@ -23,8 +22,8 @@ from service.cases import Cases
 from service.demo import load_demo
 from service.engine import Engine
 from service.reports import Reports, cluster, rows
-from settings import load_settings, save_settings
-from tests.helpers import Clock, legacy_assignee
+from settings import load_settings
+from tests.helpers import Clock, legacy_assignee, run_cli, saved_for_cli
 
 START, END = "2026-10-01", "2026-11-01"
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
@@ -390,19 +389,11 @@ def test_rows_flatten_nested_sections() -> None:
 @pytest.fixture(scope="module")
 def cli_dir(world: World) -> str:
     """The scripted data folder, with settings the command line will load."""
-    save_settings(world.engine.settings)
-    world.engine.save()
-    return world.engine.settings.data_dir
-
-
-def _run(args: list[str]):
-    from cli.main import app
-
-    return CliRunner().invoke(app, args)
+    return saved_for_cli(world.engine)
 
 
 def test_cli_report_json(cli_dir: str) -> None:
-    result = _run(["report", "--from", START, "--to", END, "--format", "json",
+    result = run_cli(["report", "--from", START, "--to", END, "--format", "json",
                    "--as", "boss", "--data-dir", cli_dir])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -413,7 +404,7 @@ def test_cli_report_json(cli_dir: str) -> None:
 
 def test_cli_report_csv_to_a_file_as_system(cli_dir: str, tmp_path: Path) -> None:
     out = tmp_path / "r.csv"
-    result = _run(["report", "--from", START, "--to", END, "--format", "csv",
+    result = run_cli(["report", "--from", START, "--to", END, "--format", "csv",
                    "--out", str(out), "--data-dir", cli_dir])
     assert result.exit_code == 0, result.output
     assert "10 cases" in result.stdout
@@ -423,7 +414,7 @@ def test_cli_report_csv_to_a_file_as_system(cli_dir: str, tmp_path: Path) -> Non
 
 
 def test_cli_report_csv_to_stdout(cli_dir: str) -> None:
-    result = _run(["report", "--from", START, "--to", END, "--format", "csv",
+    result = run_cli(["report", "--from", START, "--to", END, "--format", "csv",
                    "--data-dir", cli_dir])
     assert result.exit_code == 0, result.output
     table = list(csv.reader(io.StringIO(result.stdout)))
@@ -439,7 +430,7 @@ def test_cli_report_csv_to_stdout(cli_dir: str) -> None:
     (["--from", "yesterday"], "not an ISO date"),
 ])
 def test_cli_report_errors_are_one_line(cli_dir: str, args: list[str], message: str) -> None:
-    result = _run(["report", "--from", START, "--to", END, "--data-dir", cli_dir, *args])
+    result = run_cli(["report", "--from", START, "--to", END, "--data-dir", cli_dir, *args])
     assert result.exit_code == 1
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -468,3 +459,19 @@ def test_gap_paraphrases_cluster_with_the_real_model(tmp_path: Path) -> None:
         engine.close()
     groups = [g for g in report["gaps"]["clusters"] if set(g["case_ids"]) & set(lift)]
     assert [(g["count"], g["case_ids"]) for g in groups] == [(3, sorted(lift))]
+
+
+def test_weeks_are_the_teams_on_its_own_clock(tmp_path: Path) -> None:
+    """Monday 01:00 in Shanghai is Sunday 17:00 UTC: the case belongs to the team's new
+    week, not to the week before as a UTC calendar would have it."""
+    engine = Engine(load_settings(str(tmp_path), model="hash:64", vector_backend="numpy",
+                                  timezone="Asia/Shanghai"))
+    try:
+        boss = Users(engine.kb).add(SYSTEM, "boss", PASSWORD, "manager")
+        case = Cases(engine).open(SYSTEM, "门禁刷卡没反应", received_at="2026-11-30 01:00")
+        assert case.fields["received_at"] == "2026-11-29T17:00:00Z"
+        weeks = Reports(engine).weekly(boss, "2026-11-23", "2026-12-07")
+        assert [(w["week"], w["week_start"], w["opened"]) for w in weeks] == [
+            ("2026-W48", "2026-11-23", 0), ("2026-W49", "2026-11-30", 1)]
+    finally:
+        engine.close()

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
-from typer.testing import CliRunner
 
 import service.cases
 from errors import BadInput, PermissionDenied
@@ -25,8 +24,8 @@ from service.demo import load_demo
 from service.engine import Engine
 from service.reports import Reports
 from service.work_report import COLUMNS, WorkFilter
-from settings import load_settings, save_settings
-from tests.helpers import Clock
+from settings import load_settings
+from tests.helpers import Clock, run_cli, saved_for_cli
 from ui.i18n import message
 
 START, END = "2026-10-01", "2026-11-01"
@@ -338,20 +337,13 @@ def test_a_column_that_is_not_json_does_not_break_the_report(world: World) -> No
 # -- command line -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def cli_dir(world: World) -> str:
-    save_settings(world.engine.settings)
-    world.engine.save()
-    return world.engine.settings.data_dir
-
-
-def _run(args: list[str]):
-    from cli.main import app
-
-    return CliRunner().invoke(app, args)
+    """The scripted data folder, with settings the command line will load."""
+    return saved_for_cli(world.engine)
 
 
 def test_cli_work_report_xlsx(world: World, cli_dir: str, tmp_path: Path) -> None:
     out = tmp_path / "w.xlsx"
-    result = _run(["report", "work", "--from", START, "--to", END, "--format", "xlsx",
+    result = run_cli(["report", "work", "--from", START, "--to", END, "--format", "xlsx",
                    "--out", str(out), "--as", "boss", "--data-dir", cli_dir])
     assert result.exit_code == 0, result.output
     assert "3 cases" in result.stdout
@@ -363,7 +355,7 @@ def test_cli_work_report_xlsx(world: World, cli_dir: str, tmp_path: Path) -> Non
 def test_cli_work_report_csv_filtered_in_english(world: World, cli_dir: str,
                                                  tmp_path: Path) -> None:
     out = tmp_path / "w.csv"
-    result = _run(["report", "work", "--from", START, "--to", END, "--format", "csv",
+    result = run_cli(["report", "work", "--from", START, "--to", END, "--format", "csv",
                    "--engineer", "wang", "--customer", "城西", "--state", "closed",
                    "--lang", "en", "--out", str(out), "--data-dir", cli_dir])
     assert result.exit_code == 0, result.output
@@ -378,8 +370,8 @@ def test_cli_include_imported(cli_dir: str, tmp_path: Path) -> None:
     out = tmp_path / "w.csv"
     base = ["report", "work", "--from", start, "--to", end, "--format", "csv",
             "--out", str(out), "--data-dir", cli_dir]
-    assert "of 0 cases" in _run(base).stdout
-    assert "of 84 cases" in _run([*base, "--include-imported"]).stdout
+    assert "of 0 cases" in run_cli(base).stdout
+    assert "of 84 cases" in run_cli([*base, "--include-imported"]).stdout
 
 
 @pytest.mark.parametrize("args,said", [
@@ -393,7 +385,7 @@ def test_cli_include_imported(cli_dir: str, tmp_path: Path) -> None:
 def test_cli_work_report_errors_are_one_line(cli_dir: str, tmp_path: Path, args: list[str],
                                              said: str) -> None:
     out = tmp_path / "w.xlsx"
-    result = _run(["report", "work", "--from", START, "--to", END, "--out", str(out),
+    result = run_cli(["report", "work", "--from", START, "--to", END, "--out", str(out),
                    "--data-dir", cli_dir, *args])
     assert result.exit_code == 1, result.output
     assert said in result.stderr

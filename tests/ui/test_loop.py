@@ -56,6 +56,22 @@ def test_came_back_reopens_the_case_and_the_form_goes(open_app, ui_desk, resolve
     assert "follow_outcome" not in [r.key for r in at.radio]  # open again: no follow-up
 
 
+def test_every_follow_up_call_shows_not_only_the_last(open_app, ui_desk, resolved):
+    """A case that came back has had two follow-up calls: the page lists both."""
+    agent, engineer = ui_desk.users.get("agent"), ui_desk.users.get("engineer")
+    ui_desk.cases.follow_up(agent, resolved, "came_back", "第二天又掉线")
+    ui_desk.cases.resolve(engineer, resolved, "更换交换机端口", confirm=True)
+    ui_desk.cases.follow_up(agent, resolved, "solved", "客户说稳定了")
+    at = case_page(open_app, "agent", resolved, "zh")
+    head = f"**{msg('follow.header', 'zh')}:**"
+    said = [m.value for m in at.markdown if m.value.startswith(head)]
+    assert len(said) == 2
+    assert msg("follow.outcome.came_back", "zh") in said[0]
+    assert msg("follow.outcome.solved", "zh") in said[1]
+    notes = [m.value for m in at.markdown]
+    assert any("第二天又掉线" in n for n in notes) and any("客户说稳定了" in n for n in notes)
+
+
 def editor(open_app, user: str, article_id: str, lang: str = "zh"):
     at = open_app(user, lang)
     at.session_state["kn_edit"] = article_id
@@ -87,6 +103,19 @@ def test_the_editor_previews_saves_and_diffs(open_app, ui_desk, article):
     assert list(history[msg("kn.version", "zh")]) == [1, 2]
     [diff] = [c.value for c in at.code if c.language == "diff"]
     assert "+2. **更换读卡器**" in diff and "-1. 检查读卡器供电" not in diff
+
+
+def test_the_editors_address_opens_the_article_again_after_a_refresh(open_app, ui_desk,
+                                                                     article):
+    at = editor(open_app, "engineer", article)
+    assert (at.query_params["article"], at.query_params["edit"]) == (article, "1")
+    refreshed = open_app("engineer", "zh")  # a new session: only the address is left
+    refreshed.query_params.update(article=article, edit="1")
+    refreshed.switch_page(page_path("knowledge")).run()
+    healthy(refreshed, "refreshed")
+    assert msg("kn.editor", "zh", id=article) in [h.value for h in refreshed.header]
+    refreshed.button(key="ed_back").click().run()
+    assert "article" not in refreshed.query_params  # closed: the address no longer says
 
 
 def test_a_stale_editor_refuses_the_save_and_keeps_the_text(open_app, ui_desk, article):

@@ -33,18 +33,22 @@ def open_editor(article_id: str, switch: bool = False) -> None:
 
 
 def editing() -> str | None:
-    """The article open in the editor, if any (a link `?article=KA-…&edit=1` opens it)."""
+    """The article open in the editor, if any.  The address says which
+    (`?article=KA-…&edit=1`), so a refresh or a copied link opens it again."""
     wanted = st.query_params.get("article")
-    if wanted and st.query_params.get("edit") == "1":
+    if wanted and st.query_params.get("edit") == "1" and wanted != st.session_state.get(EDITING):
         st.session_state[EDITING] = wanted
         _forget(wanted)
-        for name in ("article", "edit"):  # read once: the session remembers it
-            del st.query_params[name]
-    return st.session_state.get(EDITING)
+    current = st.session_state.get(EDITING)
+    if current:
+        st.query_params.update(article=current, edit="1")
+    return current
 
 
 def _close() -> None:
     st.session_state.pop(EDITING, None)
+    for name in ("article", "edit"):
+        st.query_params.pop(name, None)
     st.rerun()
 
 

@@ -50,11 +50,12 @@ def render() -> None:
     _facts(case)
     show_triage(me, case_id, seen)
     _checklist(me, case)
-    _records(case)
+    events = desk().queries.timeline(me, case.id)
+    _records(case, events)
     _articles(me, case)
     _actions(me, case, seen)
     st.subheader(t("case.timeline"))
-    timeline(desk().queries.timeline(me, case.id))
+    timeline(events)
 
 
 def _finder(me) -> str | None:
@@ -125,7 +126,7 @@ def _checklist(me, case) -> None:
         st.checkbox(step, key=f"step-{case.id}-{found.article_id}-{n}")
 
 
-def _records(case) -> None:
+def _records(case, events: list[dict]) -> None:
     f = case.fields
     if f.get("escalation"):
         esc = f["escalation"]
@@ -152,8 +153,12 @@ def _records(case) -> None:
     if f.get("satisfaction"):
         st.markdown(f"**{t('confirm.satisfaction')}:** {'★' * int(f['satisfaction'])} "
                     f"{f.get('satisfaction_comment') or ''}")
-    if f.get("follow_up"):
-        call = f["follow_up"]  # stored before outcomes existed: came back or not
+    # every follow-up call (a case that came back may have had several), oldest first;
+    # the case's own record of the last one where the log has none (imported history)
+    calls = [{**ev["detail"], "by": ev["actor"], "at": ev["at"]} for ev in events
+             if ev["action"] == "follow_up"] or ([f["follow_up"]] if f.get("follow_up") else [])
+    for call in calls:
+        # stored before outcomes existed: came back or not
         outcome = call.get("outcome") or ("came_back" if call.get("came_back") else "solved")
         said = t("follow.done", outcome=t(f"follow.outcome.{outcome}"),
                  who=md_escape(person(call.get("by"))), at=fmt_time(call.get("at")))
