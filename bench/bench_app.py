@@ -36,7 +36,7 @@ the load's runs.  Every sample is in the JSON (bench/results/app.json); a table 
 medians, idle and busy side by side with the ratio busy/idle, is printed.
 
 Usage: HF_HUB_OFFLINE=1 .venv/bin/python bench/bench_app.py [--runs 10] [--records 10000]
-       [--load idle,busy]
+       [--load idle,busy] [--data DIR]
 """
 
 from __future__ import annotations
@@ -319,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="repair records imported beside the demo KB (0: the demo alone)")
     p.add_argument("--load", default="idle,busy", help="idle, busy or both (idle,busy)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", type=Path, metavar="DIR",
+                   help="keep the data folder here and use it again when it is there "
+                        "(prepared by an earlier run with the same --records and --seed)")
     p.add_argument("--triage-loop", metavar="DATA_DIR", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.triage_loop:
@@ -332,8 +335,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     result: dict = {"machine": machine(), "commit": git_commit(), "loads": {}, "runs": {}}
     with tempfile.TemporaryDirectory(prefix="kf_app_") as tmp:
-        data_dir = Path(tmp) / "data"
-        result["data"] = prepare(data_dir, args.records, args.seed)
+        data_dir = (args.data or Path(tmp)) / "data"
+        if args.data and data_dir.exists():
+            result["data"] = {"records": args.records, "reused": str(data_dir)}
+        else:
+            result["data"] = prepare(data_dir, args.records, args.seed)
         print(f"data folder ready: {result['data']}", file=sys.stderr, flush=True)
         for load in loads:
             with busy(data_dir, load):
