@@ -98,18 +98,19 @@ class Customers(OnEngine):
 
     # -- reading ---------------------------------------------------------------------------
     def _row(self, table: str, rid: str) -> dict:
+        """The row of a record, following its merges to the live record."""
+        kind = "customer" if table == "customers" else "asset"
         for _ in range(_MERGE_DEPTH):
             cur = self.kb.db.execute(f"SELECT * FROM {table} WHERE id = ?", [rid])
             found = cur.fetchone()
             if found is None:
-                kind = "customer" if table == "customers" else "asset"
                 raise NotFound(f"no {kind} with id {rid!r}", "not_found", kind=kind, id=rid)
             row = dict(zip([d[0] for d in cur.description], found, strict=True))
             if not row.get("merged_into"):
                 return row
             rid = row["merged_into"]
         raise NotFound(f"the merges of {rid!r} go round in a loop", "not_found",
-                       kind=table, id=rid)
+                       kind=kind, id=rid)
 
     def customer(self, customer_id: str) -> Customer:
         return _customer(self._row("customers", customer_id.strip()))
