@@ -43,7 +43,7 @@ ASSET_COLUMNS: dict[str, tuple[str, ...]] = {
     "location": ("location", "安装位置", "位置"),
     "installed_at": ("installed_at", "installed", "install_date", "安装日期"),
     "warranty_end": ("warranty_end", "warranty", "保修截止", "保修到期", "三包期",
-                     "三包截止"),
+                     "三包截止", "三包期截止", "保修截止日期"),
     "note": ("note", "notes", "备注"),
 }
 

@@ -322,3 +322,22 @@ def test_the_demo_customers_and_assets_link_to_demo_cases(desk):
     today = desk.customers.today()
     states = {a.in_warranty(today) for a in desk.customers.search_assets()}
     assert states == {True, False, None}
+
+
+def test_assets_import_from_excel(desk, boss, nvr, tmp_path):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["设备档案（2026年）"])  # a title row above the header
+    sheet.append(["客户", "型号", "序列号", "安装日期", "三包期截止"])
+    sheet.append(["华东物流", "IPC-B420", "B420-1", date(2025, 3, 1), date(2027, 2, 28)])
+    sheet.append(["华东物流", "IPC-B420", "", "2025-03-01", "去年"])
+    path = tmp_path / "设备.xlsx"
+    book.save(path)
+    report = desk.customers.import_file(boss, path, "asset")
+    assert report.taken == 1 and report.header_row == 2
+    assert [(r.row, r.error.key) for r in report.rejected] == [(2, "record_date")]
+    found = desk.customers.find_asset("b420-1")
+    assert (found.customer_id, found.installed_at, found.warranty_end) == (
+        nvr.customer_id, "2025-03-01", "2027-02-28")
