@@ -190,6 +190,10 @@ def open_cmd(
     last_service_at: Annotated[str | None, typer.Option(help="Last service time. "
                                                         + TIME_HELP)] = None,
     team: Annotated[str | None, typer.Option(help="Team that owns the case.")] = None,
+    customer_id: Annotated[str | None, typer.Option(help="The customer record (`knownfix "
+                                                    "customers list`).")] = None,
+    asset_id: Annotated[str | None, typer.Option(help="The equipment record; a serial of a "
+                                                 "known asset names it too.")] = None,
     project: Annotated[str | None, typer.Option(help="Project code of the case number "
                                                 "(default: setting project_code).")] = None,
     label: LabelOpt = None, allow_future: FutureOpt = False, as_json: JsonOpt = False,
@@ -205,7 +209,8 @@ def open_cmd(
     labels = _labels(label)
     intake = {"channel": channel, "customer": customer, "contact": contact,
               "asset_model": asset_model, "asset_serial": asset_serial, "product": product,
-              "received_at": received_at, "last_service_at": last_service_at, "team": team}
+              "received_at": received_at, "last_service_at": last_service_at, "team": team,
+              "customer_id": customer_id, "asset_id": asset_id}
     with session(data_dir, as_user) as s:
         case = s.cases.open(s.actor, description, title=title, labels=labels,
                             project=project, allow_future=allow_future,

@@ -3,7 +3,8 @@
 Every cell is formula-safe.  With `redact=True` personal data is taken out first, as
 for article drafts (kb.redact): title, text, fix, labels and imported columns lose
 e-mail addresses, phone and ID numbers, and the names and asset serials of the record's
-own customer and contact (for an article drafted from a case: that case's); an imported
+own customer and contact, typed or in the customer and asset records it points at (for
+an article drafted from a case: that case's); an imported
 column that holds personal data by its name ("客户信息", "contact_phone") is replaced as
 a whole by its placeholder.  A name is only known where it is recorded: an article
 written by hand that names some customer keeps the name (its phones and e-mails go).
@@ -12,6 +13,7 @@ written by hand that names some customer keeps the name (its phones and e-mails 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from typing import TextIO
 
@@ -50,7 +52,7 @@ def export_csv(kb: KnowledgeBase, out: str | Path | TextIO, kind: str | None = N
         raise BadInput(f"unknown kind {kind!r} (use case or article)")
     records = kb.records(kind)
     if redact:
-        people = _personal_values(kb)
+        people = personal_values(kb)
         source = dict(kb.db.execute("SELECT id, source_case FROM articles "
                                     "WHERE source_case IS NOT NULL").fetchall())
         records = [redacted(r, people.get(r.id if r.kind == "case" else source.get(r.id),
@@ -66,12 +68,45 @@ def export_csv(kb: KnowledgeBase, out: str | Path | TextIO, kind: str | None = N
     return len(records)
 
 
-def _personal_values(kb: KnowledgeBase) -> dict[str, dict[str, str]]:
-    """Case id -> its non-empty personal fields (customer, contact, asset_serial)."""
+def personal_values(kb: KnowledgeBase, case_ids: list[str] | None = None
+                    ) -> dict[str, dict[str, str]]:
+    """Case id -> its non-empty personal values: the fields typed at intake (customer,
+    contact, asset_serial) and those of the customer and asset records it points at
+    (the customer's name, address and contacts' names, phones and e-mails, the asset's
+    serial).  Each key says by its name what it holds (personal_column); `case_ids`
+    narrows it to those cases."""
     cols = personal_fields()
-    present = " OR ".join(f"COALESCE({c}, '') != ''" for c in cols)
-    rows = kb.db.execute(f"SELECT id, {', '.join(cols)} FROM cases WHERE {present}")
-    return {r[0]: {c: v for c, v in zip(cols, r[1:], strict=True) if v} for r in rows}
+    present = " OR ".join(f"COALESCE(c.{col}, '') != ''" for col in
+                          (*cols, "customer_id", "asset_id"))
+    where, args = f"({present})", []
+    if case_ids is not None:
+        where += f" AND c.id IN ({', '.join('?' * len(case_ids))})"
+        args = list(case_ids)
+    rows = kb.db.execute(
+        f"SELECT c.id, {', '.join('c.' + col for col in cols)}, cu.name, cu.address, "
+        "cu.contacts, a.serial FROM cases c LEFT JOIN customers cu ON cu.id = c.customer_id "
+        f"LEFT JOIN assets a ON a.id = c.asset_id WHERE {where}", args)
+    out = {}
+    for r in rows:
+        found = dict(zip(cols, r[1:len(cols) + 1], strict=True))
+        name, address, contacts, serial = r[len(cols) + 1:]
+        found |= {"customer_record": name, "customer_address": address,
+                  "asset_serial_record": serial}
+        for n, c in enumerate(json.loads(contacts or "[]")):
+            found |= {f"contact_name_{n}": c.get("name"), f"contact_phone_{n}": c.get("phone"),
+                      f"contact_email_{n}": c.get("email")}
+        out[r[0]] = {k: v for k, v in found.items() if v}
+    return out
+
+
+def names_and_serials(personal: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The values of `personal_values` (or imported columns) to replace as names (names
+    and addresses) and as serial numbers; phones and e-mails go by their pattern."""
+    def kind(key: str) -> str | None:
+        return personal_column(key.removeprefix("extra:"))
+
+    return ([v for k, v in personal.items() if kind(k) in ("name", "address")],
+            [v for k, v in personal.items() if kind(k) == "serial"])
 
 
 def redacted(rec: Record, personal: dict[str, str] | None = None) -> Record:
@@ -81,10 +116,7 @@ def redacted(rec: Record, personal: dict[str, str] | None = None) -> Record:
     for col, value in rec.extra.items():  # imported columns such as customer or 客户信息
         if value and personal_column(col):
             personal.setdefault(f"extra:{col}", value)
-    names = [v for k, v in personal.items() if personal_column(k.removeprefix("extra:"))
-             in ("name", "address")]
-    serials = [v for k, v in personal.items()
-               if personal_column(k.removeprefix("extra:")) == "serial"]
+    names, serials = names_and_serials(personal)
 
     def clean(text):
         return redact(text, names, serials) if isinstance(text, str) else text

@@ -43,6 +43,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "user.manage": frozenset({"admin"}), "backup": frozenset({"admin"}),
     # notifications (issue 11): one's own preferences; others' and the outbox
     "notify.prefs": _ALL, "notify.manage": frozenset({"admin"}),
+    # customer and asset records (issue 13): agents look up, add and edit them; managers
+    # and admins merge duplicates (importing a file is kb.import, as for cases)
+    "customer.view": _ALL, "customer.edit": _ALL,
+    "customer.merge": frozenset({"manager", "admin"}),
 }
 
 # Work handed to someone makes them the case's assignee, so it goes only to an active user
@@ -88,6 +92,7 @@ CUSTOMER = User("customer", "first_line", "customer")
 # page (the router lists a user's pages from it, and each page checks it again).
 PAGE_NEEDS: dict[str, str] = {
     "intake": "case.open", "queue": "case.view", "case": "case.view",
+    "customers": "customer.view",
     "search": "article.view", "knowledge": "article.validate", "coverage": "report.view",
     "reports": "report.view", "admin": "settings.manage"}
 

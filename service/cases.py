@@ -17,6 +17,7 @@ from errors import BadInput, InvalidTransition, NotFound, UnknownLabel
 from kb.records import Record
 from kb.store import now_utc
 from service.auth import PERMISSIONS, User, Users, require
+from service.customers import Customers
 from service.engine import Engine, OnEngine
 from settings import PROJECT_CODE
 from triage.stored import StoredTriage, case_labels
@@ -114,7 +115,8 @@ DELAY_REASONS = {
     "D": "other",
 }
 INTAKE_FIELDS = ("channel", "customer", "contact", "asset_model", "asset_serial", "product",
-                 "received_at", "last_service_at", "team")
+                 "received_at", "last_service_at", "team",
+                 "customer_id", "asset_id")  # the customer and asset records (issue 13)
 # what a follow-up call found (客服回访): solved, solved but the customer is unhappy,
 # the problem came back (the case is reopened), the customer could not be reached
 FOLLOW_UP_OUTCOMES = ("solved", "unhappy", "came_back", "unreachable")
@@ -214,6 +216,7 @@ class Cases(OnEngine):
         passes its own."""
         super().__init__(engine)
         self.users = users or Users(engine.kb)
+        self.records = Customers(engine)  # the customer and asset records cases point at
         # drafts an article from a closed case and returns its id (the Desk sets
         # Knowledge.draft_from_case); None: closing drafts nothing
         self.drafter: Callable[[User, Case], str | None] | None = None
@@ -294,7 +297,10 @@ class Cases(OnEngine):
         received = past_time(intake.get("received_at"), "received_at", allow_future,
                              zone) or datetime.now(UTC)
         last = past_time(intake.get("last_service_at"), "last_service_at", allow_future, zone)
-        intake = {**intake, "last_service_at": iso(last) if last else None}
+        intake = self._on_records(intake, fill=True)
+        served = iso(last) if last else (self.records.last_service(intake["asset_id"])
+                                         if intake.get("asset_id") else None)
+        intake = {**intake, "last_service_at": served}
         project = project_code(project or self.s.project_code)
         with self.kb.transaction():
             case_id = self._next_number(project, received)
@@ -306,6 +312,35 @@ class Cases(OnEngine):
                 "received_at": iso(received)}, actor.username, "intake",
                 {"channel": intake.get("channel")})
         return self._triage(actor, case_id, first=True)
+
+    def _on_records(self, intake: dict, fill: bool) -> dict:
+        """The intake with its customer and asset records checked (a merged record: the
+        one it went into) and the asset's customer taken when none is named.  With
+        `fill` (at intake), an `asset_serial` of a known asset names that asset, and the
+        asset fills the customer, product, model and serial left empty."""
+        out = dict(intake)
+        if out.get("customer_id"):
+            out["customer_id"] = self.records.customer(out["customer_id"]).id
+        asset = None
+        if out.get("asset_id"):
+            asset = self.records.asset(out["asset_id"])
+        elif fill and (out.get("asset_serial") or "").strip():
+            asset = self.records.find_asset(out["asset_serial"])
+        if asset is None:
+            return out
+        if out.get("customer_id") and asset.customer_id not in (None, out["customer_id"]):
+            raise BadInput(f"asset {asset.id} belongs to customer {asset.customer_id}, not "
+                           f"{out['customer_id']}", "intake_asset_customer", asset=asset.id,
+                           customer=out["customer_id"])
+        out["asset_id"] = asset.id
+        out["customer_id"] = out.get("customer_id") or asset.customer_id
+        if fill:
+            given = {"product": asset.product, "asset_model": asset.model,
+                     "asset_serial": asset.serial}
+            if out["customer_id"]:
+                given["customer"] = self.records.customer(out["customer_id"]).name
+            out |= {k: v for k, v in given.items() if v and not (out.get(k) or "").strip()}
+        return out
 
     def _next_number(self, project: str, day: datetime) -> str:
         """PROJECT-YYYYMMDD-N, N counting that project's cases that day (the day on the
@@ -332,7 +367,8 @@ class Cases(OnEngine):
         unknown = set(intake) - set(INTAKE_FIELDS)
         if unknown:
             raise BadInput(f"unknown intake field(s): {', '.join(sorted(unknown))}")
-        changes: dict = {k: v for k, v in intake.items() if v is not None}
+        changes: dict = self._on_records({k: v for k, v in intake.items() if v is not None},
+                                         fill=False)
         for name in ("received_at", "last_service_at"):  # stored in UTC like at intake
             when = past_time(changes.get(name), name, allow_future, self.s.zone)
             if when is not None:
@@ -420,15 +456,20 @@ class Cases(OnEngine):
         return [(h, records[h.key]) for h in hits if h.key in records]
 
     def _recurrence(self, case: Case) -> str | None:
+        """An earlier case of the same equipment with a similar fault within
+        `recurrence_days`: the same asset record when the case has one, else the same
+        serial number as typed."""
+        asset = case.fields.get("asset_id")
         serial = (case.fields.get("asset_serial") or "").strip()
         received = parse_time(case.fields.get("received_at"))
-        if not serial or not received:
+        if not (asset or serial) or not received:
             return None
+        column, value = ("asset_id", asset) if asset else ("asset_serial", serial)
         since = received - timedelta(days=self.s.recurrence_days)
         for _hit, rec in self._similar(case, self.s.similar_fault):
             row = self.kb.row("case", rec.id)
             when = parse_time(row.get("received_at") or row.get("created_at"))
-            if row.get("asset_serial") == serial and when and since <= when <= received:
+            if row.get(column) == value and when and since <= when <= received:
                 return rec.id
         return None
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from kb.importer import ColumnMapping, ImportReport
 from service.auth import SYSTEM, Users
+from service.customers import Customers
 from service.display_names import DisplayName, DisplayNames
 from service.engine import Engine
 from settings import Settings
@@ -76,3 +77,28 @@ def ensure_demo_users(users: Users) -> list[str]:
     for name, role, display, team in DEMO_USERS:
         users.add(SYSTEM, name, DEMO_PASSWORD, role, display, team=team)
     return [u[0] for u in DEMO_USERS]
+
+
+def load_demo_customers(customers: Customers) -> dict[str, ImportReport]:
+    """The demo's customers and their equipment (kb/demo/customers.jsonl, assets.jsonl),
+    imported like any file, and each demo asset's cases pointed at it and its customer
+    (reports by kind); nothing when the KB already has customers."""
+    if customers.find_customers(limit=1):
+        return {}
+    reports = {f"{kind}s": customers.import_file(SYSTEM, DEMO_DIR / f"{kind}s.jsonl", kind)
+               for kind in ("customer", "asset")}
+    links = [(row["id"], case_id) for row in _rows("assets")
+             for case_id in row.get("cases", "").split()]
+    kb = customers.kb
+    with kb.transaction():
+        for asset_id, case_id in links:
+            kb.db.execute("UPDATE cases SET asset_id = ?, customer_id = (SELECT customer_id "
+                          "FROM assets WHERE id = ?) WHERE id = ? AND asset_id IS NULL",
+                          [asset_id, asset_id, case_id])
+        kb.log(SYSTEM.username, "demo:link", "kb", {"cases": len(links)})
+    return reports
+
+
+def _rows(name: str) -> list[dict]:
+    return [json.loads(line) for line in
+            (DEMO_DIR / f"{name}.jsonl").read_text("utf-8").splitlines() if line.strip()]

@@ -121,10 +121,17 @@ class Desk:
                   ) -> tuple[dict[str, ImportReport], list[str]]:
         """The bundled demo knowledge base into an empty KB (or any, with `force`), and
         the demo sign-ins when there are no users yet: (reports by kind, users made)."""
-        from service.demo import ensure_demo_users, load_demo, load_demo_names
+        from service.demo import (
+            ensure_demo_users,
+            load_demo,
+            load_demo_customers,
+            load_demo_names,
+        )
 
         require(actor, "kb.import")
         reports = load_demo(self.engine, only_if_empty=not force)
+        if reports:  # the demo customers and equipment, linked to the demo cases
+            reports |= load_demo_customers(self.customers)
         load_demo_names(self.names)  # also names a demo KB loaded before names existed
         created = ensure_demo_users(self.users)
         if reports or created:

@@ -34,6 +34,7 @@ import json
 from dataclasses import dataclass, field
 
 from errors import BadInput, InvalidTransition, UnknownLabel
+from kb.exporter import names_and_serials, personal_values
 from kb.records import Record, is_known_fix
 from kb.redact import redact
 from kb.store import now_utc
@@ -233,13 +234,11 @@ class Knowledge(OnEngine):
         reopened, drafted = row
         return reopened is not None and (drafted is None or reopened > drafted)
 
-    @staticmethod
-    def _from_case(case) -> dict[str, str]:
+    def _from_case(self, case) -> dict[str, str]:
         """Title, symptoms, cause, resolution and environment of a case, redacted."""
         f = case.fields
         extra = json.loads(f.get("extra") or "{}") if isinstance(f.get("extra"), str) else {}
-        names = [f.get("customer") or "", f.get("contact") or ""]
-        serials = [f.get("asset_serial") or ""]
+        names, serials = names_and_serials(personal_values(self.kb, [case.id]).get(case.id, {}))
 
         def clean(text: str) -> str:
             return redact((text or "").strip(), names, serials)

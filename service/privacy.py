@@ -4,7 +4,8 @@ values (`knownfix privacy-report`).
 A column is listed when it holds personal data by what it is: the case fields customer,
 contact and asset_serial (kb.redact.personal_fields), an imported column whose name says
 so ("客户信息", "contact_phone", kept in a record's `extra`), the senders in the mail
-intake log, or the names of staff (users, event and link actors, authors, assignees,
+intake log, the names, contacts and addresses of customer records and the serials of
+assets, or the names of staff (users, event and link actors, authors, assignees,
 who ran a mail intake); and when its free text contains
 phone numbers, e-mail addresses or ID numbers as kb.redact finds them.  The redacted
 export (`knownfix export --redact`) takes these out.
@@ -24,6 +25,10 @@ TABLES = ("cases", "articles", "article_versions", "labels", "links", "events", 
 # (a case as it was opened, customer and contact included) for 24 hours
 TABLES += ("api_tokens", "api_idempotency")
 TABLES += ("sessions",)  # the app's sign-ins (service/auth.py): who, and until when
+# customer and asset records (service/customers.py): what each of their columns holds
+TABLES += ("customers", "assets")
+RECORDS = {("customers", "name"): "name", ("customers", "contacts"): "name",
+           ("customers", "address"): "address", ("assets", "serial"): "serial"}
 STAFF = {("users", "username"), ("users", "display_name"), ("events", "actor"),
          ("links", "actor"), ("articles", "author"), ("article_versions", "actor"),
          ("cases", "assignee"), ("mail_log", "actor"), ("outbox", "recipient"),
@@ -69,6 +74,8 @@ def _kind(table: str, column: str) -> str:
         return personal_column(column) or "name"
     if (table, column) in SENDERS:
         return "name"
+    if (table, column) in RECORDS:
+        return RECORDS[(table, column)]
     return ""
 
 

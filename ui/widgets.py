@@ -9,9 +9,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from service.customers import Asset, ServiceEntry
 from triage.stored import StoredTriage
 from ui.i18n import MESSAGES, basis_text, fmt_time, reason_text, t, value_name, zone, zone_label
-from ui.render import highlight
+from ui.render import highlight, md_escape, show_markdown
 from ui.resources import desk
 from zones import all_zones, picked_utc
 
@@ -187,3 +188,38 @@ def turn_page(key: str, page: int = 0, forget: tuple[str, ...] = ()) -> None:
     st.session_state[key] = page
     for name in forget:
         st.session_state.pop(name, None)
+
+
+def roles_for(permission: str) -> str:
+    """The roles that hold `permission`, named in the user's language ("经理、管理员")."""
+    from service.auth import PERMISSIONS, ROLES
+
+    return t("people.or").join(t(f"role.{r}") for r in ROLES if r in PERMISSIONS[permission])
+
+
+def warranty_badge(asset: Asset) -> None:
+    """Whether the asset is in warranty today (三包期: parts free), out of it, or
+    not known."""
+    state = asset.in_warranty(desk().customers.today())
+    if state is None:
+        st.badge(t("asset.warranty_unknown"), icon=":material/help:", color="gray")
+    elif state:
+        st.badge(t("asset.in_warranty", until=asset.warranty_end), icon=":material/verified:",
+                 color="green")
+    else:
+        st.badge(t("asset.out_of_warranty", until=asset.warranty_end),
+                 icon=":material/warning:", color="orange")
+
+
+def service_history(entries: Sequence[ServiceEntry], but: str | None = None) -> None:
+    """An asset's earlier cases, newest first: when, state, what it was and what fixed
+    it (`but`: the case on screen, left out)."""
+    shown = [e for e in entries if e.case_id != but]
+    if not shown:
+        st.caption(t("asset.no_history"))
+    for e in shown:
+        with st.container(border=True):
+            st.markdown(f"**{md_escape(e.case_id)}** · {fmt_time(e.received_at)} · "
+                        f"{t(f'state.{e.state}')} · {md_escape(e.title)}")
+            if e.fix:
+                show_markdown(e.fix)

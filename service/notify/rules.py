@@ -26,6 +26,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from kb.exporter import names_and_serials, personal_values
 from kb.redact import redact
 from kb.store import Event, KnowledgeBase
 from service.auth import PERMISSIONS, Users
@@ -99,13 +100,13 @@ class Rules:
     def _case_context(self, case_id: str) -> dict:
         """What the messages about a case show (the description redacted and cut)."""
         row = self.kb.db.execute(
-            "SELECT title, text, priority, state, assignee, customer, contact, asset_serial, "
-            "dispatch FROM cases WHERE id = ?", [case_id]).fetchone()
+            "SELECT title, text, priority, state, assignee, dispatch FROM cases WHERE id = ?",
+            [case_id]).fetchone()
         if row is None:
             return {"case": case_id, "target": f"case:{case_id}"}
-        title, text, priority, state, assignee, customer, contact, serial, dispatch = row
-        excerpt = redact((text or "")[:EXCERPT * 2], [customer or "", contact or ""],
-                         [serial or ""])[:EXCERPT]
+        title, text, priority, state, assignee, dispatch = row
+        names, serials = names_and_serials(personal_values(self.kb, [case_id]).get(case_id, {}))
+        excerpt = redact((text or "")[:EXCERPT * 2], names, serials)[:EXCERPT]
         plan = json.loads(dispatch) if dispatch else {}
         return {"case": case_id, "target": f"case:{case_id}",
                 "title": title or excerpt[:60], "priority": priority,

@@ -96,6 +96,21 @@ def import_file_path(w: World) -> Path:
     return path
 
 
+def new_customer(w: World) -> str:
+    return w.desk.customers.add_customer(SYSTEM, f"客户{next(_n)}").id
+
+
+def new_asset(w: World) -> str:
+    return w.desk.customers.add_asset(SYSTEM, new_customer(w), model="NVR-4216",
+                                      serial=f"SN-{next(_n)}").id
+
+
+def customers_file(w: World) -> Path:
+    path = w.folder / f"customers-{next(_n)}.csv"
+    path.write_text("客户名称,联系人,电话\n恒通超市,孙经理,13811112222\n", encoding="utf-8")
+    return path
+
+
 @dataclass
 class Action:
     """`prepare` (as the system admin) returns what `perform` needs; `perform` does the
@@ -258,8 +273,28 @@ ACTIONS: list[tuple[str, str, Action]] = [
     ("notify.manage", "Notifications.retry", Action(
         lambda w: {}, lambda w, a, c: w.desk.notify.retry(a),
         lambda ctx, _r: ("notify:retry", "outbox"))),
+    ("customer.view", "Customers.search", Action(
+        lambda w: {}, lambda w, a, c: w.desk.customers.search(a, "华东"), None)),
+    ("customer.view", "Customers.asset_card", Action(
+        lambda w: {"id": new_asset(w)},
+        lambda w, a, c: w.desk.customers.asset_card(a, c["id"]), None)),
+    ("customer.edit", "Customers.add_customer", Action(
+        lambda w: {}, lambda w, a, c: w.desk.customers.add_customer(a, "华东物流"),
+        lambda ctx, made: ("customer:add", f"customer:{made.id}"))),
+    ("customer.edit", "Customers.edit_asset", Action(
+        lambda w: {"id": new_asset(w)},
+        lambda w, a, c: w.desk.customers.edit_asset(a, c["id"], location="机房"),
+        lambda ctx, _r: ("asset:edit", f"asset:{ctx['id']}"))),
+    ("customer.merge", "Customers.merge_customers", Action(
+        lambda w: {"id": new_customer(w), "into": new_customer(w)},
+        lambda w, a, c: w.desk.customers.merge_customers(a, c["id"], c["into"]),
+        lambda ctx, _r: ("customer:merge", f"customer:{ctx['id']}"))),
+    ("kb.import", "Customers.import_file", Action(
+        lambda w: {"path": customers_file(w)},
+        lambda w, a, c: w.desk.customers.import_file(a, c["path"], "customer"),
+        lambda ctx, _r: ("customer:import", f"file:{ctx['path'].name}"))),
 ]
-READS = {"case.view", "article.view", "report.view"}  # reading leaves no event
+READS = {"case.view", "article.view", "report.view", "customer.view"}  # reading leaves no event
 
 
 def period() -> tuple[str, str]:

@@ -93,6 +93,13 @@ class UserData:
                 texts += [v for v in row if v]
             for table in ("cases", "articles"):
                 texts += [rid for (rid,) in db.execute(f"SELECT id FROM {table}")]
+            # customer and equipment records (contacts: their JSON holds the text as is)
+            for table, columns in (("customers", ("id", "name", "contacts", "address",
+                                                  "contract", "service_level", "note")),
+                                   ("assets", ("id", "product", "model", "serial",
+                                               "location", "note"))):
+                for row in db.execute(f"SELECT {', '.join(columns)} FROM {table}"):
+                    texts += [v for v in row if v]
             for row in db.execute("SELECT username, display_name, team FROM users"):
                 texts += [v for v in row if v]
             every_name = list(db.execute("SELECT field, value, lang, name FROM display_names"))

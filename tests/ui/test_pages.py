@@ -27,7 +27,7 @@ from zones import COMMON_ZONES
 LANGS = ("zh", "en")
 ROLE_USER = {"first_line": "agent", "engineer": "engineer", "manager": "manager",
              "admin": "admin"}
-_COMMON = {"intake", "queue", "case", "search"}
+_COMMON = {"intake", "queue", "case", "customers", "search"}
 # The pages each role is given (the access table).
 EXPECTED_PAGES = {
     "first_line": _COMMON,
@@ -37,6 +37,7 @@ EXPECTED_PAGES = {
 }
 ALL_PAGES = set().union(*EXPECTED_PAGES.values())
 HEADER = {"intake": "intake.header", "queue": "queue.header", "case": "case.header",
+          "customers": "cust.header",
           "search": "search.header", "knowledge": "kn.header", "coverage": "cov.header",
           "reports": "rep.header", "admin": "admin.header"}
 PHONE = "13912345678"

@@ -23,9 +23,11 @@ from ui.widgets import (
     pager,
     person,
     pick_person,
+    service_history,
     t_label,
     timeline,
     turn_page,
+    warranty_badge,
     when_picker,
 )
 
@@ -48,6 +50,7 @@ def render() -> None:
         return
     show_flash()
     _facts(case)
+    _equipment(me, case)
     show_triage(me, case_id, seen)
     _checklist(me, case)
     events = desk().queries.timeline(me, case.id)
@@ -114,6 +117,20 @@ def _facts(case) -> None:
              t("case.received"): fmt_time(f.get("received_at")),
              t("intake.last_service"): fmt_time(f.get("last_service_at"))}
     st.table({t("case.field"): list(facts), t("case.value"): list(facts.values())})
+
+
+def _equipment(me, case) -> None:
+    """The asset the case is about (设备档案): its warranty, saying whether parts are
+    free, and its earlier cases with their fixes."""
+    if not case.fields.get("asset_id"):
+        return
+    asset, history = desk().customers.asset_card(me, case.fields["asset_id"])
+    st.markdown(f"**{t('asset.header')}:** " + " · ".join(
+        md_escape(p) for p in (asset.product, asset.model, asset.serial, asset.location) if p))
+    warranty_badge(asset)
+    with st.expander(t("asset.earlier", n=sum(h.case_id != case.id for h in history)),
+                     expanded=True):
+        service_history(history, but=case.id)
 
 
 def _checklist(me, case) -> None:

@@ -8,15 +8,25 @@ import streamlit as st
 from errors import KnownFixError
 from service.cases import CHANNELS, allowed_actions
 from ui.actions import act, check, drawn, pressed, show_flash
-from ui.i18n import error_text, t
+from ui.i18n import error_text, fmt_time, t
+from ui.render import md_escape
 from ui.resources import desk
 from ui.session import user
-from ui.widgets import fix_card, person, pick_person, said_reasons, triage_summary, when_picker
+from ui.widgets import (
+    fix_card,
+    person,
+    pick_person,
+    said_reasons,
+    triage_summary,
+    warranty_badge,
+    when_picker,
+)
 
 
 def render() -> None:
     me = user()
     st.header(t("intake.header"))
+    _lookup()
     with st.form("intake_form"):
         c1, c2, c3 = st.columns(3)
         channel = c1.selectbox(t("intake.channel"), CHANNELS,
@@ -103,3 +113,42 @@ def _escalate(me, case, seen: int) -> None:
         if st.form_submit_button(t("escalate.submit"), key=f"esc_submit_{case_id}"):
             act("case", case_id, seen, desk().cases.escalate, me, case_id, to, reason,
                 done=t("escalate.done", to=person(to)), kept={t("escalate.reason"): reason})
+
+
+def _lookup() -> None:
+    """Find the equipment by its serial number (设备档案): its record fills the form and
+    its warranty and last service show.  The case is linked to it by the serial."""
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    c1.text_input(t("intake.lookup"), key="in_lookup", placeholder=t("intake.lookup_hint"))
+    c2.button(t("intake.lookup_go"), key="in_lookup_go", on_click=_fill_from_asset)
+    found = st.session_state.get("in_asset")
+    if found is None:
+        return
+    if not found:
+        st.warning(t("intake.lookup_none"))
+        return
+    records = desk().customers
+    asset = records.asset(found)
+    owner = records.customer(asset.customer_id) if asset.customer_id else None
+    with st.container(border=True):
+        st.markdown(" · ".join(md_escape(p) for p in (
+            owner.name if owner else "", owner.service_level if owner else "",
+            asset.product, asset.model, asset.serial, asset.location) if p))
+        warranty_badge(asset)
+        st.caption(t("intake.lookup_last", at=fmt_time(records.last_service(asset.id))))
+
+
+def _fill_from_asset() -> None:
+    """The lookup's button: the asset with the serial typed fills customer, contact,
+    product, model and serial ("" in `in_asset` when none has it)."""
+    records = desk().customers
+    asset = records.find_asset(st.session_state.get("in_lookup", ""))
+    st.session_state["in_asset"] = asset.id if asset else ""
+    if asset is None:
+        return
+    owner = records.customer(asset.customer_id) if asset.customer_id else None
+    first = owner.contacts[0] if owner and owner.contacts else {}
+    st.session_state.update(
+        in_customer=owner.name if owner else "",
+        in_contact=" ".join(v for v in (first.get("name"), first.get("phone")) if v),
+        in_product=asset.product, in_asset_model=asset.model, in_asset_serial=asset.serial)
