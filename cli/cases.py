@@ -332,8 +332,10 @@ def service_record_cmd(
     case_id: IdArg,
     cause: Annotated[str, typer.Option(help="The cause found.")],
     steps: Annotated[str, typer.Option(help="What was done, step by step.")],
-    part: Annotated[list[str] | None, typer.Option("--part", help="A part used "
-                                                   "(repeatable).")] = None,
+    part: Annotated[list[str] | None, typer.Option("--part", help="A part used, as "
+                                                   "text (repeatable); parts from the "
+                                                   "catalogue, with their prices: knownfix "
+                                                   "charges part.")] = None,
     result: Annotated[str, typer.Option(help="The outcome.")] = "",
     as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
