@@ -150,6 +150,11 @@ def _echo_case(s: Session, case: Case) -> None:
             typer.echo(f"{col}: {case.fields[col]}")
     for col in ("escalation", "delay", "dispatch", "service_record", "follow_up"):
         _echo_record(col.replace("_", " "), case.fields.get(col))
+    charges = s.desk.charges.of_case(s.actor, case.id)
+    if charges.items:  # the parts used, from the catalogue, and what is charged
+        from cli.charges import charge_lines
+
+        typer.echo("-- parts and charges\n" + "\n".join(charge_lines(charges)))
     if case.triage:
         typer.echo(f"-- triage ({case.triage.at})")
         _echo_triage(case)

@@ -17,7 +17,7 @@ from cli.edge import session
 from cli.options import AsOpt, DataDirOpt, JsonOpt
 
 if TYPE_CHECKING:
-    from service.charges import Item
+    from service.charges import CaseCharges, Item
 
 commands = typer.Typer()
 parts_app = typer.Typer(no_args_is_help=True, help="The parts catalogue (备件目录).")
@@ -113,16 +113,24 @@ def list_charges(case_id: CaseArg, as_json: JsonOpt = False, as_user: AsOpt = No
             "total": found.total, "unbilled": found.unbilled, "billed": found.billed,
             "parts_now": found.warranty}, ensure_ascii=False, indent=2))
         return
+    typer.echo("\n".join(charge_lines(found)))
+
+
+def charge_lines(found: CaseCharges) -> list[str]:
+    """A case's items one a line (number, kind, part, quantity, price, amount, why,
+    billed or not) and a last line with the totals (also for `knownfix case show`)."""
     from service.charges import money_text
 
+    out = []
     for i in found.items:
         unit = f" {i.unit}" if i.unit else ""
         state = f"billing {i.billing_id}" if i.billed else "not billed"
-        typer.echo(f"{i.id:>4}  {i.kind:<6} {(i.code + ' ' + i.name).strip()} × "
+        out.append(f"{i.id:>4}  {i.kind:<6} {(i.code + ' ' + i.name).strip()} × "
                    f"{i.line()['quantity']}{unit} @ {money_text(i.unit_price)} = "
                    f"{money_text(i.amount)}{'  ' + i.why if i.why else ''}  ({state})")
-    typer.echo(f"total {money_text(found.total)}, not billed {money_text(found.unbilled)}, "
+    out.append(f"total {money_text(found.total)}, not billed {money_text(found.unbilled)}, "
                f"sent to finance {money_text(found.billed)}; parts now: {found.warranty}")
+    return out
 
 
 @charges_app.command("part")

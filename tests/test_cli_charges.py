@@ -85,6 +85,8 @@ def test_charges_recorded_listed_and_billed(kf, case_id, tmp_path: Path) -> None
     kf("case", "close", case_id)
     shown = kf("charges", "list", case_id).stdout
     assert "sent to finance 1540.00" in shown and "billing 1" in shown
+    case = kf("case", "show", case_id).stdout
+    assert "-- parts and charges" in case and "HD-4T 4TB 监控硬盘 × 2 块 @ 680.00" in case
 
     printed = kf("report", "--billing").stdout  # CSV, the acting user's language
     table = list(csv.reader(io.StringIO(printed)))
