@@ -792,6 +792,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "charge.none": ("尚未记录备件或费用。", "No parts or charges recorded yet."),
     "charge.total": ("合计 {total} 元，其中未转财务 {unbilled} 元", "Total {total}, of which not yet sent to finance: {unbilled}"),
     "charge.billed": ("已转财务：{total} 元（结算单 {number}，{at}）", "Sent to finance: {total} (billing {number}, {at})"),
+    "charge.billed_badge": ("已转财务，合计 {total} 元", "Sent to finance: {total} in all"),
+    "charge.record": ("记录备件与费用", "Record parts and charges"),
     "charge.parts_now": ("此工单现在记录的备件：{why}", "Parts recorded on this case now: {why}"),
     "charge.kind": ("类型", "Kind"),
     "charge.kind.part": ("备件", "Part"),

@@ -109,7 +109,8 @@ def test_the_closed_case_shows_it_went_to_finance(open_app, ui_desk, case_id) ->
     [bill] = ui_desk.charges.of_case(SYSTEM, case_id).billings
     at = case_page(open_app, "engineer", case_id)
     billed = [s.value for s in at.success if s.value.startswith("已转财务")]
-    assert len(billed) == 1 and billed[0].startswith(f"已转财务：80.00 元（结算单 {bill.id}，")
+    assert billed[0] == "已转财务，合计 80.00 元"  # at the top, by the case's facts
+    assert billed[1].startswith(f"已转财务：80.00 元（结算单 {bill.id}，") and len(billed) == 2
     assert list(charges_table(at)[msg("charge.state", "zh")]) == ["已转财务"] * 2
     assert msg("charge.closed", "zh") in [i.value for i in at.info]
     assert "charge_item_submit" not in [b.key for b in at.button]

@@ -16,7 +16,7 @@ from ui.render import md_escape, show_markdown
 from ui.resources import desk
 from ui.session import user
 from ui.views.article import open_editor
-from ui.views.charges import case_charges
+from ui.views.charges import billed_badge, case_charges
 from ui.views.intake import show_triage
 from ui.widgets import (
     PER_PAGE,
@@ -49,6 +49,7 @@ def render() -> None:
         return
     show_flash()
     _facts(case)
+    billed_badge(me, case)
     show_triage(me, case_id, seen)
     _checklist(me, case)
     _records(case)

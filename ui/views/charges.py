@@ -40,15 +40,29 @@ def case_charges(me: User, case: Case, seen: int) -> None:
                              unbilled=money_text(found.unbilled)) + "**")
     else:
         st.caption(t("charge.none"))
+    if case.state == "closed":
+        if can(me, RECORD):
+            st.info(t("charge.closed"))
+        return
     st.caption(t("charge.parts_now", why=t(f"charge.why.{found.warranty}")))
     if not can(me, RECORD):
         return
-    if case.state == "closed":
-        st.info(t("charge.closed"))
-        return
-    _add_part(me, case, seen)
-    _add_item(me, case, seen)
-    _remove(me, case, seen, [i for i in found.items if not i.billed])
+    with st.expander(t("charge.record"), expanded=not found.items):
+        _add_part(me, case, seen)
+        _add_item(me, case, seen)
+        _remove(me, case, seen, [i for i in found.items if not i.billed])
+
+
+def billed_badge(me: User, case: Case) -> None:
+    """At the top of the case page: 已转财务 with the total, once the case's charges
+    went to finance."""
+    try:
+        billed = desk().charges.of_case(me, case.id).billed
+    except KnownFixError:
+        return  # the section below says why
+    if billed:
+        st.success(t("charge.billed_badge", total=money_text(billed)),
+                   icon=":material/receipt_long:")
 
 
 def _row(item: Item) -> dict[str, str]:
