@@ -150,6 +150,11 @@ def _echo_case(s: Session, case: Case) -> None:
             typer.echo(f"{col}: {case.fields[col]}")
     for col in ("escalation", "delay", "dispatch", "service_record", "follow_up"):
         _echo_record(col.replace("_", " "), case.fields.get(col))
+    charges = s.desk.charges.of_case(s.actor, case.id)
+    if charges.items:  # the parts used, from the catalogue, and what is charged
+        from cli.charges import charge_lines
+
+        typer.echo("-- parts and charges\n" + "\n".join(charge_lines(charges)))
     if case.triage:
         typer.echo(f"-- triage ({case.triage.at})")
         _echo_triage(case)
@@ -337,8 +342,10 @@ def service_record_cmd(
     case_id: IdArg,
     cause: Annotated[str, typer.Option(help="The cause found.")],
     steps: Annotated[str, typer.Option(help="What was done, step by step.")],
-    part: Annotated[list[str] | None, typer.Option("--part", help="A part used "
-                                                   "(repeatable).")] = None,
+    part: Annotated[list[str] | None, typer.Option("--part", help="A part used, as "
+                                                   "text (repeatable); parts from the "
+                                                   "catalogue, with their prices: knownfix "
+                                                   "charges part.")] = None,
     result: Annotated[str, typer.Option(help="The outcome.")] = "",
     as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:

@@ -17,6 +17,7 @@ import typer
 
 from cli.api import commands as api_commands
 from cli.cases import commands as case_commands
+from cli.charges import commands as charge_commands
 from cli.customers import commands as customer_commands
 from cli.edge import (
     OneLineErrors,
@@ -51,6 +52,7 @@ app.add_typer(notify_commands)  # notify run/prefs/list/retry/test (cli/notify.p
 app.add_typer(api_commands)  # api, token create/list/revoke (cli/api.py)
 app.add_typer(label_commands)  # labels names (cli/labels.py)
 app.add_typer(customer_commands)  # customers, assets: records (cli/customers.py)
+app.add_typer(charge_commands)  # parts import/list, charges list/part/add/remove
 
 
 @app.callback()

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from errors import BadInput, KnownFixError, MissingColumn, UnknownLabel
 from kb.exporter import is_export_header, unguard_cell
@@ -19,6 +20,7 @@ from kb.records import KINDS, STATES, Record
 from kb.store import KnowledgeBase
 
 BATCH = 500
+T = TypeVar("T")
 
 
 @dataclass
@@ -189,9 +191,11 @@ class RowConverter:
         self.replaced += 1
 
 
-def convert_rows(rows: Iterable[dict[str, str]], convert: RowConverter,
-                 report: ImportReport) -> Iterator[Record]:
-    """Yield a Record per good row; add a Rejected to the report for each bad one."""
+def convert_rows(rows: Iterable[dict[str, str]], convert: Callable[[int, dict[str, str]], T],
+                 report: ImportReport) -> Iterator[T]:
+    """Yield what `convert(row number, row)` makes of each good row (a RowConverter: a
+    Record); add a Rejected to the report for each bad one (NUL bytes, undecodable text,
+    or BadInput from `convert`)."""
     for rowno, row in enumerate(rows, start=1):
         cells = "".join(row.values())
         if "\x00" in cells:

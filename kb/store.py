@@ -141,6 +141,7 @@ class KnowledgeBase:
     _SCHEMA |= {"api_tokens", "api_idempotency"}  # the HTTP API's (_create_api_tables)
     _SCHEMA |= {"display_names"}  # names of label values (service/display_names.py)
     _SCHEMA |= {"customers", "assets"}  # service/customers.py (_create_customer_tables)
+    _SCHEMA |= {"parts", "case_items", "billing"}  # service/charges.py (_create_charge_tables)
 
     def _schema_complete(self) -> bool:
         """Every table and trigger is there (opening then takes no write lock)."""
@@ -195,6 +196,7 @@ class KnowledgeBase:
         self._create_notify_tables()
         self._create_api_tables()
         self._create_customer_tables()
+        self._create_charge_tables()
         for op in ("UPDATE", "DELETE"):
             db.execute(
                 f"CREATE TRIGGER IF NOT EXISTS events_no_{op.lower()} BEFORE {op} ON events "
@@ -279,6 +281,35 @@ class KnowledgeBase:
             db["assets"].create_index(["customer_id", "model"])
         for col in ("customer_id", "asset_id"):
             db.execute(f"CREATE INDEX IF NOT EXISTS cases_{col} ON cases ({col})")
+
+    def _create_charge_tables(self) -> None:
+        """Parts and charges (service/charges.py).  Money is integer cents.  `parts` is
+        the catalogue (code -> name, unit, price); `case_items` what a case used and
+        charges: a part with the name, unit and price copied at the time of use, labour,
+        travel or another item, each with its amount (0 when free) and why (warranty);
+        `billing` one line per close that sent charges to finance (结案转财务): the case,
+        its customer, the lines as JSON and the total.  A billed item points at its line
+        (`billing_id`)."""
+        db = self.db
+        # a code is one part whatever its letter case (HD-4T, hd-4t)
+        db.execute("CREATE TABLE IF NOT EXISTS parts (code TEXT PRIMARY KEY COLLATE NOCASE, "
+                   "name TEXT NOT NULL, unit TEXT, price INTEGER NOT NULL, "
+                   "created_at TEXT, updated_at TEXT)")
+        if not db["case_items"].exists():
+            db["case_items"].create({
+                "id": int, "case_id": str, "kind": str, "code": str, "name": str,
+                "unit": str, "quantity": str, "unit_price": int, "amount": int,
+                "free": int, "why": str, "billing_id": int, "at": str, "actor": str},
+                pk="id", not_null={"case_id", "kind", "quantity", "unit_price", "amount"})
+            db["case_items"].create_index(["case_id"])
+            db["case_items"].create_index(["billing_id"])
+        if not db["billing"].exists():
+            db["billing"].create({
+                "id": int, "case_id": str, "customer_id": str, "customer": str,
+                "lines": str, "total": int, "created_at": str, "actor": str}, pk="id",
+                not_null={"case_id", "lines", "total", "created_at"})
+            db["billing"].create_index(["created_at"])
+            db["billing"].create_index(["case_id"])
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -220,6 +220,9 @@ class Cases(OnEngine):
         # drafts an article from a closed case and returns its id (the Desk sets
         # Knowledge.draft_from_case); None: closing drafts nothing
         self.drafter: Callable[[User, Case], str | None] | None = None
+        # sends a closing case's charges to finance inside the close's own transaction
+        # (the Desk sets Charges.bill_on_close); None: closing bills nothing
+        self.biller: Callable[[User, str], object] | None = None
 
     # -- reading -----------------------------------------------------------------------------
     def get(self, case_id: str) -> Case:
@@ -490,10 +493,12 @@ class Cases(OnEngine):
         return case
 
     def _write(self, actor: User, case_id: str, action: str, changes: dict,
-               detail: dict | None = None, labels: dict[str, str] | None = None) -> Case:
+               detail: dict | None = None, labels: dict[str, str] | None = None,
+               then: Callable[[User, str], object] | None = None) -> Case:
         """Check `action` against the case's state and write its changes (and the state
         it moves to) with its event, in one transaction, so a concurrent change of state
-        cannot slip between the check and the write."""
+        cannot slip between the check and the write; `then(actor, case id)` writes
+        what goes with it in the same transaction."""
         step = TRANSITIONS[action]
         with self.kb.transaction():
             case = self._begin(actor, case_id, action)
@@ -502,6 +507,8 @@ class Cases(OnEngine):
                 detail = {"from": case.state, "to": step.to, **(detail or {})}
             self.kb.update("case", case.id, changes, actor.username, action, detail,
                            labels=labels)
+            if then is not None:
+                then(actor, case.id)
         self.engine.refresh()
         return self.get(case.id)
 
@@ -574,7 +581,9 @@ class Cases(OnEngine):
 
     def record_service(self, actor: User, case_id: str, cause: str, steps: str,
                        parts_used: list[str] | None = None, result: str = "") -> Case:
-        """The on-site service record (设备服务记录单): cause, steps, parts, result."""
+        """The on-site service record (设备服务记录单): cause, steps, result.  The parts
+        used are the case's catalogue parts (service/charges.py); `parts_used`, parts
+        written as free text, stays for callers and records from before the catalogue."""
         self._begin(actor, case_id, "service_record")
         record = {"cause": cause, "steps": steps, "parts_used": parts_used or [],
                   "result": result, "by": actor.username, "at": now_utc()}
@@ -678,7 +687,8 @@ class Cases(OnEngine):
 
     def close(self, actor: User, case_id: str, labels: dict[str, str] | None = None,
               severity: str | None = None, confirm: bool = False) -> Closed:
-        """Close a resolved (or confirmed) case; the knowledge service drafts an article
+        """Close a resolved (or confirmed) case; its unbilled charges go to finance in
+        the same transaction (`biller`), and the knowledge service drafts an article
         (`drafter`), whose id comes back with the closed case.  Labels and severity not
         confirmed at resolve may be confirmed or corrected here (as in `resolve`)."""
         case = self._begin(actor, case_id, "close")
@@ -687,7 +697,7 @@ class Cases(OnEngine):
         if checked:
             changes["severity"] = sev
         case = self._write(actor, case.id, "close", changes, _confirmation(checked),
-                           labels=final if checked else None)
+                           labels=final if checked else None, then=self.biller)
         return Closed(case, self.drafter(actor, case) if self.drafter else None)
 
     def reopen(self, actor: User, case_id: str, reason: str) -> Case:

@@ -14,6 +14,7 @@ from errors import BadInput
 from service.administration import Administration
 from service.auth import User, Users, require
 from service.cases import Cases
+from service.charges import Charges
 from service.customers import Customers
 from service.display_names import DisplayNames
 from service.engine import Engine, Progress
@@ -60,6 +61,9 @@ class Desk:
         self.status = Status(engine, self.cases)  # health, metrics gauges
         self.names = DisplayNames(engine.kb)  # display names of label values and levels
         self.customers = Customers(engine)  # customer and equipment records (issue 13)
+        # parts and charges of cases; a close bills what it charges (issue 13)
+        self.charges = Charges(engine, self.cases, self.customers)
+        self.cases.biller = self.charges.bill_on_close
 
     @cached_property
     def mail(self) -> MailIntake:

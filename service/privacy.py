@@ -29,16 +29,19 @@ TABLES += ("sessions",)  # the app's sign-ins (service/auth.py): who, and until 
 TABLES += ("customers", "assets")
 RECORDS = {("customers", "name"): "name", ("customers", "contacts"): "name",
            ("customers", "address"): "address", ("assets", "serial"): "serial"}
+# parts and charges (service/charges.py): who recorded them, and the customer billed
+TABLES += ("case_items", "billing")
 STAFF = {("users", "username"), ("users", "display_name"), ("events", "actor"),
          ("links", "actor"), ("articles", "author"), ("article_versions", "actor"),
          ("cases", "assignee"), ("mail_log", "actor"), ("outbox", "recipient"),
          ("notify_prefs", "username")}
 SENDERS = {("mail_log", "sender")}  # who wrote a mail: a name and an e-mail address
+CUSTOMER_NAMES = {("billing", "customer")}  # the customer a billing line is for
 # secrets, not personal data; their random text only adds noise
 SKIP = {"password_hash", "webhook_secret"}
 STAFF |= {("api_tokens", "username"), ("api_tokens", "created_by"),
           ("api_tokens", "revoked_by"), ("api_idempotency", "username"),
-          ("sessions", "username")}
+          ("sessions", "username"), ("case_items", "actor"), ("billing", "actor")}
 SKIP |= {"token_hash", "fingerprint"}  # digests, not personal data
 PATTERNS = ("phone", "email", "id")
 
@@ -72,7 +75,7 @@ def _kind(table: str, column: str) -> str:
         return "staff name"
     if table == "cases" and column in personal_fields():
         return personal_column(column) or "name"
-    if (table, column) in SENDERS:
+    if (table, column) in SENDERS or (table, column) in CUSTOMER_NAMES:
         return "name"
     if (table, column) in RECORDS:
         return RECORDS[(table, column)]

@@ -56,6 +56,9 @@ _COLS = ("id", "title", "customer", "channel", "product", "asset_model", "asset_
          "resolved_at", "closed_at", "fix", "service_record", "delay", "satisfaction",
          "follow_up", "extra")
 TIME_FORMAT = "%Y-%m-%d %H:%M"
+# the catalogue parts a case used (service/charges.py): name × quantity, 、 between
+_PARTS = ("(SELECT group_concat(i.name || '×' || i.quantity, '、') FROM case_items i "
+          "WHERE i.case_id = c.id AND i.kind = 'part')")
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,7 @@ def work_rows(kb: KnowledgeBase, names: dict[str, str], lo: str, hi: str,
             where.append(cond)
             args[name] = getattr(found, name)
     where.append("(" + " OR ".join(f"({s} >= :lo AND {s} < :hi)" for s in _STAMPS) + ")")
-    sql = (f"SELECT {', '.join(f'c.{c}' for c in _COLS)} FROM cases c "
+    sql = (f"SELECT {', '.join(f'c.{c}' for c in _COLS)}, {_PARTS} AS parts FROM cases c "
            f"WHERE {' AND '.join(where)}")
     sql += f" ORDER BY {RECEIVED}, c.id"
     return [_row(r, names) for r in kb.db.query(sql, args)]
@@ -163,7 +166,8 @@ def _row(r: dict, names: dict[str, str]) -> WorkRow:
         state=r["state"] or "", received=read_utc(r["received_at"] or r["created_at"]),
         responded=read_utc(r["first_response_at"]), resolved=read_utc(r["resolved_at"]),
         closed=read_utc(r["closed_at"]), cause=str(record.get("cause") or "").strip(),
-        fix=r["fix"] or "", parts="、".join(str(p) for p in record.get("parts_used") or []),
+        fix=r["fix"] or "", parts="、".join([*(str(p) for p in record.get("parts_used") or []),
+                                             *filter(None, [r["parts"]])]),
         delay_code=str(delay.get("code") or ""), delay_note=str(delay.get("note") or ""),
         satisfaction=r["satisfaction"],
         follow_outcome=_outcome(follow), follow_note=str(follow.get("note") or ""))

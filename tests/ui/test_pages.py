@@ -16,6 +16,7 @@ from errors import PermissionDenied
 from kb.store import RELATIONS
 from service.auth import PAGE_NEEDS, PERMISSIONS, ROLES
 from service.cases import CHANNELS, DELAY_REASONS, FOLLOW_UP_OUTCOMES, STATES, TRANSITIONS
+from service.charges import ITEM_KINDS, WARRANTY
 from service.demo import DEMO_PASSWORD
 from service.knowledge import STATES as ARTICLE_STATES
 from settings import SETTINGS, Settings
@@ -348,6 +349,7 @@ def _dynamic_keys() -> dict[str, set[str]]:
         "setting.": {s.name for s in SETTINGS},  # Admin → settings: every setting named
         "setting_help.": {s.name for s in SETTINGS},
         "measure.": {"first_response_hours", "resolution_hours"},  # reports' timing table
+        "charge.kind.": set(ITEM_KINDS), "charge.why.": set(WARRANTY),  # service/charges.py
         "admin.index_": {"count", "model", "dim", "backend", "up_to_date", "saved_at"},
         "col.": {"week", "week_start", "opened", "resolved", "escalated", "measure",
                  "severity", "n", "median", "p90", "assignee", "cases", "escalated_to_them",

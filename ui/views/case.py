@@ -16,6 +16,7 @@ from ui.render import md_escape, show_markdown
 from ui.resources import desk
 from ui.session import user
 from ui.views.article import open_editor
+from ui.views.charges import billed_badge, case_charges
 from ui.views.intake import show_triage
 from ui.widgets import (
     PER_PAGE,
@@ -51,10 +52,12 @@ def render() -> None:
     show_flash()
     _facts(case)
     _equipment(me, case)
+    billed_badge(me, case)
     show_triage(me, case_id, seen)
     _checklist(me, case)
     events = desk().queries.timeline(me, case.id)
     _records(case, events)
+    case_charges(me, case, seen)
     _articles(me, case)
     _actions(me, case, seen)
     st.subheader(t("case.timeline"))
@@ -164,6 +167,9 @@ def _records(case, events: list[dict]) -> None:
         cause = md_escape(r.get("cause", ""))
         st.markdown(f"**{t('service.header')}:** {t('service.cause')}: {cause}")
         show_markdown(r.get("steps", ""))
+        if r.get("parts_used"):  # written as text before the parts catalogue
+            parts = "、".join(md_escape(str(p)) for p in r["parts_used"])
+            st.markdown(f"**{t('service.parts_text')}:** {parts}")
     if case.fix:
         st.markdown(f"**{t('search.fix')}:**")
         show_markdown(case.fix)
@@ -242,12 +248,12 @@ def _actions(me, case, seen: int) -> None:
         with st.expander(t("service.header")), st.form("service_form"):
             cause = st.text_input(t("service.cause"), key="service_cause")
             steps = st.text_area(t("service.steps"), key="service_steps")
-            parts = st.text_input(t("dispatch.parts"), key="service_parts")
             result = st.text_input(t("service.result"), key="service_result")
+            st.caption(t("service.parts_help"))  # parts: from the catalogue (ui/views/charges)
             if st.form_submit_button(t("action.record"), key="service_submit"):
-                do("service_record", cases.record_service, cause, steps, _list(parts),
-                   result, kept={t("service.cause"): cause, t("service.steps"): steps,
-                                 t("dispatch.parts"): parts, t("service.result"): result})
+                do("service_record", cases.record_service, cause, steps, result=result,
+                   kept={t("service.cause"): cause, t("service.steps"): steps,
+                         t("service.result"): result})
     if "delay" in allowed:
         with st.expander(t("delay.header")):
             code = st.selectbox(t("delay.code"), list(DELAY_REASONS),

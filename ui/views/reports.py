@@ -21,6 +21,7 @@ from ui import figures
 from ui.i18n import MESSAGES, error_text, fmt_pct, fmt_week, lang, t, value_name, zone
 from ui.resources import desk
 from ui.session import require_page
+from ui.views.charges import billing_downloads
 from ui.views.coverage import period
 from ui.widgets import dash, headed, person, t_label
 
@@ -40,6 +41,7 @@ def render() -> None:
         return
     _metrics(data)
     _work_report(me, start, end, imported, data)
+    billing_downloads(me, start, end)
     _statistics(data)
     st.subheader(t("rep.download"))
     c1, c2 = st.columns(2)
