@@ -20,6 +20,7 @@ from service.engine import Engine, Progress
 from service.idempotency import Idempotency
 from service.knowledge import Knowledge
 from service.lookup import Lookup
+from service.maintenance import Maintenance
 from service.notify import Notifications
 from service.queries import Queries
 from service.reports import Reports
@@ -60,6 +61,8 @@ class Desk:
         self.status = Status(engine, self.cases)  # health, metrics gauges
         self.names = DisplayNames(engine.kb)  # display names of label values and levels
         self.customers = Customers(engine)  # customer and equipment records (issue 13)
+        # maintenance plans and the cases they open on time (issue 13)
+        self.maintenance = Maintenance(engine, self.cases, self.users, self.customers)
 
     @cached_property
     def mail(self) -> MailIntake:
