@@ -30,6 +30,7 @@ from cli.mail import commands as mail_commands
 from cli.maintenance import commands as maintenance_commands
 from cli.notify import commands as notify_commands
 from cli.options import AsOpt, DataDirOpt, JsonOpt, TextFileOpt, pairs, text_input
+from cli.plans import commands as plan_commands
 from cli.reports import commands as report_commands
 from cli.serve import commands as serve_commands
 from cli.tuning import commands as tuning_commands
@@ -49,6 +50,7 @@ app.add_typer(tuning_commands)  # tune (cli/tuning.py)
 app.add_typer(notify_commands)  # notify run/prefs/list/retry/test (cli/notify.py)
 app.add_typer(api_commands)  # api, token create/list/revoke (cli/api.py)
 app.add_typer(label_commands)  # labels names (cli/labels.py)
+app.add_typer(plan_commands)  # plans add/list/edit/pause/resume/run-due (cli/plans.py)
 
 
 @app.callback()
