@@ -96,6 +96,17 @@ def import_file_path(w: World) -> Path:
     return path
 
 
+def customer(w: World) -> str:
+    """A customer to plan maintenance for (a row of the shared customers table)."""
+    w.desk.engine.kb.db["customers"].upsert({"id": "CUST1", "name": "远洋物流"}, pk="id")
+    return "CUST1"
+
+
+def add_plan(w: World, actor: User) -> object:
+    return w.desk.maintenance.add(actor, "UPS 保养", "检查电池、清洁风扇", 3, "months",
+                                  "2027-01-31", customer_id=customer(w), team="east")
+
+
 @dataclass
 class Action:
     """`prepare` (as the system admin) returns what `perform` needs; `perform` does the
@@ -258,8 +269,18 @@ ACTIONS: list[tuple[str, str, Action]] = [
     ("notify.manage", "Notifications.retry", Action(
         lambda w: {}, lambda w, a, c: w.desk.notify.retry(a),
         lambda ctx, _r: ("notify:retry", "outbox"))),
+    ("plan.view", "Maintenance.list", Action(
+        lambda w: {"id": add_plan(w, SYSTEM).id},
+        lambda w, a, c: w.desk.maintenance.list(a), None)),
+    ("plan.manage", "Maintenance.add", Action(
+        lambda w: {"customer": customer(w)}, lambda w, a, c: add_plan(w, a),
+        lambda ctx, plan: ("plan:add", f"plan:{plan.id}"))),
+    ("plan.manage", "Maintenance.set_active", Action(
+        lambda w: {"id": add_plan(w, SYSTEM).id},
+        lambda w, a, c: w.desk.maintenance.set_active(a, c["id"], False),
+        lambda ctx, _r: ("plan:pause", f"plan:{ctx['id']}"))),
 ]
-READS = {"case.view", "article.view", "report.view"}  # reading leaves no event
+READS = {"case.view", "article.view", "report.view", "plan.view"}  # reading: no event
 
 
 def period() -> tuple[str, str]:
