@@ -121,12 +121,11 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("customer", "intake.customer", 18), ("channel", "intake.channel", 10),
     ("product", "intake.product", 18), ("serial", "intake.asset_serial", 18),
     ("engineer", "work.engineer", 14), ("state", "case.state", 10),
-    ("work", "work.kind", 10),
     ("received", "case.received", 17), ("responded", "work.responded", 17),
     ("resolved", "work.resolved", 17), ("closed", "work.closed", 17),
     ("cause", "service.cause", 30), ("fix", "work.fix", 40), ("parts", "work.parts", 20),
     ("delay", "delay.header", 24), ("satisfaction", "confirm.satisfaction", 8),
-    ("follow_up", "follow.header", 20))
+    ("follow_up", "follow.header", 20), ("work", "work.kind", 10))
 TIME_COLUMNS = frozenset({"received", "responded", "resolved", "closed"})
 
 

@@ -57,7 +57,7 @@ def test_plans_from_add_to_run_due(run):
     (["plans", "add", "--asset", "A1", "--every", "1", "--unit", "weeks", "--start",
       "2027-01-31", "--title", "t", "--work", "w", "--team", "east"], ["unknown unit 'weeks'"]),
     (["plans", "add", "--asset", "A404", "--every", "1", "--start", "2027-01-31", "--title",
-      "t", "--work", "w", "--team", "east"], ["no asset 'A404'"]),
+      "t", "--work", "w", "--team", "east"], ["no asset with id 'A404'"]),
     (["plans", "add", "--asset", "A1", "--every", "1", "--start", "31/01/2027", "--title",
       "t", "--work", "w", "--team", "east"], ["start is not a date"]),
     (["plans", "pause", "7"], ["no maintenance plan 7"]),
