@@ -383,3 +383,20 @@ def test_a_maintenance_case_teaches_the_classifiers_nothing(desk):
     records, _vectors = labelled(kb, desk.engine._index)
     keys = {r.key for r in records}
     assert f"case:{opened.case_id}" not in keys and "case:C1" in keys
+
+
+def test_the_background_thread_opens_due_cases_by_itself_once(desk):
+    """What `knownfix serve` starts: passes every `interval` seconds; a plan due today
+    gets its case from the first pass and no second one from the passes after."""
+    plan(desk, start=datetime.now(UTC).astimezone(desk.engine.settings.zone).date().isoformat())
+    thread = desk.maintenance.start(interval=0.05)
+    try:
+        deadline = datetime.now(UTC) + timedelta(seconds=20)
+        while case_count(desk) == 0 and datetime.now(UTC) < deadline:
+            threading.Event().wait(0.05)
+        threading.Event().wait(0.3)  # several more passes
+    finally:
+        desk.maintenance.stop()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert case_count(desk) == 1
