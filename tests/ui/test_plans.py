@@ -111,6 +111,13 @@ def test_the_queue_and_the_reports_tell_maintenance_from_faults(open_app, record
              for r in frame.value.to_dict("records")}
     assert shown == {opened.case_id}
 
+    at.session_state["case_id"] = opened.case_id
+    at.switch_page(page_path("case")).run()
+    healthy(at, "case")
+    facts = at.table[0].value
+    kinds = [v for k, v in zip(facts.iloc[:, 0], facts.iloc[:, 1], strict=True) if k == kind]
+    assert kinds == [msg("work.maintenance", "en")]
+
     at.switch_page(page_path("reports")).run()
     healthy(at, "reports")
     metrics = {m.label: m.value for m in at.metric}
