@@ -14,7 +14,6 @@ import typer
 
 from cli.edge import session
 from cli.options import TIME_HELP, AsOpt, DataDirOpt, JsonOpt
-from service.cases import parse_time
 
 if TYPE_CHECKING:
     from service.maintenance import Plan
@@ -140,6 +139,8 @@ def run_due_cmd(
 
     Example (crontab, every 10 minutes): */10 * * * * knownfix plans run-due
     """
+    from service.cases import parse_time
+
     with session(data_dir, as_user) as s:
         when = parse_time(now, s.desk.engine.settings.zone) if now else None
         report = s.desk.maintenance.run_due(s.actor, when)
