@@ -3,6 +3,7 @@ run-due (twice: the second opens nothing), with one-line errors for mistakes."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -24,7 +25,7 @@ def run(kf):  # noqa: F811 - the fixture imported above
     return kf
 
 
-def test_plans_from_add_to_run_due(run):
+def test_plans_from_add_to_run_due(run, tmp_path):
     out = run("plans", "add", "--asset", "A1", "--every", "1", "--unit", "months",
               "--start", "2027-01-31", "--title", "UPS 月度保养", "--work", "检查电池",
               "--assignee", "wang", "--as", "boss").stdout
@@ -43,6 +44,13 @@ def test_plans_from_add_to_run_due(run):
     assert shown["fields"]["assignee"] == "wang"
     again = run("plans", "run-due", "--now", "2027-03-15 10:00").stdout
     assert again.strip() == "opened 0 maintenance case(s)"
+    run("case", "open", "--text", "NVR提示硬盘错误", "--channel", "phone")
+    out = tmp_path / "work.csv"
+    for work, n in (("maintenance", 1), ("fault", 1), ("", 2)):
+        run("report", "work", "--work", work, "--format", "csv", "--out", str(out))
+        rows = list(csv.reader(out.read_text(encoding="utf-8-sig").splitlines()))[1:]
+        assert len(rows) == n, work
+    assert rows[0][-1] in ("定期维护", "故障报修")
 
     assert "every 3 months" in run("plans", "edit", "1", "--every", "3", "--as", "boss").stdout
     assert " paused " in run("plans", "pause", "1").stdout
