@@ -14,7 +14,7 @@ from ui.session import current_user, keep_cookie, password_form, sign_out, zone_
 
 # page (script ui/pages/NAME.py) -> icon; who sees which: service.auth.PAGE_NEEDS
 ICONS = {"intake": "📞", "queue": "📋", "case": "🗂️", "customers": "🏢", "search": "🔎",
-         "knowledge": "📚", "coverage": "📈", "reports": "🧾", "admin": "⚙️"}
+         "knowledge": "📚", "coverage": "📈", "reports": "🧾", "plans": "🗓️", "admin": "⚙️"}
 
 st.set_page_config(page_title="KnownFix", page_icon="🛠️", layout="wide")
 new_run()  # pages act on the versions of records they drew in the run before this one

@@ -32,6 +32,7 @@ from cli.mail import commands as mail_commands
 from cli.maintenance import commands as maintenance_commands
 from cli.notify import commands as notify_commands
 from cli.options import AsOpt, DataDirOpt, JsonOpt, TextFileOpt, pairs, text_input
+from cli.plans import commands as plan_commands
 from cli.reports import commands as report_commands
 from cli.serve import commands as serve_commands
 from cli.tuning import commands as tuning_commands
@@ -53,6 +54,7 @@ app.add_typer(api_commands)  # api, token create/list/revoke (cli/api.py)
 app.add_typer(label_commands)  # labels names (cli/labels.py)
 app.add_typer(customer_commands)  # customers, assets: records (cli/customers.py)
 app.add_typer(charge_commands)  # parts import/list, charges list/part/add/remove
+app.add_typer(plan_commands)  # plans add/list/edit/pause/resume/run-due (cli/plans.py)
 
 
 @app.callback()

@@ -145,6 +145,8 @@ def work(
                        "email, web, onsite).")] = "",
     state: Annotated[str, typer.Option("--state", help="Only cases in this state, e.g. "
                      "closed.")] = "",
+    work_type: Annotated[str, typer.Option("--work", help="Only this kind of work: fault "
+                         "or maintenance (定期维护).")] = "",
     lang: Annotated[str, typer.Option("--lang", help="Language of the headers: zh or "
                     "en.")] = "zh",
     include_imported: ImportedOpt = False,
@@ -166,7 +168,7 @@ def work(
         fail(f"unknown format {fmt!r} (use csv or xlsx)")
     if lang not in LANGUAGES:
         fail(f"unknown language {lang!r} (use {' or '.join(LANGUAGES)})")
-    found = WorkFilter(engineer, customer, channel, state)
+    found = WorkFilter(engineer, customer, channel, state, work_type)
     with session(data_dir, as_user) as s:
         zone = s.desk.engine.settings.zone
         first, after = _default_period(zone)

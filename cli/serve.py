@@ -67,6 +67,8 @@ def serve(
         typer.echo(desk.engine.integrity, err=True)
     # notifications (issue 11): the outbox sender runs beside the app, in this process
     desk.notify.start_sender()
+    # maintenance plans (issue 13): due cases are opened every few minutes, in this process
+    desk.maintenance.start()
     counts = desk.engine.stats()["records"]
     typer.echo(f"ready in {time.perf_counter() - start:.1f} s: {counts['case']} cases, "
                f"{counts['article']} articles")

@@ -142,6 +142,7 @@ class KnowledgeBase:
     _SCHEMA |= {"display_names"}  # names of label values (service/display_names.py)
     _SCHEMA |= {"customers", "assets"}  # service/customers.py (_create_customer_tables)
     _SCHEMA |= {"parts", "case_items", "billing"}  # service/charges.py (_create_charge_tables)
+    _SCHEMA |= {"maintenance_plans", "maintenance_runs"}  # service/maintenance.py
 
     def _schema_complete(self) -> bool:
         """Every table and trigger is there (opening then takes no write lock)."""
@@ -197,6 +198,7 @@ class KnowledgeBase:
         self._create_api_tables()
         self._create_customer_tables()
         self._create_charge_tables()
+        self._create_maintenance_tables()
         for op in ("UPDATE", "DELETE"):
             db.execute(
                 f"CREATE TRIGGER IF NOT EXISTS events_no_{op.lower()} BEFORE {op} ON events "
@@ -310,6 +312,33 @@ class KnowledgeBase:
                 not_null={"case_id", "lines", "total", "created_at"})
             db["billing"].create_index(["created_at"])
             db["billing"].create_index(["case_id"])
+    def _create_maintenance_tables(self) -> None:
+        """Scheduled maintenance (定期维护, service/maintenance.py): `maintenance_plans`
+        holds one plan per row — for an asset or a customer, every `every` days or
+        months counted from `anchor` (an ISO date), the next due date, who gets the
+        case (a user name and/or a team), title and work, active or paused.
+        `maintenance_runs` holds one row per plan and due date, written in the
+        transaction that opens the case: its key is what stops a second case for the
+        same plan and due date, whoever runs the plans and however often."""
+        db = self.db
+        if not db["maintenance_plans"].exists():
+            db["maintenance_plans"].create({
+                "id": int, "customer_id": str, "asset_id": str, "every": int, "unit": str,
+                "anchor": str, "next_due": str, "assignee": str, "team": str,
+                "title": str, "work": str, "active": int, "created_at": str,
+                "created_by": str, "updated_at": str}, pk="id",
+                not_null={"every", "unit", "anchor", "next_due", "title", "active"})
+            db["maintenance_plans"].create_index(["active", "next_due"])
+        if not db["maintenance_runs"].exists():
+            db["maintenance_runs"].create({"plan_id": int, "due_on": str, "case_id": str,
+                                           "at": str}, pk=("plan_id", "due_on"))
+            db["maintenance_runs"].create_index(["case_id"])
+
+    def maintenance_case_ids(self) -> set[str]:
+        """The ids of maintenance cases (work_type "maintenance"): routine work that
+        teaches the fault classifiers nothing."""
+        return {r[0] for r in self.db.execute(
+            "SELECT id FROM cases WHERE work_type = 'maintenance'")}
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -473,12 +502,14 @@ class KnowledgeBase:
 
     def _teaching(self, kind: str, rid: str) -> tuple | None:
         """What a record teaches the classifiers: (labels, severity) while it is a known
-        fix, () when it teaches nothing, None when there is no such record."""
-        row = self.db.execute(f"SELECT state, severity FROM {_TABLE[kind]} WHERE id = ?",
-                              [rid]).fetchone()
+        fix, () when it teaches nothing (a maintenance case never does), None when
+        there is no such record."""
+        work = ", work_type" if kind == "case" else ", NULL"
+        row = self.db.execute(f"SELECT state, severity{work} FROM {_TABLE[kind]} "
+                              "WHERE id = ?", [rid]).fetchone()
         if row is None:
             return None
-        if not is_known_fix(kind, row[0]):
+        if not is_known_fix(kind, row[0]) or row[2] == "maintenance":
             return ()
         labels = self.db.execute("SELECT field, value FROM labels WHERE kind = ? AND "
                                  "doc_id = ? ORDER BY field", [kind, rid]).fetchall()

@@ -47,13 +47,17 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # and admins merge duplicates (importing a file is kb.import, as for cases)
     "customer.view": _ALL, "customer.edit": _ALL,
     "customer.merge": frozenset({"manager", "admin"}),
+    # scheduled maintenance (issue 13, service/maintenance.py): managers plan
+    "plan.view": _ALL, "plan.manage": frozenset({"manager", "admin"}),
 }
 
 # Work handed to someone makes them the case's assignee, so it goes only to an active user
 # whose role can do that work: a dispatch (on-site visit) to someone who may write the
 # on-site service record, an escalation to second line, who may send someone on site.
 # Both are engineers, managers and admins; first-line agents hand work on, not take it.
-WORK_NEEDS: dict[str, str] = {"dispatch": "case.service_record", "escalate": "case.dispatch"}
+# A maintenance plan's cases (定期维护) are on-site work too.
+WORK_NEEDS: dict[str, str] = {"dispatch": "case.service_record", "escalate": "case.dispatch",
+                              "maintenance": "case.service_record"}
 # A sign-in name: no spaces (so never a display name such as "王工 (工程师)"), and starting
 # with a letter, digit or _ (never with = + - @, which spreadsheets read as a formula).
 USERNAME = re.compile(r"\w[\w.@+-]{0,63}")
@@ -94,7 +98,7 @@ PAGE_NEEDS: dict[str, str] = {
     "intake": "case.open", "queue": "case.view", "case": "case.view",
     "customers": "customer.view",
     "search": "article.view", "knowledge": "article.validate", "coverage": "report.view",
-    "reports": "report.view", "admin": "settings.manage"}
+    "reports": "report.view", "plans": "plan.manage", "admin": "settings.manage"}
 
 
 def can(actor: User, action: str) -> bool:

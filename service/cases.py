@@ -121,6 +121,10 @@ INTAKE_FIELDS = ("channel", "customer", "contact", "asset_model", "asset_serial"
 # the problem came back (the case is reopened), the customer could not be reached
 FOLLOW_UP_OUTCOMES = ("solved", "unhappy", "came_back", "unreachable")
 JSON_COLUMNS = ("escalation", "delay", "dispatch", "service_record", "follow_up")
+# the kinds of work a case is (column work_type): a fault the customer reports, or
+# scheduled maintenance (定期维护) a plan opened (service/maintenance.py); a case with no
+# work type is a fault
+WORK_TYPES = ("fault", "maintenance")
 
 
 def parse_time(value: str | None, zone: tzinfo = UTC) -> datetime | None:
@@ -156,6 +160,16 @@ def past_time(value: str | None, name: str, allow_future: bool = False,
         raise BadInput(f"{name} {value} is more than a day in the future (allow it "
                        "explicitly if it is right)", "time_future", field=name, value=value)
     return t
+
+
+def work_condition(work_type: str) -> str:
+    """SQL over table `cases`: the case is of `work_type` (WORK_TYPES; a case without a
+    work type is a fault); BadInput for any other."""
+    if work_type not in WORK_TYPES:
+        raise BadInput(f"unknown kind of work {work_type!r} ({', '.join(WORK_TYPES)})",
+                       "work_type", work=work_type, works=", ".join(WORK_TYPES))
+    return ("work_type = 'maintenance'" if work_type == "maintenance"
+            else "COALESCE(work_type, 'fault') = 'fault'")
 
 
 def _confirmation(checked: dict) -> dict:
@@ -250,20 +264,25 @@ class Cases(OnEngine):
 
     def list(self, states: set[str] | None = None, assignee: str | None = None,
              team: str | None = None, limit: int = 500, opened_by: str | None = None,
-             escalated_to: str | None = None) -> list[Case]:
+             escalated_to: str | None = None, work_type: str | None = None) -> list[Case]:
         """Cases newest received first: in any of `states`, assigned to `assignee`, of
         `team`, taken in by `opened_by` (the intake event's actor), escalated to
-        `escalated_to` (the last escalation's target)."""
-        where, args = self.selection(states, assignee, team, opened_by, escalated_to)
+        `escalated_to` (the last escalation's target), of `work_type` (WORK_TYPES)."""
+        where, args = self.selection(states, assignee, team, opened_by, escalated_to,
+                                     work_type)
         sql = f"SELECT id FROM cases WHERE {where} ORDER BY {NEWEST_FIRST} LIMIT ?"
         return [self.get(r[0]) for r in self.kb.db.execute(sql, [*args, limit])]
 
     @staticmethod
     def selection(states: set[str] | None = None, assignee: str | None = None,
                   team: str | None = None, opened_by: str | None = None,
-                  escalated_to: str | None = None) -> tuple[str, list]:
-        """The SQL condition on table `cases` (and its arguments) for `list`'s filters."""
+                  escalated_to: str | None = None,
+                  work_type: str | None = None) -> tuple[str, list]:
+        """The SQL condition on table `cases` (and its arguments) for `list`'s filters;
+        BadInput for a work type not in WORK_TYPES."""
         sql, args = "1=1", []
+        if work_type:
+            sql += f" AND {work_condition(work_type)}"
         if opened_by:
             sql += (" AND id IN (SELECT substr(target, 6) FROM events WHERE action = "
                     "'intake' AND actor = ? AND target LIKE 'case:%')")
@@ -282,11 +301,14 @@ class Cases(OnEngine):
     # -- intake ------------------------------------------------------------------------------
     def open(self, actor: User, description: str, title: str = "",
              labels: dict[str, str] | None = None, project: str | None = None,
-             allow_future: bool = False, **intake: str) -> Case:
+             allow_future: bool = False, on_open: Callable[[str], None] | None = None,
+             **intake: str) -> Case:
         """Record a new request, number it, triage it and check for recurrence/duplicates.
         `project` (default: setting project_code) must be a project code (PROJECT_CODE);
         received and last-service times more than a day ahead are refused unless
-        `allow_future`."""
+        `allow_future`.  `on_open` is called with the new case's id inside the
+        transaction that writes it (before triage): what it writes lands with the case
+        or not at all, and if it raises, no case is opened."""
         require(actor, "case.open")
         if not description.strip():
             raise BadInput("the fault description is empty", "empty_description")
@@ -314,6 +336,8 @@ class Cases(OnEngine):
                 "project": project, **{k: v for k, v in intake.items() if v},
                 "received_at": iso(received)}, actor.username, "intake",
                 {"channel": intake.get("channel")})
+            if on_open is not None:
+                on_open(case_id)
         return self._triage(actor, case_id, first=True)
 
     def _on_records(self, intake: dict, fill: bool) -> dict:
@@ -402,12 +426,15 @@ class Cases(OnEngine):
                                     product=case.fields.get("product") or "", **case.labels)
         priority, reasons = result.severity, list(result.escalation.reasons)
         codes = list(result.escalation.codes)  # the reasons as data, one each
-        recurrence = self._recurrence(case)
+        # a plan's maintenance case says the same every time: no fault recurs, no
+        # request is repeated
+        routine = case.fields.get("work_type") == "maintenance"
+        recurrence = None if routine else self._recurrence(case)
         if recurrence:
             priority = self._raise(priority)
             reasons.append(f"recurrence of {recurrence}")
             codes.append({"code": "recurrence", "case": recurrence})
-        duplicate = self._duplicate_of(case)
+        duplicate = None if routine else self._duplicate_of(case)
         stored = StoredTriage.of(result, reasons, codes, now_utc())
         changes = {"triage": stored.dumps(), "priority": priority,
                    "state": "triaged" if case.state in ("new", "triaged") else case.state}

@@ -21,6 +21,7 @@ from service.engine import Engine, Progress
 from service.idempotency import Idempotency
 from service.knowledge import Knowledge
 from service.lookup import Lookup
+from service.maintenance import Maintenance
 from service.notify import Notifications
 from service.queries import Queries
 from service.reports import Reports
@@ -64,6 +65,8 @@ class Desk:
         # parts and charges of cases; a close bills what it charges (issue 13)
         self.charges = Charges(engine, self.cases, self.customers)
         self.cases.biller = self.charges.bill_on_close
+        # maintenance plans and the cases they open on time (issue 13)
+        self.maintenance = Maintenance(engine, self.cases, self.users, self.customers)
 
     @cached_property
     def mail(self) -> MailIntake:

@@ -43,6 +43,10 @@ STAFF |= {("api_tokens", "username"), ("api_tokens", "created_by"),
           ("api_tokens", "revoked_by"), ("api_idempotency", "username"),
           ("sessions", "username"), ("case_items", "actor"), ("billing", "actor")}
 SKIP |= {"token_hash", "fingerprint"}  # digests, not personal data
+# maintenance plans (service/maintenance.py): who gets their cases, who made them; their
+# title and work are free text, scanned like the rest
+TABLES += ("maintenance_plans",)
+STAFF |= {("maintenance_plans", "assignee"), ("maintenance_plans", "created_by")}
 PATTERNS = ("phone", "email", "id")
 
 

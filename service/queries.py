@@ -153,11 +153,13 @@ class Queries:
 
     def queue(self, actor: User, view: str, states: tuple[str, ...] = (),
               levels: tuple[str, ...] = (), deadlines: tuple[str, ...] = (),
-              offset: int = 0, limit: int = 20, now: datetime | None = None) -> Found:
+              offset: int = 0, limit: int = 20, now: datetime | None = None,
+              work: str = "") -> Found:
         """One page of a work queue: `view` "mine" (assigned to the actor), "escalated"
         (escalated to them), "opened" (taken in by them), "team" (their team's; none
         without a team) or "all"; in any of `states`, of any of the severities `levels`
-        and deadline statuses `deadlines` (Cases.deadline_status; empty: any).  Overdue
+        and deadline statuses `deadlines` (Cases.deadline_status; empty: any), of the
+        kind of work `work` (service.cases.WORK_TYPES; empty: any).  Overdue
         first, then at risk, then the rest, each newest received first.  Only the page's
         cases are read whole."""
         require(actor, "case.view")
@@ -170,7 +172,8 @@ class Queries:
         who = {"mine": {"assignee": actor.username}, "escalated": {"escalated_to":
                actor.username}, "opened": {"opened_by": actor.username},
                "team": {"team": actor.team}, "all": {}}[view]
-        where, args = self.cases.selection(set(states) or None, **who)
+        where, args = self.cases.selection(set(states) or None, work_type=work or None,
+                                           **who)
         cols = ", ".join(("id", "state", "COALESCE(NULLIF(severity, ''), priority)",
                          *DEADLINE_TIMES))
         now = now or datetime.now(UTC)

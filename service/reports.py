@@ -12,9 +12,13 @@ setting; a case's `received_at`, else its `created_at`):
 - ``knowledge``: link rate, reuse per article, unused, not-helpful and stale articles;
 - ``gaps``: recent cases with no confident known fix, clustered by meaning;
 - ``corrections``: how often the resolver corrected triage's prediction, per label field
-  (and severity) and per ISO week, over the confirmations made in the period.
+  (and severity) and per ISO week, over the confirmations made in the period;
+- ``maintenance``: the maintenance cases (定期维护, opened by plans) received in the
+  period: how many, done, open, by state.  Every other section counts fault cases
+  only, so routine work does not dilute the fault statistics.
 
-`weekly` counts cases opened, resolved and escalated per ISO week; `export` writes the
+`weekly` counts fault cases opened, resolved and escalated per ISO week, and maintenance
+cases opened; `export` writes the
 summary and the weekly table as CSV (one long table), XLSX (a sheet per section) or JSON.
 `work_report` lists the cases worked in the period one by one (service/work_report.py);
 `work_report_csv` and `work_report_xlsx` write it, the workbook with the aggregates as
@@ -44,7 +48,7 @@ from errors import BadInput
 from kb.exporter import safe_cell
 from kb.records import LIVE_ARTICLE_STATES
 from service.auth import User, Users, require
-from service.cases import iso, parse_time
+from service.cases import DONE_STATES, iso, parse_time, work_condition
 from service.engine import Engine, OnEngine
 from service.work_report import (
     DESK_CASE,
@@ -112,12 +116,15 @@ class Reports(OnEngine):
             "knowledge": self._knowledge(cases, stale_days, now or datetime.now(UTC)),
             "gaps": self._gaps(cases, gap_similarity),
             "corrections": self._corrections(lo, hi),
+            "maintenance": _maintenance(self._cases(lo, hi, include_imported, "maintenance")),
         }
 
-    def _cases(self, lo: str, hi: str, include_imported: bool) -> list[dict]:
-        """The cases received in range, JSON columns parsed, with labels and links."""
+    def _cases(self, lo: str, hi: str, include_imported: bool,
+               work: str = "fault") -> list[dict]:
+        """The cases of kind `work` (service.cases.WORK_TYPES) received in range, JSON
+        columns parsed, with labels and links."""
         cols = ", ".join(f"c.{c}" for c in _CASE_COLS)
-        where = _received_in(include_imported)
+        where = f"{_received_in(include_imported)} AND {work_condition(work)}"
         rows = list(self.kb.db.query(f"SELECT {cols} FROM cases c WHERE {where} "
                                      f"ORDER BY {RECEIVED}, c.id", [lo, hi]))
         labels: dict[str, dict[str, str]] = defaultdict(dict)
@@ -233,7 +240,9 @@ class Reports(OnEngine):
         by_week: dict[tuple[str, str], Counter] = defaultdict(Counter)
         for at, detail in self.kb.db.execute(
                 "SELECT at, detail FROM events WHERE action IN ('resolve', 'close') AND at >= ? "
-                "AND at < ? AND json_extract(detail, '$.confirmed') IS NOT NULL", [lo, hi]):
+                "AND at < ? AND json_extract(detail, '$.confirmed') IS NOT NULL AND target NOT "
+                "IN (SELECT 'case:' || id FROM cases WHERE work_type = 'maintenance')",
+                [lo, hi]):
             found = json_record(detail)
             corrected = set(found.get("corrected") or [])
             week = _week(read_utc(at), self.s.zone) if read_utc(at) else NONE
@@ -254,21 +263,24 @@ class Reports(OnEngine):
     # -- weekly --------------------------------------------------------------------------------
     def weekly(self, actor: User, start: str, end: str,
                include_imported: bool = False) -> list[dict]:
-        """Cases opened (received), resolved and escalated per ISO week, every week of
-        [start, end) listed, quiet weeks included."""
+        """Fault cases opened (received), resolved and escalated, and maintenance cases
+        opened, per ISO week, every week of [start, end) listed, quiet weeks included."""
         require(actor, "report.view")
         lo, hi = _bounds(start, end, self.s.zone)
-        desk = "" if include_imported else f" AND {DESK_CASE}"
+        received, fault = _received_in(include_imported), work_condition("fault")
+        desk = f" AND {fault}" + ("" if include_imported else f" AND {DESK_CASE}")
         sql = {
-            "opened": f"SELECT {RECEIVED} FROM cases c WHERE {_received_in(include_imported)}",
+            "opened": f"SELECT {RECEIVED} FROM cases c WHERE {received} AND {fault}",
             "resolved": "SELECT resolved_at FROM cases c WHERE resolved_at >= ? "
                         f"AND resolved_at < ?{desk}",
             "escalated": "SELECT json_extract(escalation, '$.at') AS at FROM cases c WHERE "
                          "json_valid(escalation) AND json_extract(escalation, '$.at') >= ? AND "
                          f"json_extract(escalation, '$.at') < ?{desk}",
+            "maintenance": f"SELECT {RECEIVED} FROM cases c WHERE {received} AND "
+                           f"{work_condition('maintenance')}",
         }
         weeks = {_week(d): {"week": _week(d), "week_start": d.isoformat(), "opened": 0,
-                            "resolved": 0, "escalated": 0}
+                            "resolved": 0, "escalated": 0, "maintenance": 0}
                  for d in _mondays(lo, hi, self.s.zone)}
         for name, query in sql.items():
             for (value,) in self.kb.db.execute(query, [lo, hi]):
@@ -461,6 +473,14 @@ def _outcomes(cases: list[dict]) -> dict:
         "delayed": sum(delays.values()),
         "delay_reasons": {code: delays.get(code, 0) for code in DELAY_CODES},
     }
+
+
+def _maintenance(cases: list[dict]) -> dict:
+    """The maintenance cases of the period: how many, done (resolved, confirmed or
+    closed), still open, and by state."""
+    done = sum(c["state"] in DONE_STATES for c in cases)
+    return {"cases": len(cases), "done": done, "open": len(cases) - done,
+            "by_state": _count(c["state"] or IMPORTED for c in cases)}
 
 
 def _satisfaction(cases: list[dict]) -> dict:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from errors import BadInput
 from kb.exporter import safe_cell
-from service.cases import CHANNELS, STATES
+from service.cases import CHANNELS, STATES, WORK_TYPES, work_condition
 from ui.i18n import MESSAGES, message  # the catalogue alone: it does not need Streamlit
 from zones import read_utc
 
@@ -52,7 +52,7 @@ _STAMPS = (RECEIVED, "c.first_response_at", "c.resolved_at", "c.confirmed_at",
            "c.closed_at", *(_field(col, "at") for col in (
                "escalation", "dispatch", "service_record", "delay", "follow_up")))
 _COLS = ("id", "title", "customer", "channel", "product", "asset_model", "asset_serial",
-         "assignee", "state", "received_at", "created_at", "first_response_at",
+         "assignee", "state", "work_type", "received_at", "created_at", "first_response_at",
          "resolved_at", "closed_at", "fix", "service_record", "delay", "satisfaction",
          "follow_up", "extra")
 TIME_FORMAT = "%Y-%m-%d %H:%M"
@@ -64,18 +64,22 @@ _PARTS = ("(SELECT group_concat(i.name || '×' || i.quantity, '、') FROM case_i
 @dataclass(frozen=True)
 class WorkFilter:
     """Which cases of the period to list: assignee (a user name), customer (a part of
-    the name, any case), channel (one of CHANNELS) and state (one of STATES); empty
-    means any."""
+    the name, any case), channel (one of CHANNELS), state (one of STATES) and kind of
+    work (one of WORK_TYPES: faults or maintenance); empty means any."""
 
     engineer: str = ""
     customer: str = ""
     channel: str = ""
     state: str = ""
+    work: str = ""
 
     def check(self) -> WorkFilter:
-        """The filter with blanks trimmed, or BadInput for an unknown channel or state."""
+        """The filter with blanks trimmed, or BadInput for an unknown channel, state or
+        kind of work."""
         found = WorkFilter(*(v.strip() for v in (self.engineer, self.customer,
-                                                 self.channel, self.state)))
+                                                 self.channel, self.state, self.work)))
+        if found.work:
+            work_condition(found.work)  # BadInput for an unknown kind
         if found.channel and found.channel not in CHANNELS:
             raise BadInput(f"unknown channel {found.channel!r} (use {', '.join(CHANNELS)})",
                            "work_channel", channel=found.channel,
@@ -99,6 +103,7 @@ class WorkRow:
     serial: str
     engineer: str  # the assignee's display name (the stored name if no such user)
     state: str
+    work: str  # the kind of work (WORK_TYPES): "fault" or "maintenance"
     received: datetime | None
     responded: datetime | None
     resolved: datetime | None
@@ -123,7 +128,7 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("resolved", "work.resolved", 17), ("closed", "work.closed", 17),
     ("cause", "service.cause", 30), ("fix", "work.fix", 40), ("parts", "work.parts", 20),
     ("delay", "delay.header", 24), ("satisfaction", "confirm.satisfaction", 8),
-    ("follow_up", "follow.header", 20))
+    ("follow_up", "follow.header", 20), ("work", "work.kind", 10))
 TIME_COLUMNS = frozenset({"received", "responded", "resolved", "closed"})
 
 
@@ -134,6 +139,8 @@ def work_rows(kb: KnowledgeBase, names: dict[str, str], lo: str, hi: str,
     # the cheap tests first: SQLite stops at the first false one
     where = [] if include_imported else [DESK_CASE]
     args: dict[str, Any] = {"lo": lo, "hi": hi}
+    if found.work:
+        where.append(work_condition(found.work))
     for name, cond in (("engineer", "c.assignee = :engineer"),
                        ("channel", "c.channel = :channel"), ("state", "c.state = :state"),
                        ("customer", f"instr(lower(COALESCE(c.customer, "
@@ -163,7 +170,8 @@ def _row(r: dict, names: dict[str, str]) -> WorkRow:
         channel=text("channel"), product=text("product") or text("asset_model"),
         serial=text("asset_serial"),
         engineer=names.get(r["assignee"], r["assignee"]) if r["assignee"] else "",
-        state=r["state"] or "", received=read_utc(r["received_at"] or r["created_at"]),
+        state=r["state"] or "", work=r["work_type"] or WORK_TYPES[0],
+        received=read_utc(r["received_at"] or r["created_at"]),
         responded=read_utc(r["first_response_at"]), resolved=read_utc(r["resolved_at"]),
         closed=read_utc(r["closed_at"]), cause=str(record.get("cause") or "").strip(),
         fix=r["fix"] or "", parts="、".join([*(str(p) for p in record.get("parts_used") or []),
@@ -194,7 +202,7 @@ def cells(row: WorkRow, lang: str, tz: tzinfo = UTC) -> dict[str, Any]:
                                   row.follow_note) if p)
     out: dict[str, Any] = {name: getattr(row, name, None) for name, _, _ in COLUMNS}
     out.update(channel=named("channel", row.channel), state=named("state", row.state),
-               delay=delay, follow_up=follow)
+               work=named("work", row.work), delay=delay, follow_up=follow)
     for name in TIME_COLUMNS:
         out[name] = _local(out[name], tz)
     return out

@@ -49,11 +49,12 @@ class Models:
 
 def labelled(kb: KnowledgeBase, index: Index, lock: AbstractContextManager | None = None
              ) -> tuple[list[Record], np.ndarray]:
-    """Every record that teaches (labelled or rated, and a known fix) with its vector
-    from the index, in the order the KB holds them.  `lock` guards the moment the
-    index's vectors are copied (a background retrain runs while other threads change
-    the index)."""
-    records = kb.records()
+    """Every record that teaches (labelled or rated, and a known fix; never a
+    maintenance case: routine work is no fault) with its vector from the index, in the
+    order the KB holds them.  `lock` guards the moment the index's vectors are copied
+    (a background retrain runs while other threads change the index)."""
+    routine = {f"case:{rid}" for rid in kb.maintenance_case_ids()}
+    records = [r for r in kb.records() if r.key not in routine]
     with lock or nullcontext():
         key_to_id = dict(index.key_to_id)
         ids, vecs = index.vectors.all()

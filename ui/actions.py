@@ -105,6 +105,13 @@ def _keep(kept: dict[str, str]) -> None:
         st.code(text, language=None, wrap_lines=True)
 
 
+def redraw(said: str) -> None:
+    """An action that changes no case or article (a maintenance plan) went through:
+    draw the page again from the store, saying `said` once."""
+    st.session_state[_FLASH] = said
+    st.rerun()
+
+
 def show_flash() -> None:
     """The line the last action left for this page, once."""
     done = st.session_state.pop(_FLASH, None)

@@ -94,14 +94,16 @@ def person(username: str | None) -> str:
     return found.display_name or username if found else username
 
 
-def pick_person(work: str, label: str, key: str) -> str:
-    """Choose who takes `work` ("escalate" or "dispatch") among the users the service
-    would accept (Users.candidates), by display name; "" when none is chosen."""
+def pick_person(work: str, label: str, key: str, current: str = "") -> str:
+    """Choose who takes `work` ("escalate", "dispatch" or "maintenance") among the users
+    the service would accept (Users.candidates), by display name, `current` chosen at
+    first; "" when none is chosen."""
     people = desk().users.candidates(work)
     names = {u.username: u.display_name or u.username for u in people}
     shared = {n for n in names.values() if list(names.values()).count(n) > 1}
     shown = {u: f"{n} ({u})" if n in shared else n for u, n in names.items()}
-    choice = st.selectbox(label, list(shown), format_func=shown.get, index=None,
+    choice = st.selectbox(label, list(shown), format_func=shown.get,
+                          index=list(shown).index(current) if current in shown else None,
                           placeholder=t("people.pick"), key=key,
                           help=t("people.who", roles=_roles(work)))
     return choice or ""

@@ -109,6 +109,15 @@ def customers_file(w: World) -> Path:
     path = w.folder / f"customers-{next(_n)}.csv"
     path.write_text("客户名称,联系人,电话\n恒通超市,孙经理,13811112222\n", encoding="utf-8")
     return path
+def customer(w: World) -> str:
+    """A customer to plan maintenance for (a row of the shared customers table)."""
+    w.desk.engine.kb.db["customers"].upsert({"id": "CUST1", "name": "远洋物流"}, pk="id")
+    return "CUST1"
+
+
+def add_plan(w: World, actor: User) -> object:
+    return w.desk.maintenance.add(actor, "UPS 保养", "检查电池、清洁风扇", 3, "months",
+                                  "2027-01-31", customer_id=customer(w), team="east")
 
 
 @dataclass
@@ -293,8 +302,19 @@ ACTIONS: list[tuple[str, str, Action]] = [
         lambda w: {"path": customers_file(w)},
         lambda w, a, c: w.desk.customers.import_file(a, c["path"], "customer"),
         lambda ctx, _r: ("customer:import", f"file:{ctx['path'].name}"))),
+    ("plan.view", "Maintenance.list", Action(
+        lambda w: {"id": add_plan(w, SYSTEM).id},
+        lambda w, a, c: w.desk.maintenance.list(a), None)),
+    ("plan.manage", "Maintenance.add", Action(
+        lambda w: {"customer": customer(w)}, lambda w, a, c: add_plan(w, a),
+        lambda ctx, plan: ("plan:add", f"plan:{plan.id}"))),
+    ("plan.manage", "Maintenance.set_active", Action(
+        lambda w: {"id": add_plan(w, SYSTEM).id},
+        lambda w, a, c: w.desk.maintenance.set_active(a, c["id"], False),
+        lambda ctx, _r: ("plan:pause", f"plan:{ctx['id']}"))),
 ]
-READS = {"case.view", "article.view", "report.view", "customer.view"}  # reading leaves no event
+READS = {"case.view", "article.view", "report.view", "customer.view",
+         "plan.view"}  # reading leaves no event
 
 
 def period() -> tuple[str, str]:

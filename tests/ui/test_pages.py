@@ -15,10 +15,18 @@ from streamlit.testing.v1 import AppTest
 from errors import PermissionDenied
 from kb.store import RELATIONS
 from service.auth import PAGE_NEEDS, PERMISSIONS, ROLES
-from service.cases import CHANNELS, DELAY_REASONS, FOLLOW_UP_OUTCOMES, STATES, TRANSITIONS
+from service.cases import (
+    CHANNELS,
+    DELAY_REASONS,
+    FOLLOW_UP_OUTCOMES,
+    STATES,
+    TRANSITIONS,
+    WORK_TYPES,
+)
 from service.charges import ITEM_KINDS, WARRANTY
 from service.demo import DEMO_PASSWORD
 from service.knowledge import STATES as ARTICLE_STATES
+from service.maintenance import UNITS
 from settings import SETTINGS, Settings
 from tests.ui.conftest import APP, ROOT, page_path
 from tests.ui.test_errors import keyed_raises
@@ -33,14 +41,14 @@ _COMMON = {"intake", "queue", "case", "customers", "search"}
 EXPECTED_PAGES = {
     "first_line": _COMMON,
     "engineer": _COMMON | {"knowledge"},
-    "manager": _COMMON | {"knowledge", "coverage", "reports"},
-    "admin": _COMMON | {"coverage", "reports", "admin"},
+    "manager": _COMMON | {"knowledge", "coverage", "reports", "plans"},
+    "admin": _COMMON | {"coverage", "reports", "plans", "admin"},
 }
 ALL_PAGES = set().union(*EXPECTED_PAGES.values())
 HEADER = {"intake": "intake.header", "queue": "queue.header", "case": "case.header",
           "customers": "cust.header",
           "search": "search.header", "knowledge": "kn.header", "coverage": "cov.header",
-          "reports": "rep.header", "admin": "admin.header"}
+          "reports": "rep.header", "plans": "plans.header", "admin": "admin.header"}
 PHONE = "13912345678"
 FAULT = f"客户来电：NVR提示硬盘错误，3号通道查不到录像，回放时提示无录像文件。联系电话{PHONE}"
 
@@ -143,7 +151,7 @@ def test_each_role_gets_only_its_pages(open_app, role):
 
 
 @pytest.mark.parametrize("lang", LANGS)
-@pytest.mark.parametrize("page", ["knowledge", "coverage", "reports", "admin"])
+@pytest.mark.parametrize("page", ["knowledge", "coverage", "reports", "plans", "admin"])
 def test_a_restricted_page_shuts_for_other_roles_even_when_run_directly(open_app, page,
                                                                         lang):
     """Run the page's script without the router: the view itself checks the role."""
@@ -354,7 +362,9 @@ def _dynamic_keys() -> dict[str, set[str]]:
         "col.": {"week", "week_start", "opened", "resolved", "escalated", "measure",
                  "severity", "n", "median", "p90", "assignee", "cases", "escalated_to_them",
                  "median_resolution_hours", "mean_satisfaction", "id", "title", "count",
-                 "uses", "last_reviewed", "age_days"},  # ui.widgets.headed
+                 "uses", "last_reviewed", "age_days", "maintenance"},  # ui.widgets.headed
+        "work.": set(WORK_TYPES),  # fault or maintenance (queue, reports)
+        "unit.": set(UNITS),  # maintenance plans: every N days or months
         # service error keys (tests/ui/test_errors.py checks each raise's key) and the
         # leads error_text falls back on, by exception class
         "err.": {key for _, key, _ in keyed_raises()}

@@ -111,7 +111,8 @@ def _facts(case) -> None:
     cols[3].metric(t("case.due"), fmt_time(f.get("due_resolution")))
     st.markdown(f"**{t('intake.description')}:**")
     show_markdown(case.description)  # customer text (also from e-mail): no raw markdown
-    facts = {t("intake.channel"): t(f"channel.{f['channel']}") if f.get("channel") else "—",
+    facts = {t("work.kind"): t(f"work.{f.get('work_type') or 'fault'}"),  # or 定期维护
+             t("intake.channel"): t(f"channel.{f['channel']}") if f.get("channel") else "—",
              t("intake.customer"): f.get("customer") or "—",
              t("intake.contact"): f.get("contact") or "—",
              t("intake.product"): f.get("product") or "—",

@@ -14,7 +14,7 @@ import streamlit as st
 
 from errors import KnownFixError
 from service.auth import User
-from service.cases import CHANNELS, STATES
+from service.cases import CHANNELS, STATES, WORK_TYPES
 from service.reports import write_aggregates, write_work_xlsx
 from service.work_report import WorkFilter, WorkRow, display, write_csv
 from ui import figures
@@ -54,13 +54,15 @@ def render() -> None:
 
 
 def _metrics(data: dict) -> None:
-    out, sat = data["outcomes"], data["satisfaction"]
-    cols = st.columns(4)
-    cols[0].metric(t("rep.cases"), data["period"]["cases"])
+    out, sat, routine = data["outcomes"], data["satisfaction"], data["maintenance"]
+    cols = st.columns(5)
+    cols[0].metric(t("rep.cases"), data["period"]["cases"], help=t("rep.faults_only"))
     cols[1].metric(t("rep.fcr"), fmt_pct(out.get("first_contact_rate")))
     cols[2].metric(t("rep.escalation_rate"), fmt_pct(out.get("escalation_rate")))
     cols[3].metric(t("confirm.satisfaction"),
                    "—" if sat.get("mean") is None else f"{sat['mean']:.2f}")
+    cols[4].metric(t("rep.maintenance"), routine["cases"],
+                   help=t("rep.maintenance_help", done=routine["done"], open=routine["open"]))
 
 
 def _work_report(me: User, start: str, end: str, imported: bool, data: dict) -> None:
@@ -90,11 +92,11 @@ def _work_report(me: User, start: str, end: str, imported: bool, data: dict) -> 
 
 
 def _filters() -> WorkFilter:
-    """Engineer (from the users), customer (part of the name), channel and state (from
-    the catalogue); nothing chosen means any."""
+    """Engineer (from the users), customer (part of the name), channel, state and kind
+    of work (from the catalogue); nothing chosen means any."""
     people = {u.username: u.display_name or u.username
               for u in desk().users.all(include_inactive=True)}
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4, c5 = st.columns(5)
     engineer = c1.selectbox(t("work.engineer"), list(people), format_func=people.get,
                             index=None, placeholder=t("rep.any"), key="rep_f_engineer")
     customer = c2.text_input(t("rep.customer_has"), key="rep_f_customer")
@@ -104,7 +106,10 @@ def _filters() -> WorkFilter:
     state = c4.selectbox(t("case.state"), STATES, index=None,
                          format_func=lambda s: t(f"state.{s}"), placeholder=t("rep.any"),
                          key="rep_f_state")
-    return WorkFilter(engineer or "", customer, channel or "", state or "")
+    work = c5.selectbox(t("work.kind"), WORK_TYPES, index=None,
+                        format_func=lambda w: t(f"work.{w}"), placeholder=t("rep.any"),
+                        key="rep_f_work")
+    return WorkFilter(engineer or "", customer, channel or "", state or "", work or "")
 
 
 def _statistics(data: dict) -> None:
