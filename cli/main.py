@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cli.api import commands as api_commands
+from cli.articles import commands as article_commands
 from cli.cases import commands as case_commands
 from cli.edge import (
     OneLineErrors,
@@ -49,6 +50,7 @@ app.add_typer(tuning_commands)  # tune (cli/tuning.py)
 app.add_typer(notify_commands)  # notify run/prefs/list/retry/test (cli/notify.py)
 app.add_typer(api_commands)  # api, token create/list/revoke (cli/api.py)
 app.add_typer(label_commands)  # labels names (cli/labels.py)
+app.add_typer(article_commands)  # article audience (cli/articles.py)
 
 
 @app.callback()

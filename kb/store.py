@@ -141,6 +141,7 @@ class KnowledgeBase:
     _SCHEMA |= {"api_tokens", "api_idempotency"}  # the HTTP API's (_create_api_tables)
     _SCHEMA |= {"display_names"}  # names of label values (service/display_names.py)
     _SCHEMA |= {"customers", "assets"}  # service/customers.py (_create_customer_tables)
+    _SCHEMA |= {"status_links", "deflections"}  # service/portal.py (_create_portal_tables)
 
     def _schema_complete(self) -> bool:
         """Every table and trigger is there (opening then takes no write lock)."""
@@ -195,6 +196,7 @@ class KnowledgeBase:
         self._create_notify_tables()
         self._create_api_tables()
         self._create_customer_tables()
+        self._create_portal_tables()
         for op in ("UPDATE", "DELETE"):
             db.execute(
                 f"CREATE TRIGGER IF NOT EXISTS events_no_{op.lower()} BEFORE {op} ON events "
@@ -279,6 +281,23 @@ class KnowledgeBase:
             db["assets"].create_index(["customer_id", "model"])
         for col in ("customer_id", "asset_id"):
             db.execute(f"CREATE INDEX IF NOT EXISTS cases_{col} ON cases ({col})")
+
+    def _create_portal_tables(self) -> None:
+        """The customer request page's (service/portal.py): `status_links` maps the
+        SHA-256 of a case's private status token to the case (never the token itself);
+        `deflections` counts requests an external article answered before anything was
+        filed: when, which article, in which language (nothing about who asked).  Both keep
+        the language the customer used (zh, en)."""
+        db = self.db
+        if not db["status_links"].exists():
+            db["status_links"].create({"token_sha256": str, "case_id": str, "created_at": str,
+                                       "lang": str},
+                                      pk="token_sha256", not_null={"case_id"})
+            db["status_links"].create_index(["case_id"])
+        if not db["deflections"].exists():
+            db["deflections"].create({"id": int, "at": str, "article_id": str, "lang": str},
+                                     pk="id", not_null={"at", "article_id"})
+            db["deflections"].create_index(["at"])
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -21,6 +21,7 @@ from service.idempotency import Idempotency
 from service.knowledge import Knowledge
 from service.lookup import Lookup
 from service.notify import Notifications
+from service.portal import Portal
 from service.queries import Queries
 from service.reports import Reports
 from service.status import Status
@@ -60,6 +61,7 @@ class Desk:
         self.status = Status(engine, self.cases)  # health, metrics gauges
         self.names = DisplayNames(engine.kb)  # display names of label values and levels
         self.customers = Customers(engine)  # customer and equipment records (issue 13)
+        self.portal = Portal(engine, self.cases, self.knowledge)  # request page (issue 13)
 
     @cached_property
     def mail(self) -> MailIntake:

@@ -17,6 +17,7 @@ from kb.store import RELATIONS
 from service.auth import PAGE_NEEDS, PERMISSIONS, ROLES
 from service.cases import CHANNELS, DELAY_REASONS, FOLLOW_UP_OUTCOMES, STATES, TRANSITIONS
 from service.demo import DEMO_PASSWORD
+from service.knowledge import AUDIENCES
 from service.knowledge import STATES as ARTICLE_STATES
 from settings import SETTINGS, Settings
 from tests.ui.conftest import APP, ROOT, page_path
@@ -335,6 +336,7 @@ def _dynamic_keys() -> dict[str, set[str]]:
         "delay.": set(DELAY_REASONS),
         "follow.outcome.": set(FOLLOW_UP_OUTCOMES),
         "kn.state.": set(ARTICLE_STATES),
+        "kn.audience.": set(AUDIENCES),  # the article editor's audience choice
         "nav.": set(app_pages()),
         "kind.": {"case", "article"},
         "workflow.": set(TRANSITIONS),  # the case page names the action it took
