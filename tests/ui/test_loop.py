@@ -89,6 +89,17 @@ def test_the_editor_previews_saves_and_diffs(open_app, ui_desk, article):
     assert "+2. **更换读卡器**" in diff and "-1. 检查读卡器供电" not in diff
 
 
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_editor_sets_who_may_read_the_article(open_app, ui_desk, article, lang):
+    at = editor(open_app, "engineer", article, lang)
+    audience = at.radio(key=f"ed_audience_{article}")
+    assert audience.label == msg("kn.audience", lang) and audience.value == "internal"
+    audience.set_value("external").run()
+    at.button(key=f"ed_save_{article}").click().run()
+    healthy(at, "saved")
+    assert ui_desk.knowledge.get(article).audience == "external"
+    assert at.radio(key=f"ed_audience_{article}").value == "external"
+
 def test_a_stale_editor_refuses_the_save_and_keeps_the_text(open_app, ui_desk, article):
     first = editor(open_app, "engineer", article)
     second = editor(open_app, "manager", article)
