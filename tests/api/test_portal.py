@@ -8,16 +8,22 @@ proxy), so each test has its own rate-limit bucket."""
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 from itertools import count
+from pathlib import Path
 
 import httpx
 import pytest
 
+from portal.app import _HIDE_TOKENS
 from portal.guard import RateLimit, bucket_key, client_address
+from service.portal import CUSTOMER_STATES, FIELD_CHARS
 from settings import proxy_networks
+from ui.i18n import MESSAGES
 
+ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 20
 API_SETTINGS = {"portal_rate_limit": LIMIT, "trusted_proxies": "127.0.0.1",
                 "portal_answer_score": 0.0}
@@ -216,3 +222,21 @@ def test_an_ipv6_machine_counts_as_its_64():
     assert bucket_key("2001:db8:1:2:aaaa::1") == bucket_key("2001:db8:1:2:bbbb::9")
     assert bucket_key("2001:db8:1:3::1") != bucket_key("2001:db8:1:2::1")
     assert bucket_key("::ffff:192.0.2.1") == bucket_key("192.0.2.1") == "192.0.2.1"
+
+
+def test_every_text_of_the_customer_pages_is_in_the_catalogue():
+    keys = set()
+    for path in (ROOT / "portal").glob("*.py"):
+        keys |= set(re.findall(r"""["']((?:portal|tz)\.[\w.]+)["']""", path.read_text("utf-8")))
+    assert {"portal.title", "portal.too_many", "portal.fault"} <= keys
+    assert not sorted(k for k in keys - {"portal.js"} if k not in MESSAGES)
+    assert {f"portal.state.{s}" for s in CUSTOMER_STATES.values()} <= set(MESSAGES)
+    assert {f"portal.f.{n}" for n in FIELD_CHARS} <= set(MESSAGES)
+
+
+def test_access_logs_do_not_keep_status_tokens():
+    record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s" %d',
+                               ("1.2.3.4", "GET", "/portal/status/SeCrEt-token_1?new=1", 200),
+                               None)
+    assert _HIDE_TOKENS.filter(record)
+    assert "SeCrEt" not in record.getMessage() and "/portal/status/…?new=1" in record.getMessage()
