@@ -24,6 +24,8 @@ TABLES = ("cases", "articles", "article_versions", "labels", "links", "events", 
 # (a case as it was opened, customer and contact included) for 24 hours
 TABLES += ("api_tokens", "api_idempotency")
 TABLES += ("sessions",)  # the app's sign-ins (service/auth.py): who, and until when
+# not listed: the customer request page's status_links (a token's digest, a case id) and
+# deflections (a time, an article, a language) hold nothing about a person
 STAFF = {("users", "username"), ("users", "display_name"), ("events", "actor"),
          ("links", "actor"), ("articles", "author"), ("article_versions", "actor"),
          ("cases", "assignee"), ("mail_log", "actor"), ("outbox", "recipient"),
