@@ -3,6 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PORT ?= 8501
+API_PORT ?= 8600
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -20,7 +21,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 
 run: setup
 	$(VENV)/bin/knownfix demo
-	$(VENV)/bin/knownfix serve --port $(PORT)
+	$(VENV)/bin/knownfix serve --port $(PORT) --api-port $(API_PORT)
 
 # Headless Chromium and CJK / emoji fonts for tests/browser, where the machine lets us
 # install system packages (root with apt-get). Tried once per venv (stamp file); if it

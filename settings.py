@@ -15,6 +15,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field, fields, replace
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -198,6 +199,15 @@ SETTINGS: list[Setting] = [
     Setting("notify_lease", 300.0, "Seconds a sender holds the notifications it took; a "
             "sender that dies leaves them to another after this."),
     Setting("notify_timeout", 10.0, "Seconds to wait for a mail server or webhook."),
+    # the customer request page (portal/, issue 13)
+    Setting("portal_rate_limit", 60, "Requests a minute one address may make to the customer "
+            "pages (/portal); more are refused (429) until the minute has passed. An IPv6 "
+            "address counts with its whole /64."),
+    Setting("trusted_proxies", "", "Addresses (or networks, e.g. 10.0.0.0/8) of reverse "
+            "proxies in front of KnownFix, comma-separated: only from them is "
+            "X-Forwarded-For believed when the customer pages count requests per address."),
+    Setting("portal_answer_score", 0.35, "Ranking score (0-1) an article for customers must "
+            "reach to be offered on the request page before anything is filed."),
 ]
 
 _DEFAULTS = {s.name: s.default for s in SETTINGS}
@@ -259,6 +269,9 @@ class Settings:
     notify_backoff_max: float = _DEFAULTS["notify_backoff_max"]
     notify_lease: float = _DEFAULTS["notify_lease"]
     notify_timeout: float = _DEFAULTS["notify_timeout"]
+    portal_rate_limit: int = _DEFAULTS["portal_rate_limit"]
+    trusted_proxies: str = _DEFAULTS["trusted_proxies"]
+    portal_answer_score: float = _DEFAULTS["portal_answer_score"]
     # names given in settings.json, the environment or by the caller (not a setting)
     pinned: frozenset[str] = field(default=frozenset(), compare=False)
 
@@ -392,6 +405,7 @@ def _checked(s: Settings) -> Settings:
     if s.ann_threshold < 0 or s.ann_nlist < 0 or s.ann_nprobe < 1:
         raise SettingsError("ann_threshold and ann_nlist must be >= 0 and ann_nprobe >= 1")
     _check_notify(s)
+    _check_portal(s)
     return s
 
 
@@ -419,6 +433,25 @@ def _check_notify(s: Settings) -> None:
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name} must be > 0")
 
+
+def proxy_networks(text: str) -> list[IPv4Network | IPv6Network]:
+    """The networks of a `trusted_proxies` value (an address is a network of one), or
+    SettingsError naming what is not one."""
+    try:
+        return [ip_network(part.strip(), strict=False) for part in text.split(",")
+                if part.strip()]
+    except ValueError as exc:
+        raise SettingsError(f"trusted_proxies {text!r}: {exc}", "setting_proxies",
+                            value=_shown(text)) from None
+
+
+def _check_portal(s: Settings) -> None:
+    """The customer request page's settings can be used."""
+    if s.portal_rate_limit < 1:
+        raise SettingsError("portal_rate_limit must be >= 1")
+    if not 0.0 <= s.portal_answer_score <= 1.0:
+        raise SettingsError("portal_answer_score must be between 0 and 1")
+    proxy_networks(s.trusted_proxies)
 
 def load_settings(data_dir: str | None = None, **overrides: Any) -> Settings:
     """Defaults < data_dir/settings.json < KNOWNFIX_* environment < explicit overrides."""

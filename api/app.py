@@ -3,7 +3,8 @@
 The Desk is opened by the caller (`knownfix api`, or `knownfix serve` beside the app), so
 one process holds one model, index and database connection set, whatever serves it.
 Everything lives under /api/v1 — the OpenAPI document at /api/v1/openapi.json and the
-interactive docs at /api/v1/docs — except /metrics, where Prometheus looks.
+interactive docs at /api/v1/docs — except /metrics, where Prometheus looks, and the
+customer pages under /portal (portal/app.py: HTML, no sign-in, not in the document).
 
 `serve_in_thread(desk, host, port)` runs the API beside the Streamlit app in one process,
 sharing the app's Desk (`knownfix serve --api-port 8600` does this)::
@@ -30,6 +31,7 @@ from api.metrics import Metrics, MetricsMiddleware
 from api.routes import admin, articles, cases, lookup, reports, system
 from api.schemas import Problem
 from api.strict import known_query
+from portal.app import portal_app
 from service.desk import Desk
 
 PREFIX = "/api/v1"
@@ -76,6 +78,7 @@ def create_app(desk: Desk) -> FastAPI:
     app.include_router(v1)
     app.add_api_route("/metrics", _metrics_endpoint(app), methods=["GET"],
                       response_class=PlainTextResponse, include_in_schema=False)
+    app.mount("/portal", portal_app(desk))  # the customer pages, no sign-in (portal/)
     problems.install(app)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics,
                        templates=lambda: [*app.openapi()["paths"], "/metrics"])
@@ -107,7 +110,8 @@ def serve_in_thread(desk: Desk, host: str, port: int, timeout: float = 30.0) -> 
     Streamlit app); returns the running server once it listens (`should_exit = True`
     stops it).  OSError when the port cannot be had."""
     server = uvicorn.Server(uvicorn.Config(create_app(desk), host=host, port=port,
-                                           log_level="warning", lifespan="off"))
+                                           log_level="warning", lifespan="off",
+                                           proxy_headers=False))  # portal/guard.py decides
     thread = threading.Thread(target=server.run, daemon=True, name="knownfix-api")
     thread.start()
     deadline = time.monotonic() + timeout

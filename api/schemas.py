@@ -330,6 +330,7 @@ class FollowUp(_Request):
 
 # -- articles ------------------------------------------------------------------------------
 ArticleState = Literal["wip", "not_validated", "validated", "archived"]
+Audience = Literal["internal", "external"]
 
 
 class ArticleIn(_Request):
@@ -350,6 +351,8 @@ class ArticleEdit(_Request):
     environment: Short | None = None
     labels: Labels | None = None
     severity: Short | None = Field(None, description="'' removes the severity")
+    audience: Audience | None = Field(None, description="external: customers may read it "
+                                      "on the portal once it is validated")
 
 
 class ArticleOut(BaseModel):
@@ -375,6 +378,8 @@ class ArticleOut(BaseModel):
     duplicate_of: str | None
     related_to: str | None = Field(None, description="The article drafted earlier from the "
                                    "same case, when a re-close found another cause")
+    audience: Audience = Field("internal", description="internal: the team alone; "
+                               "external: customers too, once validated")
 
 
 class Duplicate(BaseModel):

@@ -49,7 +49,7 @@ def article_out(article: Article, version: int) -> ArticleOut:
                       severity=a.severity, author=a.author, source_case=a.source_case,
                       reviewed_at=a.reviewed_at, created_at=a.created_at,
                       updated_at=a.updated_at, duplicate_of=a.duplicate_of,
-                      related_to=a.related_to)
+                      related_to=a.related_to, audience=a.audience)
 
 
 def triage_out(result: TriageResult) -> TriageOut:

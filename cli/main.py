@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cli.api import commands as api_commands
+from cli.articles import commands as article_commands
 from cli.cases import commands as case_commands
 from cli.charges import commands as charge_commands
 from cli.customers import commands as customer_commands
@@ -55,6 +56,7 @@ app.add_typer(label_commands)  # labels names (cli/labels.py)
 app.add_typer(customer_commands)  # customers, assets: records (cli/customers.py)
 app.add_typer(charge_commands)  # parts import/list, charges list/part/add/remove
 app.add_typer(plan_commands)  # plans add/list/edit/pause/resume/run-due (cli/plans.py)
+app.add_typer(article_commands)  # article audience (cli/articles.py)
 
 
 @app.callback()

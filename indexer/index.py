@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -297,22 +297,31 @@ class Index:
 
     def search(self, text: str, k: int = 5, qvec: np.ndarray | None = None,
                keep: Callable[[str], bool] | None = None, pool: int = CANDIDATES,
-               context: str = "", weight: float | None = None) -> list[Hit]:
+               context: str = "", weight: float | None = None,
+               only: Collection[str] | None = None) -> list[Hit]:
         """The k best records for `text` by hybrid score (see module docstring).
         `context` (product, model, title) weighs less than `text`; `qvec`, when given,
         is the encoding of both.  `weight` overrides the ranking's fusion weight, for
-        callers whose thresholds were set on a fixed fusion (duplicates, recurrence)."""
+        callers whose thresholds were set on a fixed fusion (duplicates, recurrence).
+        `only`: search among these keys alone, every one of them scored (a small set,
+        such as the articles customers may see, that the best of the whole index could
+        leave out)."""
         if not self.key_to_id:
             return []
         if qvec is None:
             qvec = self.encode_query("\n".join(p for p in (context, text) if p))
         tokens = self.ranking.query_terms(text, context)
         weight = self.ranking.weight_for(text or context) if weight is None else weight
-        want = max(pool, k * 4) * (4 if keep else 1)
-        dense_s, dense_i = self.vectors.search(qvec, want)
-        dense = {int(i): float(s) for s, i in zip(dense_s[0], dense_i[0], strict=True) if i >= 0}
         lex_docs, lex_scores = self.lexical.score_arrays(tokens)  # by doc id
-        missing = [i for i in _top_ids(lex_docs, lex_scores, want).tolist() if i not in dense]
+        if only is not None:
+            dense, missing = {}, [self.key_to_id[key] for key in only if key in self.key_to_id]
+        else:
+            want = max(pool, k * 4) * (4 if keep else 1)
+            dense_s, dense_i = self.vectors.search(qvec, want)
+            dense = {int(i): float(s) for s, i in zip(dense_s[0], dense_i[0], strict=True)
+                     if i >= 0}
+            missing = [i for i in _top_ids(lex_docs, lex_scores, want).tolist()
+                       if i not in dense]
         if missing:
             extra = self.vectors.get(np.array(missing, dtype=np.int64)) @ qvec
             dense.update(zip(missing, extra.tolist(), strict=True))

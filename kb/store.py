@@ -143,6 +143,7 @@ class KnowledgeBase:
     _SCHEMA |= {"customers", "assets"}  # service/customers.py (_create_customer_tables)
     _SCHEMA |= {"parts", "case_items", "billing"}  # service/charges.py (_create_charge_tables)
     _SCHEMA |= {"maintenance_plans", "maintenance_runs"}  # service/maintenance.py
+    _SCHEMA |= {"status_links", "deflections"}  # service/portal.py (_create_portal_tables)
 
     def _schema_complete(self) -> bool:
         """Every table and trigger is there (opening then takes no write lock)."""
@@ -199,6 +200,7 @@ class KnowledgeBase:
         self._create_customer_tables()
         self._create_charge_tables()
         self._create_maintenance_tables()
+        self._create_portal_tables()
         for op in ("UPDATE", "DELETE"):
             db.execute(
                 f"CREATE TRIGGER IF NOT EXISTS events_no_{op.lower()} BEFORE {op} ON events "
@@ -339,6 +341,22 @@ class KnowledgeBase:
         teaches the fault classifiers nothing."""
         return {r[0] for r in self.db.execute(
             "SELECT id FROM cases WHERE work_type = 'maintenance'")}
+    def _create_portal_tables(self) -> None:
+        """The customer request page's (service/portal.py): `status_links` maps the
+        SHA-256 of a case's private status token to the case (never the token itself);
+        `deflections` counts requests an external article answered before anything was
+        filed: when, which article, in which language (nothing about who asked).  Both keep
+        the language the customer used (zh, en)."""
+        db = self.db
+        if not db["status_links"].exists():
+            db["status_links"].create({"token_sha256": str, "case_id": str, "created_at": str,
+                                       "lang": str},
+                                      pk="token_sha256", not_null={"case_id"})
+            db["status_links"].create_index(["case_id"])
+        if not db["deflections"].exists():
+            db["deflections"].create({"id": int, "at": str, "article_id": str, "lang": str},
+                                     pk="id", not_null={"at", "article_id"})
+            db["deflections"].create_index(["at"])
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

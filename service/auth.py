@@ -61,7 +61,9 @@ WORK_NEEDS: dict[str, str] = {"dispatch": "case.service_record", "escalate": "ca
 # A sign-in name: no spaces (so never a display name such as "王工 (工程师)"), and starting
 # with a letter, digit or _ (never with = + - @, which spreadsheets read as a formula).
 USERNAME = re.compile(r"\w[\w.@+-]{0,63}")
-RESERVED = frozenset({"system"})  # the built-in administrator the command line acts as
+# names users cannot take: the built-in administrator the command line acts as, and the
+# customer acting through the portal (CUSTOMER), whom events name as their actor
+RESERVED = frozenset({"system", "customer"})
 _COLUMNS = "username, role, display_name, lang, team, timezone, active"
 
 MAX_FAILURES = 5
@@ -438,7 +440,8 @@ def _check_username(username: str) -> None:
         raise BadInput(f"bad user name {username[:80]!r}: use 1 to 64 letters, digits and "
                        ". _ @ + -, starting with a letter or digit (no spaces)", "username_form")
     if username in RESERVED:
-        raise BadInput(f"{username!r} is the built-in administrator's name", "username_reserved",
+        raise BadInput(f"{username!r} is reserved (the built-in administrator, the portal's "
+                       "customer)", "username_reserved",
                        username=username)
 
 

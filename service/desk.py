@@ -23,6 +23,7 @@ from service.knowledge import Knowledge
 from service.lookup import Lookup
 from service.maintenance import Maintenance
 from service.notify import Notifications
+from service.portal import Portal
 from service.queries import Queries
 from service.reports import Reports
 from service.status import Status
@@ -67,6 +68,7 @@ class Desk:
         self.cases.biller = self.charges.bill_on_close
         # maintenance plans and the cases they open on time (issue 13)
         self.maintenance = Maintenance(engine, self.cases, self.users, self.customers)
+        self.portal = Portal(engine, self.cases, self.knowledge)  # request page (issue 13)
 
     @cached_property
     def mail(self) -> MailIntake:

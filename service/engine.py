@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -328,8 +328,10 @@ class Engine:
             return key in self._index
 
     def search(self, query: str, k: int | None = None, kind: str | None = None,
-               labels: dict[str, str] | None = None) -> list[SearchResult]:
-        """Known fixes for a query, optionally only one kind or with given label values."""
+               labels: dict[str, str] | None = None,
+               only: Collection[str] | None = None) -> list[SearchResult]:
+        """Known fixes for a query, optionally only one kind or with given label values;
+        `only`: among these keys alone ("article:ID"; Index.search)."""
         from kb.reader import check_text
 
         if not query.strip():
@@ -344,7 +346,7 @@ class Engine:
         filtered = bool(kind or labels)
         with self._lock:
             self.refresh()
-            hits = self._index.search(query, k * 20 if filtered else k * 2)
+            hits = self._index.search(query, k * 20 if filtered else k * 2, only=only)
         records = self.kb.get_many(h.key for h in hits)
         out = []
         for h in hits:

@@ -50,6 +50,9 @@ TRANSITIONS: dict[str | None, frozenset[str]] = {
     "archived": frozenset(),
 }
 ID_PREFIX = "KA-"
+# who may read an article: the team alone (None in the table: the same), or customers
+# too, on the portal (portal/), once it is validated
+AUDIENCES = ("internal", "external")
 DUPLICATE_POOL = 10
 TITLE_CHARS = 60
 FEEDBACK = ("used", "not-helpful")
@@ -76,6 +79,7 @@ class Article:
     updated_at: str | None = None
     duplicate_of: str | None = None
     related_to: str | None = None  # drafted again from a reopened case: the earlier article
+    audience: str = "internal"  # AUDIENCES
 
     @property
     def key(self) -> str:
@@ -85,6 +89,11 @@ class Article:
     def live(self) -> bool:
         """Whether it is offered as a known fix."""
         return is_known_fix("article", self.state)
+
+    @property
+    def for_customers(self) -> bool:
+        """Whether customers may read it: validated, and written for them (external)."""
+        return self.state == "validated" and self.audience == "external"
 
 
 class Knowledge(OnEngine):
@@ -118,6 +127,13 @@ class Knowledge(OnEngine):
         if state is not None and state not in STATES:
             raise BadInput(f"unknown article state {state!r} ({', '.join(STATES)})")
         return ("state = ?", [state]) if state else ("1=1", [])
+
+    def for_customers(self) -> list[str]:
+        """Ids of the articles customers may read (Article.for_customers): validated and
+        external."""
+        rows = self.kb.db.execute("SELECT id FROM articles WHERE state = 'validated' "
+                                  "AND audience = 'external' ORDER BY id")
+        return [r[0] for r in rows]
 
     def review_queue(self) -> list[Article]:
         """Articles waiting for a reviewer (not_validated) and drafts still being written
@@ -270,11 +286,12 @@ class Knowledge(OnEngine):
     def edit(self, actor: User, article_id: str, title: str | None = None,
              symptoms: str | None = None, resolution: str | None = None,
              labels: dict[str, str] | None = None, severity: str | None = None,
-             cause: str | None = None, environment: str | None = None
-             ) -> tuple[int, list[dict]]:
+             cause: str | None = None, environment: str | None = None,
+             audience: str | None = None) -> tuple[int, list[dict]]:
         """Change what is given (None: unchanged); returns the new version number and the
         near-duplicates.  A validated article edited by someone who may not validate goes
-        back to not_validated."""
+        back to not_validated (so is one whose `audience`, AUDIENCES, they change: what
+        customers read is a reviewer's call)."""
         require(actor, "article.draft")
         art = self.get(article_id)
         if art.state == "archived":
@@ -292,10 +309,13 @@ class Knowledge(OnEngine):
             changes["extra"] = json.dumps(extra, ensure_ascii=False)
         if severity is not None:
             changes["severity"] = severity or None
+        if audience is not None:
+            changes["audience"] = _audience(audience)
         if labels is not None:
             self._check_labels(labels)
             labels = {k: v for k, v in labels.items() if v}
-        current = {**self.kb.row("article", article_id), "labels": art.labels}
+        current = {**self.kb.row("article", article_id), "labels": art.labels,
+                   "audience": art.audience}
         changes = {k: v for k, v in changes.items() if v != current.get(k)}
         if labels == art.labels:
             labels = None
@@ -478,7 +498,16 @@ class Knowledge(OnEngine):
                        author=row.get("author"), source_case=row.get("source_case"),
                        reviewed_at=row.get("reviewed_at"), created_at=rec.created_at,
                        updated_at=rec.updated_at, duplicate_of=rec.extra.get("duplicate_of"),
-                       related_to=rec.extra.get("related_to"))
+                       related_to=rec.extra.get("related_to"),
+                       audience=row.get("audience") or "internal")
+
+
+def _audience(value: str) -> str:
+    """An article's audience (AUDIENCES), or BadInput."""
+    if value not in AUDIENCES:
+        raise BadInput(f"unknown audience {value!r} ({', '.join(AUDIENCES)})",
+                       "article_audience", value=value[:40])
+    return value
 
 
 def _differs(cause: str, earlier: str) -> bool:

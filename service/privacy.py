@@ -31,6 +31,8 @@ RECORDS = {("customers", "name"): "name", ("customers", "contacts"): "name",
            ("customers", "address"): "address", ("assets", "serial"): "serial"}
 # parts and charges (service/charges.py): who recorded them, and the customer billed
 TABLES += ("case_items", "billing")
+# not listed: the customer request page's status_links (a token's digest, a case id) and
+# deflections (a time, an article, a language) hold nothing about a person
 STAFF = {("users", "username"), ("users", "display_name"), ("events", "actor"),
          ("links", "actor"), ("articles", "author"), ("article_versions", "actor"),
          ("cases", "assignee"), ("mail_log", "actor"), ("outbox", "recipient"),

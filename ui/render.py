@@ -7,7 +7,6 @@ import html
 import re
 
 import nh3
-import streamlit as st
 from markdown_it import MarkdownIt
 
 _SCHEMES = {"http", "https", "mailto"}
@@ -30,6 +29,8 @@ def md_escape(text: str) -> str:
 
 
 def show_markdown(markdown: str) -> None:
+    import streamlit as st  # here: the customer pages (portal/) render without Streamlit
+
     st.markdown(safe_html(markdown), unsafe_allow_html=True)
 
 

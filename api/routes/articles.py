@@ -90,7 +90,7 @@ def edit_article(article_id: ArticleId, body: ArticleEdit, user: Caller, desk: D
     with desk.versions.expect("article", article_id, if_match(match)):
         _revision, dups = desk.knowledge.edit(
             user, article_id, body.title, body.symptoms, body.resolution, body.labels,
-            body.severity, body.cause, body.environment)
+            body.severity, body.cause, body.environment, body.audience)
     return _current(desk, user, article_id, duplicates=dups)
 
 

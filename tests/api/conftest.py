@@ -55,7 +55,8 @@ def _serve(desk: Desk) -> tuple[uvicorn.Server, threading.Thread, str]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(create_app(desk), log_level="warning", lifespan="off",
-                            timeout_graceful_shutdown=5)
+                            timeout_graceful_shutdown=5,
+                            proxy_headers=False)  # as `knownfix api`: portal/guard.py decides
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
                               name="api-under-test")
@@ -87,14 +88,18 @@ def _people(desk: Desk) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+def api_server(request: pytest.FixtureRequest,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """The server of one test module; settings the module names in API_SETTINGS (a dict)
+    are used beside the fast encoder's."""
+    extra = getattr(request.module, "API_SETTINGS", {})
     with pytest.MonkeyPatch.context() as mp:
         for name in list(os.environ):
             if name.startswith("KNOWNFIX_"):
                 mp.delenv(name)
         folder = tmp_path_factory.mktemp("api")
         desk = Desk.open(load_settings(str(folder / "data"), model="hash:256",
-                                       vector_backend="numpy"))
+                                       vector_backend="numpy", **extra))
     load_demo(desk.engine)
     api = ApiServer("", desk, _people(desk))
     server, thread, api.url = _serve(desk)

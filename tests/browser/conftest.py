@@ -7,6 +7,7 @@ and the browser aborts every request to anywhere else.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -35,6 +36,7 @@ class Server:
     data_dir: Path
     log: Path
     blocked: list[str] = field(default_factory=list)  # requests the browser refused
+    api_url: str = ""  # the HTTP API and the customer pages (/portal), `--api-port`
 
     def log_tail(self, chars: int = 4000) -> str:
         try:
@@ -124,9 +126,15 @@ def kf_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                           env=env, capture_output=True, text=True, timeout=600)
     assert demo.returncode == 0, demo.stderr[-4000:]
     assert "demo sign-ins" in demo.stdout, demo.stdout
+    # every customer of the browser tests comes from 127.0.0.1: one address, many people
+    stored = data_dir / "settings.json"
+    kept = json.loads(stored.read_text("utf-8")) if stored.exists() else {}
+    stored.write_text(json.dumps({**kept, "portal_rate_limit": 600}), encoding="utf-8")
     log = base / "streamlit.log"
-    with served_app(data_dir, log, "--client.toolbarMode", "viewer") as url:
-        yield Server(url, data_dir, log)
+    api_port = _free_port()  # the API beside the app, as `make run` serves it
+    with served_app(data_dir, log, "--client.toolbarMode", "viewer", "--api-port",
+                    str(api_port)) as url:
+        yield Server(url, data_dir, log, api_url=f"http://127.0.0.1:{api_port}")
 
 
 @pytest.fixture(scope="session")
@@ -151,20 +159,7 @@ def new_page(chromium, kf_server: Server):
     contexts = []
 
     def make():
-        ctx = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN",
-                                   timezone_id="UTC")
-        ctx.set_default_timeout(TIMEOUT_MS)
-        allowed = kf_server.url + "/"
-
-        def guard(route) -> None:
-            url = route.request.url
-            if url.startswith(allowed) or url.startswith(("data:", "blob:")):
-                route.continue_()
-            else:
-                kf_server.blocked.append(url)
-                route.abort()
-
-        ctx.route("**/*", guard)
+        ctx = _guarded_context(chromium, kf_server)
         contexts.append(ctx)
         page = ctx.new_page()
         page.goto(kf_server.url + "/", wait_until="domcontentloaded")
@@ -173,3 +168,38 @@ def new_page(chromium, kf_server: Server):
     yield make
     for ctx in contexts:
         ctx.close()
+
+
+@pytest.fixture
+def customer_page(chromium, kf_server: Server):
+    """Factory: a blank page in a fresh browser context (a customer of their own, no
+    cookies), for the customer pages at kf_server.api_url + "/portal/"."""
+    contexts = []
+
+    def make():
+        ctx = _guarded_context(chromium, kf_server)
+        contexts.append(ctx)
+        return ctx.new_page()
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+
+
+def _guarded_context(chromium, kf_server: Server):
+    """A fresh browser context that may only talk to the served app and its API."""
+    ctx = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN",
+                               timezone_id="UTC")
+    ctx.set_default_timeout(TIMEOUT_MS)
+    allowed = (kf_server.url + "/", kf_server.api_url + "/")
+
+    def guard(route) -> None:
+        url = route.request.url
+        if url.startswith((*allowed, "data:", "blob:")):
+            route.continue_()
+        else:
+            kf_server.blocked.append(url)
+            route.abort()
+
+    ctx.route("**/*", guard)
+    return ctx

@@ -117,6 +117,17 @@ def test_the_editors_address_opens_the_article_again_after_a_refresh(open_app, u
     refreshed.button(key="ed_back").click().run()
     assert "article" not in refreshed.query_params  # closed: the address no longer says
 
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_editor_sets_who_may_read_the_article(open_app, ui_desk, article, lang):
+    at = editor(open_app, "engineer", article, lang)
+    audience = at.radio(key=f"ed_audience_{article}")
+    assert audience.label == msg("kn.audience", lang) and audience.value == "internal"
+    audience.set_value("external").run()
+    at.button(key=f"ed_save_{article}").click().run()
+    healthy(at, "saved")
+    assert ui_desk.knowledge.get(article).audience == "external"
+    assert at.radio(key=f"ed_audience_{article}").value == "external"
+
 
 def test_a_stale_editor_refuses_the_save_and_keeps_the_text(open_app, ui_desk, article):
     first = editor(open_app, "engineer", article)

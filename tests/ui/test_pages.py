@@ -25,6 +25,7 @@ from service.cases import (
 )
 from service.charges import ITEM_KINDS, WARRANTY
 from service.demo import DEMO_PASSWORD
+from service.knowledge import AUDIENCES
 from service.knowledge import STATES as ARTICLE_STATES
 from service.maintenance import UNITS
 from settings import SETTINGS, Settings
@@ -345,6 +346,7 @@ def _dynamic_keys() -> dict[str, set[str]]:
         "delay.": set(DELAY_REASONS),
         "follow.outcome.": set(FOLLOW_UP_OUTCOMES),
         "kn.state.": set(ARTICLE_STATES),
+        "kn.audience.": set(AUDIENCES),  # the article editor's audience choice
         "nav.": set(app_pages()),
         "kind.": {"case", "article"},
         "workflow.": set(TRANSITIONS),  # the case page names the action it took

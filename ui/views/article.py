@@ -11,6 +11,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from errors import KnownFixError
+from service.knowledge import AUDIENCES
 from ui.actions import act, drawn, show_flash
 from ui.diff import unified, version_lines
 from ui.i18n import error_text, fmt_time, t, value_name
@@ -95,7 +96,7 @@ def render(me, article_id: str, duplicates: Callable[..., None]) -> None:
         act("article", art.id, seen, kn.edit, me, art.id, typed["title"], typed["symptoms"],
             typed["resolution"], labels=typed["labels"], severity=typed["severity"],
             cause=typed["cause"], environment=typed["environment"],
-            done=t("kn.saved", id=art.id),
+            audience=typed["audience"], done=t("kn.saved", id=art.id),
             kept={t(_LABELS[n]): typed[n] for n in _LABELS})
     if art.state != "archived":
         duplicates(me, art.id, kn.duplicates(art.id), where="editor")
@@ -129,6 +130,9 @@ def _fields(me, art) -> dict:
     typed["labels"] = labels
     typed["severity"] = _choice(cols[len(names) % len(cols)], "severity", t("triage.severity"),
                                 art.severity, known.get("severity", []), _key("severity", aid))
+    typed["audience"] = st.radio(t("kn.audience"), AUDIENCES, AUDIENCES.index(art.audience),
+                                 format_func=lambda v: t(f"kn.audience.{v}"), horizontal=True,
+                                 help=t("kn.audience_help"), key=_key("audience", aid))
     return typed
 
 
