@@ -30,6 +30,7 @@ from api.metrics import Metrics, MetricsMiddleware
 from api.routes import admin, articles, cases, lookup, reports, system
 from api.schemas import Problem
 from api.strict import known_query
+from portal import answers
 from service.desk import Desk
 
 PREFIX = "/api/v1"
@@ -74,6 +75,7 @@ def create_app(desk: Desk) -> FastAPI:
     for module in (lookup, cases, articles, reports, admin, system):
         v1.include_router(module.router)
     app.include_router(v1)
+    app.include_router(answers.router)  # the customer's answer pages (/portal/answer)
     app.add_api_route("/metrics", _metrics_endpoint(app), methods=["GET"],
                       response_class=PlainTextResponse, include_in_schema=False)
     problems.install(app)

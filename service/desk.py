@@ -14,6 +14,7 @@ from errors import BadInput
 from service.administration import Administration
 from service.auth import User, Users, require
 from service.cases import Cases
+from service.customer_links import CustomerLinks
 from service.customers import Customers
 from service.display_names import DisplayNames
 from service.engine import Engine, Progress
@@ -60,6 +61,8 @@ class Desk:
         self.status = Status(engine, self.cases)  # health, metrics gauges
         self.names = DisplayNames(engine.kb)  # display names of label values and levels
         self.customers = Customers(engine)  # customer and equipment records (issue 13)
+        # confirmation and satisfaction by link: mailed on resolve and close (issue 13)
+        self.links = CustomerLinks(engine, self.cases, self.customers)
 
     @cached_property
     def mail(self) -> MailIntake:

@@ -35,6 +35,10 @@ STAFF |= {("api_tokens", "username"), ("api_tokens", "created_by"),
           ("api_tokens", "revoked_by"), ("api_idempotency", "username"),
           ("sessions", "username")}
 SKIP |= {"token_hash", "fingerprint"}  # digests, not personal data
+# customers' answers by link or phone (service/customer_links.py): their words, and the
+# agent who took one by phone
+TABLES += ("customer_answers",)
+STAFF |= {("customer_answers", "actor")}
 PATTERNS = ("phone", "email", "id")
 
 

@@ -35,6 +35,7 @@ class Server:
     data_dir: Path
     log: Path
     blocked: list[str] = field(default_factory=list)  # requests the browser refused
+    api: str = ""  # the HTTP API and the customer pages (/portal) beside the app
 
     def log_tail(self, chars: int = 4000) -> str:
         try:
@@ -125,8 +126,10 @@ def kf_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     assert demo.returncode == 0, demo.stderr[-4000:]
     assert "demo sign-ins" in demo.stdout, demo.stdout
     log = base / "streamlit.log"
-    with served_app(data_dir, log, "--client.toolbarMode", "viewer") as url:
-        yield Server(url, data_dir, log)
+    api = f"http://127.0.0.1:{_free_port()}"  # the customer pages are served with the API
+    with served_app(data_dir, log, "--api-port", api.rsplit(":", 1)[1],
+                    "--client.toolbarMode", "viewer") as url:
+        yield Server(url, data_dir, log, api=api)
 
 
 @pytest.fixture(scope="session")
@@ -158,7 +161,7 @@ def new_page(chromium, kf_server: Server):
 
         def guard(route) -> None:
             url = route.request.url
-            if url.startswith(allowed) or url.startswith(("data:", "blob:")):
+            if url.startswith((allowed, kf_server.api + "/", "data:", "blob:")):
                 route.continue_()
             else:
                 kf_server.blocked.append(url)
