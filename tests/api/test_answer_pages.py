@@ -132,3 +132,22 @@ def test_a_body_too_large_is_refused(api_server: ApiServer):
 def test_the_pages_are_not_in_the_api_document(api_server: ApiServer):
     paths = _get(api_server, "/api/v1/openapi.json").json()["paths"]
     assert not [p for p in paths if "portal" in p]
+
+
+@pytest.mark.parametrize("body", [
+    b"worked=yes&rating=4&rating=5&worked=maybe",  # repeated fields: the last counts
+    b"\xff\xfe\x00garbage=%%%&worked=yes",  # not UTF-8, broken escapes
+    b"worked=yes&rating=99999999999999999999999",
+    b"worked=no&comment=%3Cscript%3Ealert(1)%3C%2Fscript%3E" + b"&x=" * 500,
+    b"",
+])
+def test_hostile_form_bodies_get_a_page_never_a_fault(api_server: ApiServer, body: bytes):
+    case_id, path = _resolved(api_server)
+    with httpx.Client(base_url=api_server.url, timeout=60) as c:
+        answer = c.post(path, content=body,
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status_code in (200, 422), answer.text[:300]
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "<script>alert" not in answer.text
+    state = api_server.desk.cases.get(case_id).state
+    assert state == ("in_progress" if answer.status_code == 200 else "resolved")
