@@ -74,6 +74,11 @@ class IndexCorrupt(KnownFixError):
     """The index folder cannot be read or disagrees with the database."""
 
 
+class LinkGone(KnownFixError):
+    """A customer's answer link (service/customer_links.py) that has expired, has been
+    answered, or whose case no longer waits for that answer (HTTP 410)."""
+
+
 class PermissionDenied(KnownFixError):
     """The actor's role does not allow this action."""
 

@@ -187,7 +187,14 @@ SETTINGS: list[Setting] = [
             "钉钉 加签, 飞书 签名校验); unset: unsigned."),
     Setting("team_lang", "zh", "Language of the team channel's messages: zh or en."),
     Setting("follow_up_days", 7, "A resolved case with no follow-up call (回访) this many "
-            "days after it was resolved is due for one; 0: no reminder."),
+            "days after it was resolved is due for one; 0: no reminder.  The customer's "
+            "follow-up link (满意度调查) is mailed this many days after the case is "
+            "closed; 0: none."),
+    Setting("portal_url", "http://localhost:8600", "Address of the customer pages "
+            "(/portal, served with the HTTP API: `knownfix serve --api-port`) as customers "
+            "open them: confirmation and follow-up links point under it."),
+    Setting("answer_link_days", 14, "Days a customer's confirmation or follow-up link "
+            "works after it is sent."),
     Setting("notify_interval", 15.0, "Seconds between the sender's passes over the "
             "outbox and its deadline and follow-up checks."),
     Setting("notify_max_attempts", 8, "Delivery attempts before a notification is marked "
@@ -263,6 +270,8 @@ class Settings:
     team_webhook_secret_env: str = _DEFAULTS["team_webhook_secret_env"]
     team_lang: str = _DEFAULTS["team_lang"]
     follow_up_days: int = _DEFAULTS["follow_up_days"]
+    portal_url: str = _DEFAULTS["portal_url"]
+    answer_link_days: int = _DEFAULTS["answer_link_days"]
     notify_interval: float = _DEFAULTS["notify_interval"]
     notify_max_attempts: int = _DEFAULTS["notify_max_attempts"]
     notify_backoff: float = _DEFAULTS["notify_backoff"]
@@ -428,6 +437,10 @@ def _check_notify(s: Settings) -> None:
         raise SettingsError("team_lang must be 'zh' or 'en'")
     if s.follow_up_days < 0 or s.notify_max_attempts < 1:
         raise SettingsError("follow_up_days must be >= 0 and notify_max_attempts >= 1")
+    if not s.portal_url.startswith(("http://", "https://")):
+        raise SettingsError(f"portal_url {s.portal_url!r} must start with http:// or https://")
+    if s.answer_link_days < 1:
+        raise SettingsError("answer_link_days must be >= 1")
     for name in ("notify_interval", "notify_backoff", "notify_backoff_max", "notify_lease",
                  "notify_timeout"):
         if getattr(s, name) <= 0:

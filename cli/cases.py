@@ -412,7 +412,9 @@ def confirm_cmd(
     comment: Annotated[str, typer.Option(help="The customer's comment.")] = "",
     as_user: AsOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
-    """The customer confirms the fix (客户确认) and rates the service.
+    """The customer confirms the fix (客户确认) and rates the service, as they said it on
+    the phone (the answer is kept as given by phone; `case answer-link` lets them answer
+    on their own).
 
     Example: knownfix case confirm KF-20261127-1 --satisfaction 5 --comment 很及时
     """
@@ -478,6 +480,26 @@ def follow_up_cmd(
         outcome = "came_back" if came_back else "solved"
     with session(data_dir, as_user) as s:
         _done(s, s.cases.follow_up(s.actor, case_id, outcome, note, satisfaction))
+
+
+@case_app.command("answer-link")
+def answer_link_cmd(
+    case_id: IdArg,
+    question: Annotated[str, typer.Option(
+        "--for", help="confirm (客户确认: a resolved case) or follow_up (回访: a resolved, "
+        "confirmed or closed case).")] = "confirm",
+    as_user: AsOpt = None, data_dir: DataDirOpt = None,
+) -> None:
+    """A fresh link where the customer answers on their own (to paste into a chat): the
+    address is printed this once; it works for `answer_link_days`.  Resolving and closing
+    mail one by themselves when the case has an e-mail address.
+
+    Example: knownfix case answer-link KF-20261127-1 --for follow_up
+    """
+    with session(data_dir, as_user) as s:
+        link, url = s.desk.links.issue(s.actor, case_id, question)
+    typer.echo(url)
+    typer.echo(f"works until {link.expires_at}", err=True)
 
 
 @case_app.command("list")

@@ -144,6 +144,7 @@ class KnowledgeBase:
     _SCHEMA |= {"parts", "case_items", "billing"}  # service/charges.py (_create_charge_tables)
     _SCHEMA |= {"maintenance_plans", "maintenance_runs"}  # service/maintenance.py
     _SCHEMA |= {"status_links", "deflections"}  # service/portal.py (_create_portal_tables)
+    _SCHEMA |= {"customer_links", "customer_answers"}  # service/customer_links.py
 
     def _schema_complete(self) -> bool:
         """Every table and trigger is there (opening then takes no write lock)."""
@@ -201,6 +202,7 @@ class KnowledgeBase:
         self._create_charge_tables()
         self._create_maintenance_tables()
         self._create_portal_tables()
+        self._create_answer_tables()
         for op in ("UPDATE", "DELETE"):
             db.execute(
                 f"CREATE TRIGGER IF NOT EXISTS events_no_{op.lower()} BEFORE {op} ON events "
@@ -357,6 +359,31 @@ class KnowledgeBase:
             db["deflections"].create({"id": int, "at": str, "article_id": str, "lang": str},
                                      pk="id", not_null={"at", "article_id"})
             db["deflections"].create_index(["at"])
+    def _create_answer_tables(self) -> None:
+        """Confirmation and satisfaction by link (service/customer_links.py):
+        `customer_links` holds each link sent to a customer as the SHA-256 of its token
+        (never the token), what it asks (`purpose`: confirm or follow_up), when it goes
+        out and expires, and when it stopped taking answers (`ended_at`: answered, or
+        answered another way); `customer_answers` one row per answer, by link (its
+        `link_id`, UNIQUE: one answer per link) or recorded by an agent (source phone)."""
+        db = self.db
+        if not db["customer_links"].exists():
+            db["customer_links"].create({
+                "id": int, "case_id": str, "purpose": str, "token_hash": str, "lang": str,
+                "via": str, "created_at": str, "created_by": str, "send_at": str,
+                "expires_at": str, "ended_at": str}, pk="id",
+                not_null={"case_id", "purpose", "token_hash", "send_at", "expires_at"})
+            db.execute("CREATE UNIQUE INDEX IF NOT EXISTS customer_links_hash "
+                       "ON customer_links (token_hash)")
+            db["customer_links"].create_index(["case_id", "purpose"])
+        if not db["customer_answers"].exists():
+            db["customer_answers"].create({
+                "id": int, "case_id": str, "purpose": str, "source": str, "link_id": int,
+                "worked": int, "rating": int, "outcome": str, "comment": str, "at": str,
+                "actor": str}, pk="id", not_null={"case_id", "purpose", "source", "at"})
+            db.execute("CREATE UNIQUE INDEX IF NOT EXISTS customer_answers_link "
+                       "ON customer_answers (link_id)")  # NULLs (phone) do not clash
+            db["customer_answers"].create_index(["case_id"])
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -38,6 +38,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from errors import BadInput, KnownFixError, NotFound
+from portal import answers
 from portal.guard import Guard
 from portal.page import HEADERS, lang_of, page, text, when, zone_note
 from service.desk import Desk
@@ -186,7 +187,7 @@ def status_page(request: Request, token: str) -> Response:
     return page(text("portal.status", lang), body, lang, switch=request.url.path)
 
 
-ROUTERS = [router]
+ROUTERS = [router, answers.router]  # the request page, the answer pages
 
 
 # -- drawing ---------------------------------------------------------------------------------------

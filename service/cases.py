@@ -125,6 +125,16 @@ JSON_COLUMNS = ("escalation", "delay", "dispatch", "service_record", "follow_up"
 # scheduled maintenance (定期维护) a plan opened (service/maintenance.py); a case with no
 # work type is a fault
 WORK_TYPES = ("fault", "maintenance")
+# how a customer's confirmation or follow-up answer came: the customer's own answer
+# page (service/customer_links.py), or an agent recording what was said on the phone
+ANSWER_SOURCES = ("link", "phone")
+
+
+def _source(source: str) -> str:
+    if source not in ANSWER_SOURCES:
+        raise BadInput(f"unknown answer source {source!r} ({', '.join(ANSWER_SOURCES)})",
+                       "answer_source", source=source)
+    return source
 
 
 def parse_time(value: str | None, zone: tzinfo = UTC) -> datetime | None:
@@ -703,14 +713,18 @@ class Cases(OnEngine):
                 offered.append(dup)
         return offered
 
-    def confirm(self, actor: User, case_id: str, satisfaction: int, comment: str = "") -> Case:
-        """The customer confirms the fix (客户确认) and rates the service 1–5."""
+    def confirm(self, actor: User, case_id: str, satisfaction: int, comment: str = "",
+                source: str = "phone") -> Case:
+        """The customer confirms the fix (客户确认) and rates the service 1–5.  `source`
+        (ANSWER_SOURCES), in the event: an agent recorded what the customer said
+        ("phone"), or the customer answered by link (service/customer_links.py)."""
         require(actor, "case.confirm")
         if not 1 <= int(satisfaction) <= 5:
             raise BadInput("satisfaction is 1 to 5", "satisfaction_range")
         return self._write(actor, case_id, "confirm",
                            {"satisfaction": int(satisfaction), "satisfaction_comment": comment,
-                            "confirmed_at": now_utc()}, {"satisfaction": int(satisfaction)})
+                            "confirmed_at": now_utc()},
+                           {"satisfaction": int(satisfaction), "source": _source(source)})
 
     def close(self, actor: User, case_id: str, labels: dict[str, str] | None = None,
               severity: str | None = None, confirm: bool = False) -> Closed:
@@ -727,19 +741,23 @@ class Cases(OnEngine):
                            labels=final if checked else None, then=self.biller)
         return Closed(case, self.drafter(actor, case) if self.drafter else None)
 
-    def reopen(self, actor: User, case_id: str, reason: str) -> Case:
-        """Put a resolved, confirmed or closed case back to work: the only way back."""
+    def reopen(self, actor: User, case_id: str, reason: str,
+               source: str | None = None) -> Case:
+        """Put a resolved, confirmed or closed case back to work: the only way back.
+        `source`: set when the customer's answer reopens it (ANSWER_SOURCES)."""
         require(actor, "case.reopen")
         if not reason.strip():
             raise BadInput("reopening needs a reason", "reopen_reason")
+        detail = {"reason": reason, **({"source": _source(source)} if source else {})}
         return self._write(actor, case_id, "reopen", {"closed_at": None, "resolved_at": None},
-                           {"reason": reason})
+                           detail)
 
     def follow_up(self, actor: User, case_id: str, outcome: str, note: str = "",
-                  satisfaction: int | None = None) -> Case:
-        """The follow-up call (客服回访): its outcome (one of FOLLOW_UP_OUTCOMES), what
-        the customer said, and their satisfaction 1–5 for a case not rated yet (a rating
-        given at confirmation is not replaced).  "came_back" reopens the case."""
+                  satisfaction: int | None = None, source: str = "phone") -> Case:
+        """The follow-up (客服回访): its outcome (one of FOLLOW_UP_OUTCOMES), what the
+        customer said, and their satisfaction 1–5 for a case not rated yet (a rating
+        given at confirmation is not replaced).  "came_back" reopens the case.
+        `source` as in `confirm`: a call ("phone") or the customer's link."""
         if outcome not in FOLLOW_UP_OUTCOMES:
             raise BadInput(f"unknown follow-up outcome {outcome!r} "
                            f"({', '.join(FOLLOW_UP_OUTCOMES)})", "followup_outcome",
@@ -758,9 +776,10 @@ class Cases(OnEngine):
                                "followup_rated", id=case_id)
             changes["satisfaction"] = int(satisfaction)
         self._write(actor, case_id, "follow_up", changes,
-                    {"outcome": outcome, "came_back": came_back, "note": note.strip()})
+                    {"outcome": outcome, "came_back": came_back, "note": note.strip(),
+                     "satisfaction": changes.get("satisfaction"), "source": _source(source)})
         if came_back:
-            return self.reopen(actor, case_id, f"problem came back: {note}".strip())
+            return self.reopen(actor, case_id, f"problem came back: {note}".strip(), source)
         return self.get(case_id)
 
     # -- deadlines ------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from service.administration import Administration
 from service.auth import User, Users, require
 from service.cases import Cases
 from service.charges import Charges
+from service.customer_links import CustomerLinks
 from service.customers import Customers
 from service.display_names import DisplayNames
 from service.engine import Engine, Progress
@@ -69,6 +70,8 @@ class Desk:
         # maintenance plans and the cases they open on time (issue 13)
         self.maintenance = Maintenance(engine, self.cases, self.users, self.customers)
         self.portal = Portal(engine, self.cases, self.knowledge)  # request page (issue 13)
+        # confirmation and satisfaction by link: mailed on resolve and close (issue 13)
+        self.links = CustomerLinks(engine, self.cases, self.customers)
 
     @cached_property
     def mail(self) -> MailIntake:

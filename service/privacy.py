@@ -49,6 +49,10 @@ SKIP |= {"token_hash", "fingerprint"}  # digests, not personal data
 # title and work are free text, scanned like the rest
 TABLES += ("maintenance_plans",)
 STAFF |= {("maintenance_plans", "assignee"), ("maintenance_plans", "created_by")}
+# customers' answers by link or phone (service/customer_links.py): their words, and the
+# agent who took one by phone
+TABLES += ("customer_answers",)
+STAFF |= {("customer_answers", "actor")}
 PATTERNS = ("phone", "email", "id")
 
 

@@ -8,6 +8,8 @@ setting; a case's `received_at`, else its `created_at`):
 - ``outcomes``: first-contact resolution, escalation rate and reasons, delay reasons A–D;
 - ``timing``: hours to first response and to resolution per severity (median, p90);
 - ``satisfaction``: mean, count and the 1–5 distribution;
+- ``answers``: customers' confirmation and follow-up answers (by link or phone):
+  response rate, and satisfaction by engineer, channel, label value and source;
 - ``engineers``: each assignee's cases, resolutions, escalations, speed and ratings;
 - ``knowledge``: link rate, reuse per article, unused, not-helpful and stale articles;
 - ``gaps``: recent cases with no confident known fix, clustered by meaning;
@@ -49,6 +51,7 @@ from kb.exporter import safe_cell
 from kb.records import LIVE_ARTICLE_STATES
 from service.auth import User, Users, require
 from service.cases import DONE_STATES, iso, parse_time, work_condition
+from service.customer_links import PURPOSES
 from service.engine import Engine, OnEngine
 from service.work_report import (
     DESK_CASE,
@@ -112,6 +115,7 @@ class Reports(OnEngine):
             "outcomes": _outcomes(cases),
             "timing": self._timing(cases),
             "satisfaction": _satisfaction(cases),
+            "answers": self._answers(cases, now or datetime.now(UTC)),
             "engineers": _engineers(cases),
             "knowledge": self._knowledge(cases, stale_days, now or datetime.now(UTC)),
             "gaps": self._gaps(cases, gap_similarity),
@@ -177,6 +181,70 @@ class Reports(OnEngine):
             every = [h for v in by_sev.values() for h in v]
             out[name] = [*rows, {"severity": "(all)", **_spread(every)}] if every else []
         return out
+
+    # -- customers' answers (confirmation and follow-up, by link or phone) -------------------
+    def _answers(self, cases: list[dict], now: datetime) -> dict:
+        """Response rate and satisfaction over the period's cases.  A question (a case's
+        confirmation or follow-up) is sent once a link for it has gone out (its send
+        time passed; a follow-up waits its days) and answered when an answer to it came
+        after that, by link or by phone (counted by the first such answer's source).
+        Satisfaction counts each rated case once, with the rating it holds, by engineer
+        (assignee), intake channel, label value and the way the rating was given (the
+        source of the latest answer that carried it; "(none)" for one typed before
+        answers were kept)."""
+        sent, found = self._questions([c["id"] for c in cases], iso(now))
+        questions = []
+        for purpose in PURPOSES:
+            asked = {k: at for k, at in sent.items() if k[1] == purpose}
+            first = [next((src for at, src, _w, _r in found.get(k, []) if at >= since), None)
+                     for k, since in asked.items()]
+            by = Counter(src for src in first if src)
+            questions.append({"question": purpose, "sent": len(asked),
+                              "answered": sum(by.values()), "by_link": by["link"],
+                              "by_phone": by["phone"],
+                              "response_rate": _rate(sum(by.values()), len(asked))})
+        rated = [c for c in cases if c["satisfaction"] is not None]
+
+        def given(case_id: str) -> str:  # how the rating the case holds was given
+            carried = sorted((a for p in PURPOSES for a in found.get((case_id, p), [])
+                              if a[3] is not None and a[2] != 0), key=lambda a: a[0])
+            return carried[-1][1] if carried else NONE
+        source = {c["id"]: given(c["id"]) for c in rated}
+        fields = sorted({f for c in rated for f in _case_labels(c)})
+        return {
+            "sent": sum(q["sent"] for q in questions),
+            "answered": sum(q["answered"] for q in questions),
+            "response_rate": _rate(sum(q["answered"] for q in questions),
+                                   sum(q["sent"] for q in questions)),
+            "by_question": questions,
+            "satisfaction_by_engineer": _rated_by("assignee", rated,
+                                                  lambda c: c["assignee"] or NONE),
+            "satisfaction_by_channel": _rated_by("channel", rated,
+                                                 lambda c: c["channel"] or NONE),
+            "satisfaction_by_source": _rated_by("source", rated, lambda c: source[c["id"]]),
+            "satisfaction_by_label": {f: _rated_by("value", rated, lambda c, f=f: _case_labels(
+                c).get(f) or NONE) for f in fields},
+        }
+
+    def _questions(self, ids: list[str], now: str) -> tuple[dict, dict]:
+        """For these cases: (case, purpose) -> when its first link went out (by `now`);
+        (case, purpose) -> its answers oldest first, as (at, source, worked, rating)."""
+        sent: dict[tuple[str, str], str] = {}
+        found: dict[tuple[str, str], list[tuple]] = defaultdict(list)
+        for i in range(0, len(ids), 900):
+            chunk = ids[i:i + 900]
+            marks = ",".join("?" * len(chunk))
+            for case_id, purpose, at in self.kb.db.execute(
+                    f"SELECT case_id, purpose, MIN(send_at) FROM customer_links WHERE "
+                    f"send_at <= ? AND via != 'dropped' AND case_id IN ({marks}) "
+                    f"GROUP BY case_id, purpose",
+                    [now, *chunk]):
+                sent[(case_id, purpose)] = at
+            for case_id, purpose, at, src, worked, rating in self.kb.db.execute(
+                    f"SELECT case_id, purpose, at, source, worked, rating FROM "
+                    f"customer_answers WHERE case_id IN ({marks}) ORDER BY id", chunk):
+                found[(case_id, purpose)].append((at, src, worked, rating))
+        return sent, found
 
     # -- knowledge health ---------------------------------------------------------------------
     def _knowledge(self, cases: list[dict], stale_days: int, now: datetime) -> dict:
@@ -488,6 +556,15 @@ def _satisfaction(cases: list[dict]) -> dict:
     dist = Counter(scores)
     return {"n": len(scores), "mean": _mean([float(s) for s in scores]),
             "distribution": {str(k): dist.get(k, 0) for k in range(1, 6)}}
+
+
+def _rated_by(name: str, rated: list[dict], key) -> list[dict]:
+    """Rated cases grouped by `key(case)`: {name: value, rated, mean}, by value."""
+    groups: dict[str, list[float]] = defaultdict(list)
+    for c in rated:
+        groups[key(c)].append(float(c["satisfaction"]))
+    return [{name: value, "rated": len(scores), "mean": _mean(scores)}
+            for value, scores in sorted(groups.items())]
 
 
 def _engineers(cases: list[dict]) -> list[dict]:

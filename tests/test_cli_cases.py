@@ -122,6 +122,25 @@ def test_follow_up_takes_an_outcome_a_note_and_a_rating(kf):
     assert both.exit_code != 0 and "one of --outcome" in both.output
 
 
+def test_an_answer_link_and_an_answer_by_phone_from_the_command_line(kf, tmp_path):
+    from service.auth import SYSTEM
+    from service.desk import Desk
+
+    cid = json.loads(kf("case", "open", "--text", "NVR 硬盘告警", "--json").stdout)["id"]
+    one_line_error(kf("case", "answer-link", cid, ok=False), cid, "no confirm answer")
+    kf("case", "resolve", cid, "--fix", "更换硬盘")
+    issued = kf("case", "answer-link", cid, "--for", "confirm")
+    assert re.fullmatch(r"http://localhost:8600/portal/answer/[\w-]{43}\n", issued.stdout)
+    assert "works until" in issued.stderr
+    kf("case", "confirm", cid, "--satisfaction", "3", "--comment", "电话确认")
+    desk = Desk.open(load_settings(str(tmp_path)))
+    try:
+        [answer] = desk.links.answers(SYSTEM, cid)
+        assert (answer.source, answer.rating, answer.comment) == ("phone", 3, "电话确认")
+    finally:
+        desk.close()
+
+
 @pytest.mark.parametrize(("args", "words"), [
     (["case", "close", "{cid}"], ["triaged", "closed"]),
     (["case", "confirm", "{cid}", "--satisfaction", "9"], ["1 to 5"]),

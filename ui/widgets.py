@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from service.auth import CUSTOMER
 from service.customers import Asset, ServiceEntry
 from triage.stored import StoredTriage
 from ui.i18n import MESSAGES, basis_text, fmt_time, reason_text, t, value_name, zone, zone_label
@@ -74,7 +75,8 @@ def t_label(name: str) -> str:
 
 def timeline(events: list[dict]) -> None:
     for ev in events:
-        st.markdown(f"- `{fmt_time(ev['at'])}` **{html.escape(ev['actor'])}** "
+        actor = t("answer.customer") if ev["actor"] == CUSTOMER.username else ev["actor"]
+        st.markdown(f"- `{fmt_time(ev['at'])}` **{html.escape(actor)}** "
                     f"{html.escape(t_action(ev['action']))}")
 
 

@@ -77,17 +77,20 @@ class Outbox:
         self.kb = kb
 
     def enqueue(self, event_id: str, channel: str, fmt: str, recipient: str, address: str,
-                lang: str, payload: dict, now: float | None = None) -> bool:
+                lang: str, payload: dict, now: float | None = None,
+                not_before: float | None = None) -> bool:
         """Add a pending row (inside the caller's transaction, if any); False when a row
-        with this event id exists already."""
+        with this event id exists already.  `not_before`: a Unix time the row waits
+        for (a customer's follow-up link goes out days after the close)."""
         at = stamp(now)
+        due = at if not_before is None else max(at, stamp(not_before))
         with self.kb.transaction():
             cur = self.kb.db.execute(
                 "INSERT OR IGNORE INTO outbox (event_id, channel, format, recipient, address, "
                 "lang, payload, state, attempts, next_attempt_at, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
                 [event_id, channel, fmt, recipient, address, lang,
-                 json.dumps(payload, ensure_ascii=False), at, at])
+                 json.dumps(payload, ensure_ascii=False), due, at])
         return cur.rowcount > 0
 
     def claim(self, sender: str, limit: int, lease: float,
@@ -123,12 +126,14 @@ class Outbox:
                 [stamp(now + lease), sender, *ids]).rowcount
 
     def sent(self, row_id: int, now: float | None = None) -> None:
-        """Mark a row delivered."""
+        """Mark a row delivered.  A customer's mail (recipient customer:CASE) loses its
+        link once sent: the link's token is kept nowhere else (service/customer_links.py)."""
         with self.kb.transaction():
             self.kb.db.execute(
                 "UPDATE outbox SET state = 'sent', sent_at = ?, last_error = NULL, "
-                "claimed_by = NULL, claimed_until = NULL WHERE id = ? AND state = 'pending'",
-                [stamp(now), row_id])
+                "claimed_by = NULL, claimed_until = NULL, payload = CASE WHEN recipient "
+                "LIKE 'customer:%' THEN json_set(payload, '$.link', '') ELSE payload END "
+                "WHERE id = ? AND state = 'pending'", [stamp(now), row_id])
 
     def failed(self, row_id: int, error: str, permanent: bool, max_attempts: int,
                backoff: float, backoff_max: float, now: float | None = None) -> str:

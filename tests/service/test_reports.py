@@ -345,8 +345,8 @@ def test_export_xlsx_has_a_sheet_per_section(world: World, tmp_path: Path) -> No
     world.reports.export(world.users["boss"], START, END, "xlsx", path, now=NOW)
     book = load_workbook(path)
     assert book.sheetnames == ["period", "volume", "outcomes", "timing", "satisfaction",
-                               "engineers", "knowledge", "gaps", "corrections", "maintenance",
-                               "weekly"]
+                               "answers", "engineers", "knowledge", "gaps", "corrections",
+                               "maintenance", "weekly"]
     sheet = book["satisfaction"]
     cells = {(r[0], r[1]): r[2] for r in sheet.iter_rows(min_row=2, values_only=True)}
     assert cells[("mean", None)] == 3.5

@@ -16,6 +16,7 @@ from errors import PermissionDenied
 from kb.store import RELATIONS
 from service.auth import PAGE_NEEDS, PERMISSIONS, ROLES
 from service.cases import (
+    ANSWER_SOURCES,
     CHANNELS,
     DELAY_REASONS,
     FOLLOW_UP_OUTCOMES,
@@ -24,6 +25,7 @@ from service.cases import (
     WORK_TYPES,
 )
 from service.charges import ITEM_KINDS, WARRANTY
+from service.customer_links import PURPOSES
 from service.demo import DEMO_PASSWORD
 from service.knowledge import AUDIENCES
 from service.knowledge import STATES as ARTICLE_STATES
@@ -364,9 +366,14 @@ def _dynamic_keys() -> dict[str, set[str]]:
         "col.": {"week", "week_start", "opened", "resolved", "escalated", "measure",
                  "severity", "n", "median", "p90", "assignee", "cases", "escalated_to_them",
                  "median_resolution_hours", "mean_satisfaction", "id", "title", "count",
-                 "uses", "last_reviewed", "age_days", "maintenance"},  # ui.widgets.headed
+                 "uses", "last_reviewed", "age_days", "maintenance",
+                 # the customers' answers (issue 13)
+                 "question", "sent", "answered", "by_link", "by_phone", "response_rate",
+                 "rated", "mean", "channel", "source", "value"},  # ui.widgets.headed
         "work.": set(WORK_TYPES),  # fault or maintenance (queue, reports)
         "unit.": set(UNITS),  # maintenance plans: every N days or months
+        "answer.question.": set(PURPOSES),  # the case page and the reports (issue 13)
+        "answer.source.": set(ANSWER_SOURCES),
         # service error keys (tests/ui/test_errors.py checks each raise's key) and the
         # leads error_text falls back on, by exception class
         "err.": {key for _, key, _ in keyed_raises()}

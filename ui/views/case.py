@@ -7,8 +7,9 @@ import re
 import streamlit as st
 
 from errors import KnownFixError
-from service.auth import PERMISSIONS, ROLES
+from service.auth import CUSTOMER, PERMISSIONS, ROLES
 from service.cases import DELAY_REASONS, FOLLOW_UP_OUTCOMES, TRANSITIONS, allowed_actions
+from service.customer_links import PURPOSES
 from service.queries import Found
 from ui.actions import act, drawn, pressed, show_flash
 from ui.i18n import error_text, fmt_time, t, value_name
@@ -58,6 +59,7 @@ def render() -> None:
     events = desk().queries.timeline(me, case.id)
     _records(case, events)
     case_charges(me, case, seen)
+    _answers(me, case)
     _articles(me, case)
     _actions(me, case, seen)
     st.subheader(t("case.timeline"))
@@ -185,10 +187,48 @@ def _records(case, events: list[dict]) -> None:
         # stored before outcomes existed: came back or not
         outcome = call.get("outcome") or ("came_back" if call.get("came_back") else "solved")
         said = t("follow.done", outcome=t(f"follow.outcome.{outcome}"),
-                 who=md_escape(person(call.get("by"))), at=fmt_time(call.get("at")))
+                 who=md_escape(_who(call.get("by"))), at=fmt_time(call.get("at")))
         st.markdown(f"**{t('follow.header')}:** {said}")
         if call.get("note"):
             show_markdown(call["note"])
+
+
+def _answers(me, case) -> None:
+    """The customer's answers (by link or by phone), the links sent, and a fresh link to
+    paste into a chat while the case waits for an answer (客户确认, 回访)."""
+    links = desk().links
+    answers, sent = links.answers(me, case.id), links.links(me, case.id)
+    asks = [p for p in PURPOSES if p in allowed_actions(case, me)]
+    if not (answers or sent or asks):
+        return
+    st.subheader(t("answer.header"))
+    for a in answers:
+        said = [] if a.worked is None else [
+            t("answer.worked_yes") if a.worked else t("answer.worked_no")]
+        if a.outcome:
+            said.append(t(f"follow.outcome.{a.outcome}"))
+        if a.rating:
+            said.append("★" * a.rating)
+        line = t("answer.line", at=fmt_time(a.at), question=t(f"answer.question.{a.purpose}"),
+                 source=t(f"answer.source.{a.source}"))
+        st.markdown(md_escape(" · ".join([line, *said])))
+        if a.comment:
+            show_markdown(a.comment)
+    if not answers:
+        st.caption(t("answer.none"))
+    if sent:
+        st.caption(t("answer.sent", n=len(sent), until=fmt_time(sent[-1].expires_at)))
+    shown = f"answer_url_{case.id}"
+    for purpose in asks:
+        if st.button(t("answer.copy", question=t(f"answer.question.{purpose}")),
+                     key=f"answer_copy_{purpose}", icon=":material/link:"):
+            try:
+                st.session_state[shown] = links.issue(me, case.id, purpose)[1]
+            except KnownFixError as exc:
+                st.error(error_text(exc))
+    if st.session_state.get(shown) and asks:
+        st.caption(t("answer.copy_help", days=desk().engine.settings.answer_link_days))
+        st.code(st.session_state[shown], language=None)
 
 
 def _articles(me, case) -> None:
@@ -361,3 +401,8 @@ def _confirmation(me, case, form: str, only: list[str] | None = None
 
 def _list(text: str) -> list[str]:
     return [p.strip() for p in re.split(r"[,，;；]", text or "") if p.strip()]
+
+
+def _who(username: str | None) -> str:
+    """Who recorded something: a user, or the customer answering by link."""
+    return t("answer.customer") if username == CUSTOMER.username else person(username)

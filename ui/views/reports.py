@@ -134,6 +134,7 @@ def _statistics(data: dict) -> None:
     st.bar_chart(pd.Series({t(f"delay.{code}"): n for code, n in
                             data["outcomes"].get("delay_reasons", {}).items()},
                            dtype="float64"))
+    _answers(data["answers"])
     _corrections(data["corrections"])
 
 
@@ -157,6 +158,28 @@ def _aggregates_file(data: dict, fmt: str) -> bytes:
     buf = io.BytesIO()
     write_aggregates(data, fmt, buf)
     return buf.getvalue()
+
+
+def _answers(found: dict) -> None:
+    """The customers' answers: response rate per question, satisfaction by engineer,
+    channel, the way it was given and each label field."""
+    st.subheader(t("rep.answers"))
+    st.caption(t("rep.answers_help"))
+    st.metric(t("rep.response_rate"), fmt_pct(found["response_rate"]))
+    st.dataframe(headed(found["by_question"], response_rate=fmt_pct,
+                        question=lambda q: t(f"answer.question.{q}")), hide_index=True)
+    tables = [(t("rep.sat_engineer"), found["satisfaction_by_engineer"], {"assignee": person}),
+              (t("rep.sat_channel"), found["satisfaction_by_channel"],
+               {"channel": lambda c: _named("channel", c)}),
+              (t("rep.sat_source"), found["satisfaction_by_source"],
+               {"source": lambda s: t(f"answer.source.{s}") if s != "(none)" else "—"}),
+              *[(t("rep.sat_label", field=t_label(name)), rows,
+                 {"value": lambda v, name=name: _named(name, v)})
+                for name, rows in found["satisfaction_by_label"].items()]]
+    for title, rows, cells in tables:
+        if rows:
+            st.markdown(f"**{title}**")
+            st.dataframe(headed(rows, **cells), hide_index=True)
 
 
 def _corrections(found: dict) -> None:
