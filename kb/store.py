@@ -62,6 +62,7 @@ CASE_COLUMNS = {
     # free-text customer / asset_* columns above stay as typed at intake
     "customer_id": str, "asset_id": str,
     "work_type": str,  # "fault" (None: the same) or "maintenance" (定期维护, a plan's)
+    "lang": str,  # the customer's language (zh, en) where known: mails and pages to them
 }
 ARTICLE_COLUMNS = {"version": int, "source_case": str, "reviewed_at": str, "author": str,
                    # "internal" (None: the same) or "external": customers may see it

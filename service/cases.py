@@ -116,7 +116,8 @@ DELAY_REASONS = {
 }
 INTAKE_FIELDS = ("channel", "customer", "contact", "asset_model", "asset_serial", "product",
                  "received_at", "last_service_at", "team",
-                 "customer_id", "asset_id")  # the customer and asset records (issue 13)
+                 "customer_id", "asset_id",  # the customer and asset records (issue 13)
+                 "lang")  # the customer's language (zh, en): a web request's, for their mail
 # what a follow-up call found (客服回访): solved, solved but the customer is unhappy,
 # the problem came back (the case is reopened), the customer could not be reached
 FOLLOW_UP_OUTCOMES = ("solved", "unhappy", "came_back", "unreachable")
@@ -327,6 +328,8 @@ class Cases(OnEngine):
             raise BadInput(f"unknown intake field(s): {', '.join(sorted(unknown))}")
         if intake.get("channel") and intake["channel"] not in CHANNELS:
             raise BadInput(f"unknown channel {intake['channel']!r} ({', '.join(CHANNELS)})")
+        if intake.get("lang") and intake["lang"] not in ("zh", "en"):
+            raise BadInput(f"unknown language {intake['lang']!r} (zh, en)")
         self._check_labels(labels or {})
         zone = self.s.zone  # a time typed without a zone is on the team's clock
         received = past_time(intake.get("received_at"), "received_at", allow_future,

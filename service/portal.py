@@ -138,13 +138,17 @@ class Portal(OnEngine):
         status link; returns the case and the status token (shown once, kept only as
         its SHA-256)."""
         req = request.checked()
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+
+        def link(case_id: str) -> None:  # in the case's own transaction: both or neither
+            self.kb.db["status_links"].insert({
+                "token_sha256": _digest(token), "case_id": case_id, "created_at": now_utc(),
+                "lang": lang if lang in LANGUAGES else None})
+
         case = self.cases.open(CUSTOMER, req.description, channel="web", customer=req.name,
                                contact=req.contact, product=req.product,
-                               asset_serial=req.serial)
-        token = secrets.token_urlsafe(TOKEN_BYTES)
-        self.kb.db["status_links"].insert({"token_sha256": _digest(token), "case_id": case.id,
-                                           "created_at": now_utc(),
-                                           "lang": lang if lang in LANGUAGES else None})
+                               asset_serial=req.serial, on_open=link,
+                               lang=lang if lang in LANGUAGES else "")
         return case, token
 
     def status(self, token: str) -> CaseStatus:

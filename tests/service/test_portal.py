@@ -207,3 +207,24 @@ def test_audience_is_set_checked_and_reviewed(desk):
     art = desk.knowledge.get("DEMO-A-07")
     assert (art.state, art.audience, art.for_customers) == ("not_validated", "external", False)
     assert desk.portal.answers(LOCKED) == []
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_web_request_is_answered_in_the_customer_s_language(desk, lang):
+    """The case keeps the language the customer wrote in: the confirm link's mail is in
+    it when the case is resolved."""
+    case, _ = desk.portal.submit(REQUEST, lang)
+    assert desk.cases.get(case.id).fields["lang"] == lang
+    desk.cases.resolve(SYSTEM, case.id, "远程重置了管理员密码", confirm=True)
+    [mail] = [r for r in desk.notify.rows(SYSTEM, limit=100)
+              if r.recipient == f"customer:{case.id}"]
+    assert mail.lang == lang and mail.address == REQUEST.email
+
+
+def test_the_status_link_is_written_with_the_case_or_not_at_all(desk):
+    desk.engine.kb.db.execute("CREATE TRIGGER no_links BEFORE INSERT ON status_links "
+                              "BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    before = count(desk, "cases")
+    with pytest.raises(Exception, match="disk full"):
+        desk.portal.submit(REQUEST, "zh")
+    assert count(desk, "cases") == before  # no case without its link
