@@ -60,10 +60,10 @@ class WebRequest:
         for name, text in values.items():
             if len(text) > FIELD_CHARS[name]:
                 raise BadInput(f"{name} is longer than {FIELD_CHARS[name]} characters",
-                               "portal_too_long", field=name, chars=FIELD_CHARS[name])
+                               "portal_too_long", box=name, chars=FIELD_CHARS[name])
         for name in ("description", "name"):
             if not values[name]:
-                raise BadInput(f"{name} is empty", "portal_missing", field=name)
+                raise BadInput(f"{name} is empty", "portal_missing", box=name)
         if not values["phone"] and not values["email"]:
             raise BadInput("give a phone number or an e-mail address", "portal_contact")
         if values["phone"] and not PHONE.fullmatch(values["phone"]):

@@ -1052,8 +1052,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "portal.too_big": ("提交的内容过长。", "What was sent is too long."),
     "portal.fault": ("出错了", "Something went wrong"),
     "portal.fault_text": ("服务器出错了，请稍后再试，或直接致电我们。", "Something went wrong on our side: try again later, or call us."),
-    "err.portal_too_long": ("“{field}”最多 {chars} 个字符。", "{field} holds at most {chars} characters."),
-    "err.portal_missing": ("请填写“{field}”。", "Please fill in {field}."),
+    "err.portal_too_long": ("“{box}”最多 {chars} 个字符。", "{box} holds at most {chars} characters."),
+    "err.portal_missing": ("请填写“{box}”。", "Please fill in {box}."),
     "err.portal_contact": ("联系电话和电子邮箱至少填写一项。", "Give a phone number or an e-mail address."),
     "err.portal_phone": ("联系电话格式不正确。", "The phone number is not one."),
     "err.portal_email": ("电子邮箱格式不正确。", "The e-mail address is not one."),
@@ -1196,7 +1196,8 @@ def error_lead(exc: Exception) -> str:
 
 _WORDS = {"state": ("state.", "kn.state."), "to": ("state.", "kn.state."), "role": ("role.",),
           "action": ("workflow.", "perm."), "type": ("type.",),
-          "kind": ("kind.",), "field": ("field.", "label.", "portal.f."), "name": ("setting.",),
+          "kind": ("kind.",), "field": ("field.", "label."), "name": ("setting.",),
+          "box": ("portal.f.",),  # a box of the customer request page
           "level": ("severity.",)}
 
 
