@@ -121,7 +121,21 @@ class Reports(OnEngine):
             "gaps": self._gaps(cases, gap_similarity),
             "corrections": self._corrections(lo, hi),
             "maintenance": _maintenance(self._cases(lo, hi, include_imported, "maintenance")),
+            "self_service": self._self_service(lo, hi, cases),
         }
+
+    def _self_service(self, lo: str, hi: str, cases: list[dict]) -> dict:
+        """The customer request page (portal/) in [lo, hi): requests an article for
+        customers answered (deflections: no case opened), requests filed as cases (channel
+        web), the share answered, and which articles answered how many."""
+        by_article = Counter(r[0] for r in self.kb.db.execute(
+            "SELECT article_id FROM deflections WHERE at >= ? AND at < ?", [lo, hi]))
+        deflected = sum(by_article.values())
+        filed = sum(1 for c in cases if c["channel"] == "web")
+        return {"deflections": deflected, "web_cases": filed,
+                "deflection_rate": _rate(deflected, deflected + filed),
+                "by_article": [{"id": a, "count": n} for a, n in
+                               sorted(by_article.items(), key=lambda x: (-x[1], x[0]))]}
 
     def _cases(self, lo: str, hi: str, include_imported: bool,
                work: str = "fault") -> list[dict]:

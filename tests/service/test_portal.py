@@ -228,3 +228,16 @@ def test_the_status_link_is_written_with_the_case_or_not_at_all(desk):
     with pytest.raises(Exception, match="disk full"):
         desk.portal.submit(REQUEST, "zh")
     assert count(desk, "cases") == before  # no case without its link
+
+
+def test_the_report_counts_what_the_request_page_answered_and_filed(desk):
+    """Two requests answered by an article, one filed: the summary's self-service
+    section says so, and names the article."""
+    article = "DEMO-A-13"
+    publish(desk, article)
+    for _ in range(2):
+        desk.portal.deflect(article, "zh")
+    desk.portal.submit(REQUEST, "zh")
+    found = desk.reports.summary(SYSTEM, "2000-01-01", "2100-01-01")["self_service"]
+    assert found == {"deflections": 2, "web_cases": 1, "deflection_rate": 0.6667,
+                     "by_article": [{"id": article, "count": 2}]}

@@ -346,7 +346,7 @@ def test_export_xlsx_has_a_sheet_per_section(world: World, tmp_path: Path) -> No
     book = load_workbook(path)
     assert book.sheetnames == ["period", "volume", "outcomes", "timing", "satisfaction",
                                "answers", "engineers", "knowledge", "gaps", "corrections",
-                               "maintenance", "weekly"]
+                               "maintenance", "self_service", "weekly"]
     sheet = book["satisfaction"]
     cells = {(r[0], r[1]): r[2] for r in sheet.iter_rows(min_row=2, values_only=True)}
     assert cells[("mean", None)] == 3.5

@@ -250,7 +250,7 @@ def test_the_excel_workbook(world: World, tmp_path: Path) -> None:
     assert book.sheetnames[0] == "工作报表"
     assert book.sheetnames[1:] == [message(f"rep.sheet_{s}", "zh") for s in (
         "period", "volume", "outcomes", "timing", "satisfaction", "answers", "engineers",
-        "knowledge", "gaps", "corrections", "maintenance", "weekly")]
+        "knowledge", "gaps", "corrections", "maintenance", "self_service", "weekly")]
     sheet = book["工作报表"]
     header = [c.value for c in sheet[1]]
     assert header[:8] == ["工单号", "标题", "客户", "受理渠道", "产品", "设备序列号", "工程师",

@@ -135,6 +135,7 @@ def _statistics(data: dict) -> None:
                             data["outcomes"].get("delay_reasons", {}).items()},
                            dtype="float64"))
     _answers(data["answers"])
+    _self_service(data["self_service"])
     _corrections(data["corrections"])
 
 
@@ -180,6 +181,18 @@ def _answers(found: dict) -> None:
         if rows:
             st.markdown(f"**{title}**")
             st.dataframe(headed(rows, **cells), hide_index=True)
+
+
+def _self_service(found: dict) -> None:
+    """The customer request page: requests answered by an article (no case) and filed."""
+    st.subheader(t("rep.self_service"))
+    st.caption(t("rep.self_service_help"))
+    cols = st.columns(3)
+    cols[0].metric(t("rep.deflections"), found["deflections"])
+    cols[1].metric(t("rep.web_cases"), found["web_cases"])
+    cols[2].metric(t("rep.deflection_rate"), fmt_pct(found["deflection_rate"]))
+    if found["by_article"]:
+        st.dataframe(headed(found["by_article"]), hide_index=True)
 
 
 def _corrections(found: dict) -> None:
