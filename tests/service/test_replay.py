@@ -940,6 +940,7 @@ class Entry:
     # purpose -> the answers in order: (at, source, worked, rating kept)
     answers: dict[str, list[tuple]] = field(default_factory=lambda: defaultdict(list))
     status_token: str = ""  # a portal request's status link
+    last_service: str | None = None  # 上次服务时间 from its asset's earlier cases
 
     @property
     def open(self) -> bool:
@@ -1064,6 +1065,10 @@ class Replay:
                                    received_at=plan.received_text,
                                    last_service_at=plan.last_service)
         asset = self.records.assets.get(plan.serial) if plan.serial else None
+        if asset and not plan.last_service:  # 上次服务时间: its asset's newest service
+            e.last_service = max((stamp(o.resolved or o.closed or o.received)
+                                  for o in self.entries.values() if o.asset_id == asset["id"]),
+                                 default=None)
         if asset:  # intake found the asset by its serial, and its customer with it
             e.asset_id, e.customer_id = asset["id"], self.records.live(asset["customer"])
         e.id, e.state, e.priority = case.id, "triaged", case.priority
@@ -1969,6 +1974,11 @@ def test_intake_found_the_asset_by_its_serial_and_the_merge_moved_the_duplicate(
             wrong.append((e.id, got, (e.customer_id, e.asset_id)))
     assert wrong == []
     assert sum(1 for e in world.entries if e.asset_id) >= 60
+    # 上次服务时间 not typed: the newest service among the asset's earlier cases
+    filled = [e for e in world.entries if e.asset_id and not e.plan.last_service]
+    assert [world.desk.cases.get(e.id).fields.get("last_service_at") for e in filled] == [
+        e.last_service for e in filled]
+    assert sum(1 for e in filled if e.last_service) >= 5
     assert sum(1 for e in world.entries if e.plan.serial and not e.asset_id) >= 60
     # recurrence goes by the asset record: the same asset as the case it repeats
     repeats = [e for e in world.entries if e.recurrence_of and e.asset_id]
