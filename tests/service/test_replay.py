@@ -2046,6 +2046,20 @@ def test_the_billing_export_for_finance_lists_the_period_s_bills(world: World) -
     rows = list(csv.reader(io.StringIO(out.getvalue())))
     assert [(r[1], r[2], r[5]) for r in rows[1:]] == [(c, n, _money(t)) for c, n, t in want]
     assert len(rows) - 1 == len(want) >= 15
+    from openpyxl import load_workbook
+
+    book = io.BytesIO()
+    desk.charges.billing_file(boss, START.isoformat(), END.isoformat(), "xlsx", "zh", book)
+    bills, lines = load_workbook(book).worksheets
+    assert [(r[1], r[2], round(r[5] * 100)) for r in bills.iter_rows(min_row=2, values_only=True)
+            ] == want
+    # the item sheet: every billed item of the period, free parts at 0
+    items = {i["id"]: i for e in world.entries for i in e.items}
+    billed = [items[i] for b in world.replay.bills if b["at"] < end for i in b["items"]]
+    assert [(r[1], r[4], round(r[9] * 100)) for r in lines.iter_rows(min_row=2, values_only=True)
+            ] == [(b["case"], i["code"] or None, i["amount"]) for b in world.replay.bills
+                  if b["at"] < end for i in (items[n] for n in b["items"])]
+    assert any(i["free"] for i in billed)
 
 
 # -- issue 13: maintenance plans ----------------------------------------------------------------
