@@ -160,6 +160,11 @@ def iso(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def clock_now() -> datetime:
+    """Now, from the one clock every stamp of a case comes from (`kb.store.now_utc`)."""
+    return datetime.fromisoformat(now_utc().replace("Z", "+00:00"))
+
+
 def past_time(value: str | None, name: str, allow_future: bool = False,
               zone: tzinfo = UTC) -> datetime | None:
     """An intake time (received, last service) as parse_time reads it (a time without a
@@ -333,7 +338,7 @@ class Cases(OnEngine):
         self._check_labels(labels or {})
         zone = self.s.zone  # a time typed without a zone is on the team's clock
         received = past_time(intake.get("received_at"), "received_at", allow_future,
-                             zone) or datetime.now(UTC)
+                             zone) or clock_now()
         last = past_time(intake.get("last_service_at"), "last_service_at", allow_future, zone)
         intake = self._on_records(intake, fill=True)
         served = iso(last) if last else (self.records.last_service(intake["asset_id"])

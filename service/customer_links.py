@@ -32,13 +32,13 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from errors import BadInput, InvalidTransition, LinkGone, NotFound
 from kb.store import Event, now_utc
 from service.auth import CUSTOMER, LANGS, User, require
-from service.cases import FOLLOW_UP_OUTCOMES, TRANSITIONS, Case, Cases, iso
+from service.cases import FOLLOW_UP_OUTCOMES, TRANSITIONS, Case, Cases, clock_now, iso
 from service.customers import Customers
 from service.engine import Engine, OnEngine
 from service.notify.messages import Message
@@ -165,7 +165,7 @@ class CustomerLinks(OnEngine):
                                         f"{purpose} answer", "link_not_now", id=case.id,
                                         state=case.state)
             link, token = self._create(case.id, purpose, case_lang(case.fields), "copy",
-                                       actor.username, datetime.now(UTC))
+                                       actor.username, clock_now())
         return link, self.url(token, link.lang)
 
     def _create(self, case_id: str, purpose: str, lang: str, via: str, by: str,
@@ -322,7 +322,7 @@ class CustomerLinks(OnEngine):
         kind, _, case_id = event.target.partition(":")
         if kind != "case":
             return
-        d, now = event.detail, datetime.now(UTC)
+        d, now = event.detail, clock_now()
         if event.action == "resolve":
             self._mail(case_id, "confirm", now)
         elif event.action == "close":  # a confirmation is no longer wanted
