@@ -92,3 +92,29 @@ def demo_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes minutes; tests/hostile runs these only "
                             "with `-m slow`")
+
+
+@pytest.fixture
+def kf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Run `knownfix ARGS...` in this process on a small KB in tmp_path / "data" (fast
+    encoder and index, no background tuning): `kf(*args, ok=True, input=None)` returns
+    typer's result, and asserts exit code 0 unless `ok=False`."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    monkeypatch.setenv("KNOWNFIX_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("KNOWNFIX_MODEL", "hash:256")
+    monkeypatch.setenv("KNOWNFIX_VECTOR_BACKEND", "numpy")
+    monkeypatch.setenv("KNOWNFIX_AUTO_TUNE", "false")
+    engine = Engine(load_settings())
+    engine.upsert(small_kb_records())
+    engine.close()
+    runner = CliRunner()
+
+    def run(*args: object, ok: bool = True, input: str | None = None):
+        result = runner.invoke(app, [str(a) for a in args], input=input)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+    return run

@@ -4,35 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from service.engine import Engine
 from settings import load_settings
-from tests.helpers import small_kb_records
 
 runner = CliRunner()
 
 
-@pytest.fixture
-def kf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Run `knownfix ARGS...` on a small KB in tmp_path (fast encoder and index)."""
-    monkeypatch.setenv("KNOWNFIX_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("KNOWNFIX_MODEL", "hash:256")
-    monkeypatch.setenv("KNOWNFIX_VECTOR_BACKEND", "numpy")
-    engine = Engine(load_settings())
-    engine.upsert(small_kb_records())
-    engine.close()
-
-    def run(*args: str, input: str | None = None, ok: bool = True):
-        result = runner.invoke(app, list(args), input=input)
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-    return run
 
 
 def one_line_error(result, *words: str) -> None:
@@ -133,7 +114,7 @@ def test_an_answer_link_and_an_answer_by_phone_from_the_command_line(kf, tmp_pat
     assert re.fullmatch(r"http://localhost:8600/portal/answer/[\w-]{43}\n", issued.stdout)
     assert "works until" in issued.stderr
     kf("case", "confirm", cid, "--satisfaction", "3", "--comment", "电话确认")
-    desk = Desk.open(load_settings(str(tmp_path)))
+    desk = Desk.open(load_settings(str(tmp_path / "data")))
     try:
         [answer] = desk.links.answers(SYSTEM, cid)
         assert (answer.source, answer.rating, answer.comment) == ("phone", 3, "电话确认")

@@ -8,33 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
-from cli.main import app
-from service.engine import Engine
-from settings import load_settings
-from tests.helpers import small_kb_records
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def kf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Run `knownfix ARGS...` on a small KB in tmp_path (fast encoder and index)."""
-    monkeypatch.setenv("KNOWNFIX_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("KNOWNFIX_MODEL", "hash:256")
-    monkeypatch.setenv("KNOWNFIX_VECTOR_BACKEND", "numpy")
-    monkeypatch.setenv("KNOWNFIX_AUTO_TUNE", "false")
-    engine = Engine(load_settings())
-    engine.upsert(small_kb_records())
-    engine.close()
-
-    def run(*args: str, ok: bool = True, input: str | None = None):
-        result = runner.invoke(app, [str(a) for a in args], input=input)
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-    return run
 
 
 @pytest.fixture
