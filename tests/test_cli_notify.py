@@ -8,11 +8,11 @@ import json
 
 import pytest
 
-from tests.test_cli_cases import kf, one_line_error  # noqa: F401 - the kf fixture
+from tests.test_cli_cases import one_line_error
 
 
 @pytest.fixture
-def users(kf):  # noqa: F811 - the fixture imported above
+def users(kf):
     kf("user", "add", "li", "--role", "engineer", input="password-123\npassword-123\n")
     return kf
 

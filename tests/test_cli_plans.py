@@ -10,11 +10,11 @@ import pytest
 
 from kb.store import KnowledgeBase
 from settings import load_settings
-from tests.test_cli_cases import kf, one_line_error  # noqa: F401 - the kf fixture
+from tests.test_cli_cases import one_line_error
 
 
 @pytest.fixture
-def run(kf):  # noqa: F811 - the fixture imported above
+def run(kf):
     kb = KnowledgeBase(load_settings().db_path)
     kb.db["customers"].insert({"id": "C1", "name": "远洋物流"})
     kb.db["assets"].insert({"id": "A1", "customer_id": "C1", "model": "UPS-3000",
