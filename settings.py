@@ -37,6 +37,11 @@ class Setting:
 
 SETTINGS: list[Setting] = [
     Setting("data_dir", "data", "Folder holding the database (knownfix.db) and the index folder."),
+    Setting("database_url", "", "Empty: the knowledge base is the SQLite file knownfix.db "
+            "in the data folder. 'postgresql://user:password@host:5432/name': it is that "
+            "PostgreSQL database, shared by every app server; each server keeps its own "
+            "index in its data folder (docs/deploy.md). Best given in the environment "
+            "(KNOWNFIX_DATABASE_URL), not settings.json."),
     Setting(
         "model",
         "bundled:all-MiniLM-L6-v2",
@@ -223,6 +228,7 @@ _DEFAULTS = {s.name: s.default for s in SETTINGS}
 @dataclass(frozen=True)
 class Settings:
     data_dir: str = _DEFAULTS["data_dir"]
+    database_url: str = _DEFAULTS["database_url"]
     model: str = _DEFAULTS["model"]
     vector_backend: str = _DEFAULTS["vector_backend"]
     index_name: str = _DEFAULTS["index_name"]
@@ -334,6 +340,11 @@ class Settings:
         return Path(self.data_dir) / "knownfix.db"
 
     @property
+    def database(self) -> str:
+        """Where the knowledge base is: `database_url`, else the SQLite file."""
+        return self.database_url.strip() or str(self.db_path)
+
+    @property
     def index_dir(self) -> Path:
         return Path(self.data_dir) / self.index_name
 
@@ -388,6 +399,10 @@ def _checked(s: Settings) -> Settings:
         raise SettingsError(f"severity_rules names unknown levels: {', '.join(unknown)}")
     if s.escalate_at_severity and s.level_named(s.escalate_at_severity) is None:
         raise SettingsError(f"escalate_at_severity {s.escalate_at_severity!r} is not a level")
+    url = s.database_url.strip()
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        raise SettingsError("database_url must be empty (SQLite in the data folder) or a "
+                            "postgresql:// address")
     if s.vector_backend not in ("faiss", "numpy"):
         raise SettingsError("vector_backend must be 'faiss' or 'numpy'")
     for name in ("fusion_weight", "neighbour_weight", "confident_precision",

@@ -81,6 +81,8 @@ def check_knowledge_base(settings: Settings, create: bool) -> bool:
     only reads or works on one refuses a folder without it; a command that `create`s
     one says so once.  Returns whether this command creates the whole folder."""
     folder = folder_of(settings)
+    if settings.database_url:
+        return _check_database(settings, create)
     if Path(settings.db_path).is_file():
         return False
     if not create:
@@ -88,6 +90,27 @@ def check_knowledge_base(settings: Settings, create: bool) -> bool:
                        "import` to create one, or pass --data-dir")
     typer.echo(f"creating a new knowledge base in {folder}", err=True)
     return not folder.exists()
+
+
+def _check_database(settings: Settings, create: bool) -> bool:
+    """check_knowledge_base for a knowledge base on PostgreSQL (`database_url`)."""
+    import sqlite3
+
+    from kb.pg import describe, holds_knowledge_base
+
+    where = describe(settings.database_url)
+    try:
+        there = holds_knowledge_base(settings.database_url)
+    except sqlite3.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer"
+        raise NotFound(f"cannot reach the database {where}: {first}") from exc
+    if there:
+        return False
+    if not create:
+        raise NotFound(f"no knowledge base in {where}: run `knownfix demo`, `knownfix "
+                       "import` or `knownfix migrate --to` to create one")
+    typer.echo(f"creating a new knowledge base in {where}", err=True)
+    return False
 
 
 def settings_for(data_dir: str | None, say_missing: bool = True,

@@ -11,6 +11,7 @@ import json
 import sqlite3
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,11 @@ from types import ModuleType
 
 from errors import BadInput, NotFound, StaleRecord, UnknownLabel
 from kb.records import KINDS, Record, is_known_fix
+
+
+def pg_url(location: str) -> bool:
+    """Whether a database location names a PostgreSQL server rather than a file."""
+    return location.startswith(("postgresql://", "postgres://"))
 
 
 def _import_sqlite_utils() -> ModuleType:
@@ -92,18 +98,22 @@ def now_utc() -> str:
 
 
 class KnowledgeBase:
-    """The knowledge base in one SQLite file (WAL mode, busy timeout)."""
+    """The knowledge base in one SQLite file (WAL mode, busy timeout), or, given a
+    `postgresql://` address, in a PostgreSQL database (kb/pg.py): the same tables and
+    the same behaviour either way."""
 
     def __init__(self, path: str | Path, levels: list[str] | None = None) -> None:
-        self.path = Path(path)
+        self.url = str(path) if pg_url(str(path)) else None
+        self.dialect = "postgresql" if self.url else "sqlite"
+        self.path = Path(path) if not self.url else Path()
         self._memory = str(path) == ":memory:"
-        if not self._memory:
+        if not self._memory and not self.url:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection per thread: the app serves every session from one KnowledgeBase
         # in several threads, and a shared connection would mix their transactions.
         # Threads see each other's work once committed (WAL), like separate processes.
         self._local = threading.local()
-        self._all: weakref.WeakSet[sqlite_utils.Database] = weakref.WeakSet()
+        self._all: weakref.WeakSet = weakref.WeakSet()
         self._closed = False
         self._shared = self._connect() if self._memory else None  # :memory: is one thread's
         self.levels = list(levels or [])
@@ -116,6 +126,12 @@ class KnowledgeBase:
     def _connect(self) -> sqlite_utils.Database:
         if self._closed:
             raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+        if self.url:
+            from kb.pg import PgDatabase
+
+            db = PgDatabase(self.url)
+            self._all.add(db)
+            return db  # type: ignore[return-value]  # the same interface, see kb/pg.py
         conn = sqlite3.connect(str(self.path) if not self._memory else ":memory:", timeout=30,
                                check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
@@ -135,6 +151,16 @@ class KnowledgeBase:
             db = self._local.db = self._connect()
         return db
 
+    @property
+    def where(self) -> str:
+        """Where the knowledge base lives, for messages: the file, or the server and
+        database (never the password)."""
+        if not self.url:
+            return str(self.path)
+        from kb.pg import describe
+
+        return describe(self.url)
+
     # -- schema -------------------------------------------------------------------
     _SCHEMA = frozenset({*_TABLE.values(), "labels", "links", "article_versions", "removed",
                          "meta", "events", "events_no_update", "events_no_delete",
@@ -149,15 +175,27 @@ class KnowledgeBase:
 
     def _schema_complete(self) -> bool:
         """Every table and trigger is there (opening then takes no write lock)."""
-        have = {r[0] for r in self.db.execute(
-            "SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")}
-        if not have >= self._SCHEMA:
+        if self.url:
+            from kb.pg import TRIGGERS
+
+            have = set(self.db.table_names()) | (self.db.trigger_names() & TRIGGERS)
+            need = (self._SCHEMA - {"events_no_update", "events_no_delete"}) | TRIGGERS
+        else:
+            have = {r[0] for r in self.db.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")}
+            need = self._SCHEMA
+        if not have >= need:
             return False
         return all(set(self.db[table].columns_dict) >= {*_DOC_COLUMNS, *extra}
                    for table, extra in (("cases", CASE_COLUMNS), ("articles", ARTICLE_COLUMNS)))
 
     def _create_schema(self) -> None:
         db = self.db
+        if self.url:
+            from kb.pg import COMPAT_SQL
+
+            db.conn.raw.execute("CREATE EXTENSION IF NOT EXISTS citext")
+            db.conn.raw.execute(COMPAT_SQL)
         for kind, table in _TABLE.items():
             extra = CASE_COLUMNS if kind == "case" else ARTICLE_COLUMNS
             if not db[table].exists():
@@ -204,6 +242,11 @@ class KnowledgeBase:
         self._create_maintenance_tables()
         self._create_portal_tables()
         self._create_answer_tables()
+        if self.url:
+            from kb.pg import TRIGGERS_SQL
+
+            db.conn.raw.execute(TRIGGERS_SQL)
+            return
         for op in ("UPDATE", "DELETE"):
             db.execute(
                 f"CREATE TRIGGER IF NOT EXISTS events_no_{op.lower()} BEFORE {op} ON events "
@@ -387,19 +430,90 @@ class KnowledgeBase:
             db["customer_answers"].create_index(["case_id"])
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One atomic write: everything inside lands, or nothing does."""
+    def transaction(self, serial: bool = True) -> Iterator[None]:
+        """One atomic write: everything inside lands, or nothing does.  Writers take
+        turns (SQLite's write lock; on PostgreSQL one advisory lock, see kb/pg.py), so
+        sequence numbers are handed out in commit order.  `serial=False` (PostgreSQL
+        only) skips the turn for a write that hands out no sequence number and locks
+        its own rows (the outbox's claims, FOR UPDATE SKIP LOCKED)."""
         conn = self.db.conn
         if conn.in_transaction:
             yield
             return
-        conn.execute("BEGIN IMMEDIATE")
+        if self.url:
+            from kb.pg import WRITE_LOCK
+
+            conn.execute("BEGIN")
+            if serial:
+                conn.execute("SELECT pg_advisory_xact_lock(?)", [WRITE_LOCK])
+        else:
+            conn.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads that see one moment of the database (no write lock taken)."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ" if self.url else "BEGIN")
+        try:
+            yield
+        finally:
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """A lock held by one process at a time (on PostgreSQL: across every server):
+        yields True when this process got it, False when another holds it."""
+        if self.url:
+            from kb.pg import NAMED_LOCKS
+
+            conn = self.db.conn
+            got = conn.execute("SELECT pg_try_advisory_lock(?)",
+                               [NAMED_LOCKS[name]]).fetchone()[0]
+            try:
+                yield bool(got)
+            finally:
+                if got:
+                    conn.execute("SELECT pg_advisory_unlock(?)", [NAMED_LOCKS[name]])
+            return
+        if self._memory:
+            yield True
+            return
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.path.with_name(f".{name}.lock")))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            lock.release()
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for another process to commit a change;
+        whether one came.  On PostgreSQL a LISTEN wakes it the moment one commits; a
+        SQLite file has no such signal, so it waits and says False."""
+        if not self.url:
+            time.sleep(timeout)
+            return False
+        listener = getattr(self._local, "listener", None)
+        if listener is None:
+            from kb.pg import Listener
+
+            listener = self._local.listener = Listener(self.url)
+            self._all.add(listener)
+        return listener.wait(timeout)
 
     # -- meta and sequence ------------------------------------------------------------
     def _meta(self, key: str, default: str = "0") -> str:

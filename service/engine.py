@@ -47,6 +47,9 @@ Progress = Callable[[int], None]
 SAVE_EVERY_CHANGES = 200
 SAVE_EVERY_SECONDS = 60.0
 TUNING_KEY = "tuning"  # meta key of the stored Tuning (JSON)
+# A server on a shared PostgreSQL follows the others' changes: woken by NOTIFY the moment
+# one commits, and looking anyway this often (a missed notification costs no more).
+FOLLOW_SECONDS = 2.0
 
 
 class _Closing(Exception):
@@ -73,7 +76,7 @@ class Engine:
         # threads: every use of it goes through this lock (docs/reliability.md).
         self._lock = threading.RLock()
         self.encoder = encoder or LazyEncoder(settings.model)
-        self.kb = KnowledgeBase(settings.db_path, settings.levels)
+        self.kb = KnowledgeBase(settings.database, settings.levels)
         self.tuning = self._stored_tuning()
         self.params = TriageParams.resolve(settings, self.tuning and self.tuning.chosen)
         self._index = self._new_index() if fresh_index else open_index(
@@ -90,6 +93,12 @@ class Engine:
         with self._lock:
             self.integrity = None if fresh_index else check_and_repair(
                 self.kb, self._index, self.refresh, self.save)
+        self._tuning_raw = self.kb.meta(TUNING_KEY)
+        self._follower: threading.Thread | None = None
+        if background and self.kb.dialect == "postgresql":
+            self._follower = threading.Thread(target=self._follow, daemon=True,
+                                              name="knownfix-follow")
+            self._follower.start()
 
     def _triage_with(self) -> Triager:
         """The triager over this index and its parameters, made on first use (its
@@ -120,6 +129,31 @@ class Engine:
                                   or time.monotonic() - self._saved_at > SAVE_EVERY_SECONDS):
                 self.save()
         return changed
+
+    def _follow(self) -> None:
+        """Keep this server's index, and the tuning it triages with, current with what
+        other servers commit to the shared database (see FOLLOW_SECONDS)."""
+        while not self._closing.is_set():
+            try:
+                self.kb.wait_for_change(FOLLOW_SECONDS)
+                if self._closing.is_set():
+                    return
+                self.refresh()
+                self._adopt_tuning()
+            except Exception:  # a lost connection: try again (a thread has nobody to tell)
+                if self._closing.is_set():
+                    return
+                self._closing.wait(1.0)
+
+    def _adopt_tuning(self) -> None:
+        """Take up a tuning another server stored (one server tunes: `maybe_tune`)."""
+        raw = self.kb.meta(TUNING_KEY)
+        if not raw or raw == self._tuning_raw:
+            return
+        self._tuning_raw = raw
+        tuning = Tuning.from_json(json.loads(raw))
+        if tuning.model == self.encoder.name:
+            self.apply_tuning(tuning, store=False)
 
     def save(self) -> None:
         with self._lock:
@@ -184,12 +218,15 @@ class Engine:
             self.apply_tuning(result)
         return result
 
-    def apply_tuning(self, tuning: Tuning) -> None:
-        """Store a tuning and switch the index and triager to its knobs; the new
-        classifiers are trained before the switch, so triage never waits for them."""
+    def apply_tuning(self, tuning: Tuning, store: bool = True) -> None:
+        """Store a tuning (unless `store` is False: another server stored it) and switch
+        the index and triager to its knobs; the new classifiers are trained before the
+        switch, so triage never waits for them."""
         from triage.triager import Triager
 
-        self.kb.set_meta(TUNING_KEY, json.dumps(tuning.to_json(), ensure_ascii=False))
+        if store:
+            self._tuning_raw = json.dumps(tuning.to_json(), ensure_ascii=False)
+            self.kb.set_meta(TUNING_KEY, self._tuning_raw)
         params = TriageParams.resolve(self.settings, tuning.chosen
                                       if tuning.status == "tuned" else None)
         triager = Triager(self.kb, self._index, self.settings, self._lock, params)
@@ -232,7 +269,9 @@ class Engine:
             if self._closing.is_set():
                 raise _Closing
         try:
-            self.tune(progress)
+            with self.kb.exclusive("tuning") as mine:
+                if mine:  # else another server is tuning: its result is adopted here
+                    self.tune(progress)
         except _Closing:
             return
         except Exception as exc:  # a background thread has nobody to tell but the log
@@ -375,6 +414,8 @@ class Engine:
         the database."""
         self._closing.set()
         self.wait_for_tuning()
+        if self._follower is not None:
+            self._follower.join()
         with self._lock:
             self.refresh()
             if self._unsaved:

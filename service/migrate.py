@@ -145,7 +145,7 @@ class ModelMigration:
         Returns True once the new index has caught up with the KB and is saved, False if
         `stop` was set (the progress so far is saved)."""
         stop = stop or self._stop
-        kb = KnowledgeBase(self.settings.db_path, self.settings.levels)
+        kb = KnowledgeBase(self.settings.database, self.settings.levels)
         try:
             idx = self.index = self._open()
             counts = kb.counts()

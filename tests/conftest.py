@@ -31,14 +31,51 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator:
+    """This worker's own PostgreSQL server (tests/postgres.py), or a skip saying why
+    there can be none here."""
+    from tests.postgres import Cluster
+
+    reason = Cluster.missing()
+    if reason:
+        pytest.skip(reason)
+    cluster = Cluster()
+    yield cluster
+    cluster.stop()
+
+
+STORES = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=STORES)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a contract test's knowledge base lives: once a SQLite file, once a fresh
+    database on the tests' own PostgreSQL.  The same test runs against both stores."""
+    if request.param == "sqlite":
+        return str(tmp_path / "kb.db")
+    return request.getfixturevalue("pg_cluster").new_database()
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
 @pytest.fixture
-def settings(data_dir: Path) -> Settings:
-    return load_settings(str(data_dir), model="hash:256", vector_backend="numpy")
+def database_url(request: pytest.FixtureRequest) -> str:
+    """The `database_url` of the tests' settings: empty (SQLite in the data folder),
+    or with TEST_STORE=postgresql in the environment a fresh database on the tests'
+    own PostgreSQL, so any test module can be run on that store."""
+    if os.environ.get("TEST_STORE", "sqlite") != "postgresql":
+        return ""
+    return request.getfixturevalue("pg_cluster").new_database()
+
+
+@pytest.fixture
+def settings(data_dir: Path, database_url: str) -> Settings:
+    return load_settings(str(data_dir), model="hash:256", vector_backend="numpy",
+                         database_url=database_url or None)
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from kb.store import KnowledgeBase
 
 
 @pytest.fixture
-def kb(tmp_path) -> KnowledgeBase:
-    store = KnowledgeBase(tmp_path / "kb.db")
+def kb(store_url) -> KnowledgeBase:
+    store = KnowledgeBase(store_url)
     store.upsert([Record(kind="case", id="C1", text="disk error", state="new")])
     return store
 

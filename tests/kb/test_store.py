@@ -1,4 +1,7 @@
-"""kb/store.py: records, labels, links, sequence numbers and the append-only event log."""
+"""kb/store.py: records, labels, links, sequence numbers and the append-only event log.
+
+The store contract: every test runs against both stores (SQLite and PostgreSQL,
+the `store_url` fixture)."""
 
 from __future__ import annotations
 
@@ -17,8 +20,8 @@ UTC_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
 @pytest.fixture
-def kb(tmp_path):
-    store = KnowledgeBase(tmp_path / "kb.db", LEVELS)
+def kb(store_url):
+    store = KnowledgeBase(store_url, LEVELS)
     yield store
     store.close()
 
@@ -148,8 +151,8 @@ def test_links_are_recorded_and_logged(kb):
     "UPDATE events SET actor = 'someone else'",
     "DELETE FROM events",
 ])
-def test_event_log_is_append_only(tmp_path, statement):
-    path = tmp_path / "kb.db"
+def test_event_log_is_append_only(store_url, statement):
+    path = store_url
     kb = KnowledgeBase(path, LEVELS)
     kb.upsert([case("EV-1")])
     kb.close()
@@ -163,8 +166,8 @@ def test_event_log_is_append_only(tmp_path, statement):
     kb.close()
 
 
-def test_records_survive_reopening(tmp_path):
-    path = tmp_path / "kb.db"
+def test_records_survive_reopening(store_url):
+    path = store_url
     kb = KnowledgeBase(path, LEVELS)
     kb.upsert([case("P-1", labels={"category": "存储"}, severity="critical")])
     seq = kb.seq
@@ -182,10 +185,10 @@ def test_many_records_read_back_with_their_labels(kb):
     assert all(r.labels == {"category": f"c{int(r.id[2:]) % 3}"} for r in records)
 
 
-def test_a_database_from_before_mail_intake_gains_its_tables(tmp_path):
+def test_a_database_from_before_mail_intake_gains_its_tables(store_url):
     """An older knowledge base (no mail_log; mail_seen made by an older intake) opens
     with both mail tables and keeps what intake had already taken."""
-    path = tmp_path / "kb.db"
+    path = store_url
     kb = KnowledgeBase(path, LEVELS)
     kb.upsert([case("OLD-1")])
     kb.db.execute("DROP TABLE mail_log")
