@@ -7,7 +7,7 @@ API_PORT ?= 8600
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run test lint bench bench-1m demo clean screenshots
+.PHONY: setup run test lint bench bench-1m bench-pg demo clean screenshots
 
 setup: $(VENV)/.installed
 
@@ -49,9 +49,25 @@ $(VENV)/.mailserver: | $(VENV)/.installed
 	else echo "no /usr/sbin/dovecot and no root apt-get: the IMAP intake test will skip"; fi
 	touch $@
 
+# Debian's PostgreSQL server for the PostgreSQL store's tests: tests/postgres.py starts a
+# cluster of its own (initdb + pg_ctl) in a temporary folder, whatever else the machine
+# runs.  postgresql-15 as on Debian 12; where the distribution has another version, its
+# default `postgresql` (tests/postgres.py takes any /usr/lib/postgresql/*/bin).  On a
+# machine that runs services, installing also starts the system's own cluster; our tests
+# do not use it.  Tried once per venv; without the server the PostgreSQL tests skip and
+# say why.
+$(VENV)/.pgserver: | $(VENV)/.installed
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -qq && (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			postgresql-15 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)) \
+		|| echo "could not install postgresql-15: the PostgreSQL tests will skip"; \
+	else echo "no /usr/lib/postgresql/*/bin/initdb and no root apt-get: the PostgreSQL tests will skip"; fi
+	touch $@
+
 # Test modules run in parallel, one module per worker at a time (--dist loadfile keeps a
 # module's shared fixtures in one process): about half the time on 2 cores.
-test: setup $(VENV)/.browser $(VENV)/.mailserver
+test: setup $(VENV)/.browser $(VENV)/.mailserver $(VENV)/.pgserver
 	$(PY) -m pytest -n auto --dist loadfile --durations=15
 
 # Refresh docs/screenshots/ (every page, zh and en) from the real app in headless Chromium.
@@ -77,6 +93,11 @@ bench-1m: setup
 	$(PY) bench/bench_scale.py --sizes 100000 --cached-vectors --out-dir bench/results/cache-check
 	$(PY) bench/bench_scale.py --sizes 1000000 --import-only --out-dir bench/results/real-model
 	$(PY) bench/report_scale.py
+
+# PostgreSQL next to SQLite in one run (issue 14): import rows/s, triage and search
+# p50 / p95 at 100k documents, and API throughput with one and with two app servers
+bench-pg: setup $(VENV)/.pgserver
+	$(PY) bench/bench_pg.py
 
 clean:
 	rm -rf $(VENV) data
