@@ -481,8 +481,26 @@ def _check_portal(s: Settings) -> None:
         raise SettingsError("portal_answer_score must be between 0 and 1")
     proxy_networks(s.trusted_proxies)
 
+SECRET_WORDS = ("password", "secret", "token")  # settings shown masked when set
+# the settings of one server, never shared through the database
+LOCAL = frozenset({"data_dir", "database_url"})
+DB_SETTINGS_KEY = "settings"  # meta key of the shared settings on PostgreSQL
+
+
+def shown_value(name: str, value: Any) -> Any:
+    """A setting's value as it may be shown: secrets masked, and a database address
+    without its password."""
+    if name == "database_url" and value:
+        return re.sub(r"(://[^:/@?]*:)[^@]*@", r"\1***@",
+                      re.sub(r"(password=)[^&\s]*", r"\1***", str(value)))
+    if value and any(w in name for w in SECRET_WORDS):
+        return "***"
+    return value
+
+
 def load_settings(data_dir: str | None = None, **overrides: Any) -> Settings:
-    """Defaults < data_dir/settings.json < KNOWNFIX_* environment < explicit overrides."""
+    """Defaults < data_dir/settings.json < the shared settings in the database (on
+    PostgreSQL) < KNOWNFIX_* environment < explicit overrides."""
     values: dict[str, Any] = {}
     env = os.environ
     base = data_dir or env.get("KNOWNFIX_DATA_DIR") or _DEFAULTS["data_dir"]
@@ -492,10 +510,15 @@ def load_settings(data_dir: str | None = None, **overrides: Any) -> Settings:
             values.update(json.loads(stored.read_text(encoding="utf-8")))
         except json.JSONDecodeError as exc:
             raise SettingsError(f"{stored} is not valid JSON: {exc}") from exc
-    for s in SETTINGS:
-        if f"KNOWNFIX_{s.name.upper()}" in env:
-            values[s.name] = env[f"KNOWNFIX_{s.name.upper()}"]
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    from_env = {s.name: env[f"KNOWNFIX_{s.name.upper()}"] for s in SETTINGS
+                if f"KNOWNFIX_{s.name.upper()}" in env}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    url = str(given.get("database_url", from_env.get("database_url",
+                                                     values.get("database_url", "")))).strip()
+    if url.startswith(("postgresql://", "postgres://")):  # another scheme: _checked says no
+        values.update(_shared_settings(url))
+    values.update(from_env)
+    values.update(given)
     values["data_dir"] = data_dir or values.get("data_dir", base)
     known = set(_DEFAULTS)
     bad = sorted(set(values) - known)
@@ -505,14 +528,34 @@ def load_settings(data_dir: str | None = None, **overrides: Any) -> Settings:
     return _checked(Settings(**{k: _coerce(k, v) for k, v in values.items()}, pinned=pinned))
 
 
-def save_settings(s: Settings) -> Path:
-    """Write the non-default settings to data_dir/settings.json and return its path."""
+def _shared_settings(url: str) -> dict[str, Any]:
+    """The settings saved in the database at `url` for every server (save_settings);
+    none while it holds no knowledge base yet."""
+    from kb.pg import stored_meta
+
+    raw = stored_meta(url, DB_SETTINGS_KEY)
+    return json.loads(raw) if raw else {}
+
+
+def save_settings(s: Settings) -> str:
+    """Save the non-default settings; returns where.  With a database_url they go into
+    the database, for every server (each takes them at its next start); else to
+    data_dir/settings.json."""
+    changed = {f.name: getattr(s, f.name) for f in fields(s) if f.name in _DEFAULTS
+               and f.name not in LOCAL and (getattr(s, f.name) != _DEFAULTS[f.name]
+                                            or f.name in s.pinned)}
+    if s.database_url:
+        from kb.store import KnowledgeBase
+
+        kb = KnowledgeBase(s.database_url)
+        try:
+            kb.set_meta(DB_SETTINGS_KEY, json.dumps(changed, ensure_ascii=False))
+        finally:
+            kb.close()
+        return f"{shown_value('database_url', s.database_url)} (shared settings)"
     path = Path(s.data_dir) / "settings.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    changed = {f.name: getattr(s, f.name) for f in fields(s) if f.name in _DEFAULTS
-               and f.name != "data_dir" and (getattr(s, f.name) != _DEFAULTS[f.name]
-                                              or f.name in s.pinned)}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(changed, ensure_ascii=False, indent=2), encoding="utf-8")
     os.replace(tmp, path)  # readers see the old file or the new one, never half of one
-    return path
+    return str(path)

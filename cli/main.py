@@ -37,7 +37,7 @@ from cli.plans import commands as plan_commands
 from cli.reports import commands as report_commands
 from cli.serve import commands as serve_commands
 from cli.tuning import commands as tuning_commands
-from settings import SETTINGS
+from settings import SETTINGS, shown_value
 
 if TYPE_CHECKING:
     from kb.importer import ColumnMapping
@@ -448,7 +448,7 @@ def settings_cmd(data_dir: DataDirOpt = None,
         return
     current = settings_for(data_dir)
     for s in SETTINGS:
-        value = getattr(current, s.name)
+        value = shown_value(s.name, getattr(current, s.name))
         pinned = " (pinned)" if s.name in current.pinned else ""
         typer.echo(f"{s.name} = {json.dumps(value, ensure_ascii=False)}{pinned}\n    {s.help}")
 

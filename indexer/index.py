@@ -83,6 +83,7 @@ class Index:
         self.digests: dict[str, str] = {}  # key -> digest of the text its vector encodes
         self.next_id = 0
         self.seq = 0
+        self.epoch = ""  # the database's epoch (KnowledgeBase.epoch) seq counts in
         self.generation = 0
         self._by_digest: dict[str, int] | None = None  # digest -> an id with that vector
 
@@ -128,6 +129,7 @@ class Index:
         idx.key_to_id, idx.digests = ids, digests
         idx.id_to_key = {v: k for k, v in ids.items()}
         idx.next_id, idx.seq, idx.generation = manifest["next_id"], manifest["seq"], gen
+        idx.epoch = manifest.get("db_epoch", "")
         if len(idx.vectors) != len(ids) or len(idx.lexical) != len(ids):
             raise IndexCorrupt("index files disagree on their counts: run `knownfix reindex`")
         return idx
@@ -145,7 +147,7 @@ class Index:
                 "dim": self.encoder.dim, "normalized": True, "metric": "inner_product",
                 "backend": self.backend, "count": len(self.key_to_id), "next_id": self.next_id,
                 "vector_index": getattr(self.vectors, "describe", lambda: {"type": "exact"})(),
-                "seq": self.seq, "generation": self.generation,
+                "seq": self.seq, "db_epoch": self.epoch, "generation": self.generation,
                 "ranking": {"fusion": self.ranking.fusion, "analyzers": self.ranking.analyzers,
                             "context_weight": self.ranking.context_weight},
                 "tuning": self.tuning,
@@ -253,8 +255,14 @@ class Index:
         return gone
 
     def sync(self, kb, progress: Callable[[int], None] | None = None) -> int:
-        """Apply every KB change newer than this index; returns how many records changed."""
-        target = kb.seq
+        """Apply every KB change newer than this index; returns how many records changed.
+        An index of another database (a backup was restored into it, or it was
+        replaced: another epoch, or fewer changes than the index has seen) has nothing
+        to catch up from and is rebuilt."""
+        target, epoch = kb.seq, kb.epoch
+        if self.seq and (epoch != self.epoch or target < self.seq):
+            return self.rebuild(kb, progress)
+        self.epoch = epoch
         if target == self.seq:
             return 0
         changed, removed = kb.changes_since(self.seq)

@@ -379,6 +379,12 @@ class Table:
             [_value(row[c]) for c in cols])
         return self
 
+    def delete_where(self, where: str | None = None, where_args: Sequence | None = None
+                     ) -> Table:
+        self.db.conn.execute(f"DELETE FROM {self.name}" + (f" WHERE {where}" if where else ""),
+                             where_args)
+        return self
+
     def update(self, pk_value: Any, updates: dict, **_: Any) -> Table:
         keys = self.db.conn.primary_key(self.name)
         values = pk_value if isinstance(pk_value, list | tuple) else [pk_value]
@@ -443,6 +449,19 @@ def holds_knowledge_base(url: str) -> bool:
     conn = Connection(url)
     try:
         return conn.raw.execute("SELECT to_regclass('cases') IS NOT NULL").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def stored_meta(url: str, key: str) -> str | None:
+    """One value of the meta table of the database at `url` (None where it has none,
+    or no knowledge base yet), read without opening a KnowledgeBase."""
+    conn = Connection(url)
+    try:
+        if not conn.raw.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()[0]:
+            return None
+        row = conn.raw.execute("SELECT value FROM meta WHERE key = %s", [key]).fetchone()
+        return row[0] if row else None
     finally:
         conn.close()
 

@@ -12,6 +12,7 @@ import sqlite3
 import sys
 import threading
 import time
+import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -230,6 +231,7 @@ class KnowledgeBase:
         if not db["meta"].exists():
             db["meta"].create({"key": str, "value": str}, pk="key")
             db["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
+            db["meta"].insert({"key": "epoch", "value": uuid.uuid4().hex})
         if not db["events"].exists():
             db["events"].create({"id": int, "at": str, "actor": str, "action": str,
                                  "target": str, "detail": str}, pk="id")
@@ -539,6 +541,17 @@ class KnowledgeBase:
     def seq(self) -> int:
         """The sequence number of the latest change to any case or article."""
         return int(self._meta("seq"))
+
+    @property
+    def epoch(self) -> str:
+        """Which database this is: set when it is made and changed when a backup is
+        restored into it, so an index built from another one is rebuilt rather than
+        caught up by sequence numbers ("" for a database from before epochs)."""
+        return self.meta("epoch") or ""
+
+    def new_epoch(self) -> None:
+        """Mark the contents as replaced (after a restore): every index rebuilds."""
+        self.set_meta("epoch", uuid.uuid4().hex)
 
     @property
     def label_version(self) -> int:

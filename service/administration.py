@@ -18,11 +18,10 @@ from dataclasses import dataclass, fields
 from errors import BadInput, NotFound
 from service.auth import ROLES, User, Users, check_timezone, require
 from service.engine import Engine
-from settings import SETTINGS, Settings, SettingsError, load_settings
+from settings import SETTINGS, Settings, SettingsError, load_settings, shown_value
 
 LANGS = ("zh", "en")
-SECRET_WORDS = ("password", "secret", "token")  # settings shown masked when set
-FIXED = frozenset({"data_dir"})  # settings the API never changes
+FIXED = frozenset({"data_dir", "database_url"})  # settings the API never changes
 
 
 @dataclass(frozen=True)
@@ -164,6 +163,4 @@ class Administration:
 
 
 def _shown(name: str, value: object) -> object:
-    if value and any(w in name for w in SECRET_WORDS):
-        return "***"
-    return value
+    return shown_value(name, value)

@@ -198,7 +198,7 @@ class Desk:
                                {"status": result.status, "chosen": result.chosen})
         return result
 
-    def save_settings(self, actor: User, settings: Settings) -> Path:
+    def save_settings(self, actor: User, settings: Settings) -> str:
         require(actor, "settings.manage")
         path = save_settings(settings)
         self.engine.kb.log(actor.username, "settings", "settings")

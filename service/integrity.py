@@ -72,6 +72,9 @@ def check_and_repair(kb: KnowledgeBase, index: Index, refresh: Callable[[], obje
     reason = _UNREADABLE.pop(index, None)
     if reason is not None:
         return _rebuild(kb, index, save, f"the index could not be read ({_short(reason)})")
+    if index.seq and index.epoch != kb.epoch:
+        return _rebuild(kb, index, save, "the index was built from another database (a "
+                        "backup was restored, or the database was replaced)")
     if index.seq > kb.seq:
         return _rebuild(kb, index, save, f"the index reflects change {index.seq} but the "
                         f"database only reaches {kb.seq} (an older database was restored?)")

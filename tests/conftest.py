@@ -62,6 +62,16 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+@pytest.fixture(scope="module", params=STORES)
+def module_store(request: pytest.FixtureRequest) -> str:
+    """For a module that builds one world for all its tests (the replay, the role
+    matrix): the `database_url` to build it on, once "" (SQLite in its data folder) and
+    once a fresh database on the tests' own PostgreSQL.  Every test runs on both."""
+    if request.param == "sqlite":
+        return ""
+    return request.getfixturevalue("pg_cluster").new_database()
+
+
 @pytest.fixture
 def database_url(request: pytest.FixtureRequest) -> str:
     """The `database_url` of the tests' settings: empty (SQLite in the data folder),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 
-from settings import SETTINGS, Settings, SettingsError, load_settings, save_settings
+from kb.store import KnowledgeBase
+from settings import SETTINGS, Settings, SettingsError, load_settings, save_settings, shown_value
 
 
 def test_every_setting_has_help_and_a_field():
@@ -70,7 +72,7 @@ def test_priority_file_then_environment_then_overrides(monkeypatch, tmp_path):
 
 def test_save_then_load_round_trip(tmp_path):
     s = load_settings(str(tmp_path)).with_(top_k=8, severity_levels="三级,二级,一级")
-    path = save_settings(s)
+    path = Path(save_settings(s))
     stored = json.loads(path.read_text(encoding="utf-8"))
     assert stored == {"top_k": 8, "severity_levels": "三级,二级,一级"}
     assert load_settings(str(tmp_path)) == s
@@ -123,3 +125,30 @@ def test_rules_and_escalation_level_resolve_on_a_chinese_scale(tmp_path):
     assert "宕机" in s.rules["一级"]
     assert "多台" in s.rules["二级"]
     assert set(s.rules) == {"一级", "二级"}
+
+
+def test_on_postgresql_saved_settings_are_shared_by_every_server(tmp_path, pg_cluster):
+    """Saved on one server (its own data folder), taken by another at its start; the
+    environment still wins, and the address is never shown with its password."""
+    url = pg_cluster.new_database()
+    KnowledgeBase(url).close()
+    a = load_settings(str(tmp_path / "a"), database_url=url).with_(top_k=9)
+    where = save_settings(a)
+    assert "shared" in where and not (tmp_path / "a" / "settings.json").exists()
+    b = load_settings(str(tmp_path / "b"), database_url=url)
+    assert b.top_k == 9 and b.database_url == url
+    assert load_settings(str(tmp_path / "b"), database_url=url, top_k=3).top_k == 3
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql://kf:s3cret@db:5432/kf", "postgresql://kf:***@db:5432/kf"),
+    ("postgresql://db/kf?user=kf&password=s3cret", "postgresql://db/kf?user=kf&password=***"),
+    ("postgresql://kf@db/kf", "postgresql://kf@db/kf"),
+])
+def test_a_database_address_is_shown_without_its_password(url, shown):
+    assert shown_value("database_url", url) == shown
+
+
+def test_database_url_must_name_postgresql(tmp_path):
+    with pytest.raises(SettingsError, match="postgresql://"):
+        load_settings(str(tmp_path), database_url="mysql://db/kf")

@@ -57,7 +57,8 @@ def read_settings(user: Caller, desk: DeskDep) -> SettingsOut:
 
 @router.patch("/settings", response_model=SettingsSaved,
               openapi_extra=needs("settings.manage"),
-              summary="Change settings (saved to settings.json; applied at the next start)")
+              summary="Change settings (saved to settings.json, or on PostgreSQL in the "
+                      "database for every server; applied at the next start)")
 def change_settings(changes: Annotated[SettingsChange, Body(
                         examples=[{"top_k": 8, "escalate_at_severity": "high"}])],
                     user: Caller, desk: DeskDep) -> SettingsSaved:

@@ -46,14 +46,15 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(tmp_path_factory: pytest.TempPathFactory, module_store: str) -> Iterator[World]:
     with pytest.MonkeyPatch.context() as mp:
         for name in list(os.environ):
             if name.startswith("KNOWNFIX_"):
                 mp.delenv(name)
         folder = tmp_path_factory.mktemp("access")
         desk = Desk.open(load_settings(str(folder / "data"), model="hash:256",
-                                       vector_backend="numpy", auto_tune=False))
+                                       vector_backend="numpy", auto_tune=False,
+                                       database_url=module_store or None))
     desk.engine.upsert(small_kb_records())
     w = World(desk, folder)
     for role in ROLES:

@@ -1478,7 +1478,7 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(tmp_path_factory: pytest.TempPathFactory, module_store: str) -> Iterator[World]:
     import time
 
     with pytest.MonkeyPatch.context() as mp:
@@ -1497,7 +1497,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         # each run costs more than the replay itself); tuning has tests of its own
         settings = load_settings(str(tmp_path_factory.mktemp("replay")), model="hash:256",
                                  vector_backend="numpy", auto_tune=False,
-                                 portal_answer_score=PORTAL_SCORE, **MATCHING)
+                                 portal_answer_score=PORTAL_SCORE, **MATCHING,
+                                 database_url=module_store or None)
         desk = Desk.open(settings)
         load_demo(desk.engine)
         roles = {**dict.fromkeys(AGENTS, "first_line"), **dict.fromkeys(ENGINEERS, "engineer"),
