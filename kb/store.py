@@ -565,48 +565,81 @@ class KnowledgeBase:
                 f"unknown severity {value!r} (levels: {', '.join(self.levels)})")
 
     def upsert(self, records: Iterable[Record], actor: str = "system") -> int:
-        """Insert or replace records (by kind and id), labels included, atomically."""
-        count, teaches = 0, False
+        """Insert or replace records (by kind and id), labels included, atomically.
+        The batch is written in a few statements, not a few per record (a round trip
+        to a database server costs more than the write); each record still gets its
+        own sequence number and event, in the order given, and a record given twice
+        ends as its last copy."""
+        records = list(records)
+        for rec in records:
+            self._check_record(rec)
+        if not records:
+            return 0
         with self.transaction():
-            for rec in records:
-                self._upsert_one(rec, actor)
-                count += 1
-                teaches = teaches or is_known_fix(rec.kind, rec.state)
-            if teaches:
+            known = self._created_at(records)  # key -> created_at of the stored record
+            first, stamp = int(self._meta("seq")), now_utc()
+            rows: dict[str, dict[str, tuple]] = {kind: {} for kind in KINDS}
+            labels: dict[str, list[tuple]] = {}
+            events = []
+            for n, rec in enumerate(records, 1):
+                existed = rec.key in known
+                created = rec.created_at or known.get(rec.key) or stamp
+                known.setdefault(rec.key, created)  # a second copy in the batch updates
+                rows[rec.kind].pop(rec.id, None)  # keep the batch's order of sequence numbers
+                rows[rec.kind][rec.id] = (
+                    rec.id, rec.title, rec.text, rec.fix, rec.severity or None, rec.state,
+                    json.dumps(rec.extra, ensure_ascii=False), created, stamp, first + n)
+                labels[rec.key] = [(rec.kind, rec.id, f, v) for f, v in rec.labels.items() if v]
+                events.append(("updated" if existed else "created", rec.key))
+            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('seq', ?)",
+                            [str(first + len(records))])
+            columns = "id, title, text, fix, severity, state, extra, created_at, updated_at, seq"
+            for kind, by_id in rows.items():
+                if by_id:
+                    # plain SQL: sqlite-utils' upsert reads the table's schema on every call
+                    self.db.conn.executemany(
+                        f"INSERT INTO {_TABLE[kind]} ({columns}) VALUES ({', '.join('?' * 10)}) "
+                        "ON CONFLICT(id) DO UPDATE SET " + ", ".join(
+                            f"{c} = excluded.{c}" for c in columns.split(", ")[1:]),
+                        list(by_id.values()))
+            for kind, by_id in rows.items():
+                ids = list(by_id)
+                for i in range(0, len(ids), 900):
+                    chunk = ids[i:i + 900]
+                    marks = ",".join("?" * len(chunk))
+                    self.db.execute(f"DELETE FROM labels WHERE kind = ? AND doc_id IN ({marks})",
+                                    [kind, *chunk])
+                    self.db.execute(f"DELETE FROM removed WHERE key IN ({marks})",
+                                    [f"{kind}:{rid}" for rid in chunk])
+            new_labels = [lab for rows_ in labels.values() for lab in rows_]
+            if new_labels:
+                self.db.conn.executemany("INSERT INTO labels (kind, doc_id, field, value) "
+                                         "VALUES (?, ?, ?, ?)", new_labels)
+            for action, key in events:
+                self.log(actor, action, key)
+            if any(is_known_fix(rec.kind, rec.state) for rec in records):
                 self._bump("label_version")
-        return count
+        return len(records)
 
-    def _upsert_one(self, rec: Record, actor: str) -> None:
+    def _check_record(self, rec: Record) -> None:
         if rec.kind not in KINDS:
             raise BadInput(f"unknown kind {rec.kind!r} (use case or article)")
         if not rec.id.strip():
             raise BadInput("a record needs an id")
         self.check_severity(rec.severity)
-        table = _TABLE[rec.kind]
-        db = self.db
-        old = db.execute(f"SELECT created_at FROM {table} WHERE id = ?", [rec.id]).fetchone()
-        stamp = now_utc()
-        seq = self._bump("seq")
-        row = {
-            "id": rec.id, "title": rec.title, "text": rec.text, "fix": rec.fix,
-            "severity": rec.severity or None, "state": rec.state,
-            "extra": json.dumps(rec.extra, ensure_ascii=False),
-            "created_at": rec.created_at or (old[0] if old else stamp),
-            "updated_at": stamp, "seq": seq,
-        }
-        # plain SQL: sqlite-utils' upsert reads the table's schema on every call, which
-        # made the KB write 6x slower than this (5,000 rows: 9.4 s, now 1.5 s)
-        db.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))}) "
-                   f"ON CONFLICT(id) DO UPDATE SET "
-                   f"{', '.join(f'{c} = excluded.{c}' for c in row if c != 'id')}",
-                   list(row.values()))
-        db.execute("DELETE FROM labels WHERE kind = ? AND doc_id = ?", [rec.kind, rec.id])
-        db.execute("DELETE FROM removed WHERE key = ?", [rec.key])
-        labels = [(rec.kind, rec.id, f, v) for f, v in rec.labels.items() if v]
-        if labels:
-            db.conn.executemany("INSERT INTO labels (kind, doc_id, field, value) "
-                                "VALUES (?, ?, ?, ?)", labels)
-        self.log(actor, "updated" if old else "created", rec.key)
+
+    def _created_at(self, records: list[Record]) -> dict[str, str]:
+        """key -> created_at of those of `records` already stored."""
+        out: dict[str, str] = {}
+        for kind in KINDS:
+            ids = list(dict.fromkeys(r.id for r in records if r.kind == kind))
+            for i in range(0, len(ids), 900):
+                chunk = ids[i:i + 900]
+                for rid, created in self.db.execute(
+                        f"SELECT id, created_at FROM {_TABLE[kind]} WHERE id IN "
+                        f"({','.join('?' * len(chunk))})", chunk):
+                    out[f"{kind}:{rid}"] = created
+        return out
 
     def delete(self, kind: str, rid: str, actor: str = "system") -> bool:
         """Remove a record; returns whether it existed. The index drops it on its next sync."""

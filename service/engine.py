@@ -48,8 +48,9 @@ SAVE_EVERY_CHANGES = 200
 SAVE_EVERY_SECONDS = 60.0
 TUNING_KEY = "tuning"  # meta key of the stored Tuning (JSON)
 # A server on a shared PostgreSQL follows the others' changes: woken by NOTIFY the moment
-# one commits, and looking anyway this often (a missed notification costs no more).
-FOLLOW_SECONDS = 2.0
+# one commits, and looking anyway this often (a missed notification costs no more, and
+# closing waits no longer than this for the follower to stop).
+FOLLOW_SECONDS = 0.5
 
 
 class _Closing(Exception):

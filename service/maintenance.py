@@ -401,8 +401,11 @@ class Maintenance(OnEngine):
     def _loop(self, interval: float) -> None:
         while not self._stop.is_set():
             try:
-                report = self.run_due(SYSTEM)
-                for error in report.errors:
+                # several servers on one database: one pass at a time (the plan and due
+                # date key would stop a second case anyway; this saves the others the work)
+                with self.kb.exclusive("maintenance") as mine:
+                    report = self.run_due(SYSTEM) if mine else None
+                for error in report.errors if report else ():
                     log.warning("maintenance plans: %s", error)
             except Exception as exc:  # e.g. the database busy: the next pass tries again
                 log.warning("maintenance plans: %s: %s", exc.__class__.__name__, exc)
