@@ -96,3 +96,36 @@ def test_a_server_follows_what_another_server_commits(pg_url, tmp_path):
     assert [r.record.key for r in b.search("读卡器 员工卡", k=1)] == ["case:F-1"]
     a.close()
     b.close()
+
+
+def test_a_session_started_on_one_server_is_valid_on_another(pg_url, tmp_path, monkeypatch):
+    """Sign in through server A, work through server B with the same token; signing
+    out on B ends it on A too, and a new case gets the next number whichever server
+    opens it."""
+    from argon2 import PasswordHasher
+
+    from errors import PermissionDenied
+    from service import auth
+    from service.auth import SYSTEM
+    from service.desk import Desk
+
+    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
+                                                        parallelism=1))
+
+    def desk(name: str) -> Desk:
+        return Desk.open(load_settings(str(tmp_path / name), model="hash:256",
+                                       vector_backend="numpy", database_url=pg_url))
+
+    a, b = desk("a"), desk("b")
+    a.users.add(SYSTEM, "li", "a-long-password", "first_line")
+    token = a.users.sign_in("li", "a-long-password")
+    li = b.users.session(token)
+    assert li.username == "li"
+    one = a.cases.open(SYSTEM, "NVR 硬盘错误，录像查不到", channel="phone")
+    two = b.cases.open(li, "门禁读卡器不识别员工卡", channel="phone")
+    assert int(two.id.rsplit("-", 1)[1]) == int(one.id.rsplit("-", 1)[1]) + 1
+    b.users.sign_out(token)
+    with pytest.raises(PermissionDenied):
+        a.users.session(token)
+    a.close()
+    b.close()
