@@ -93,6 +93,26 @@ class Event:
 EventHook = Callable[[Event], None]
 
 
+class _Lease:
+    """A thread's PostgreSQL connection, put back for reuse when the thread ends (its
+    thread-local storage is dropped then) if it is idle and there is room; else closed."""
+
+    KEEP = 8  # idle connections kept per KnowledgeBase
+
+    def __init__(self, idle: list, db: object) -> None:
+        self.idle, self.db = idle, db
+
+    def __del__(self) -> None:
+        conn = self.db.conn  # type: ignore[attr-defined]
+        try:
+            if len(self.idle) < self.KEEP and not conn.in_transaction and not conn.raw.closed:
+                self.idle.append(self.db)
+            else:
+                conn.close()
+        except Exception:
+            pass
+
+
 def now_utc() -> str:
     """The current time as UTC ISO-8601 with a Z, to the second."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -115,6 +135,10 @@ class KnowledgeBase:
         # Threads see each other's work once committed (WAL), like separate processes.
         self._local = threading.local()
         self._all: weakref.WeakSet = weakref.WeakSet()
+        # PostgreSQL connections of threads that have ended, for the next new thread: a
+        # server forks a process per connection, a few ms the app would pay on every
+        # page run (Streamlit runs each in a new thread)
+        self._idle: list = []
         self._closed = False
         self._shared = self._connect() if self._memory else None  # :memory: is one thread's
         self.levels = list(levels or [])
@@ -149,7 +173,9 @@ class KnowledgeBase:
             return self._shared
         db = getattr(self._local, "db", None)
         if db is None:
-            db = self._local.db = self._connect()
+            db = self._local.db = self._idle.pop() if self._idle else self._connect()
+            if self.url:  # handed back when the thread ends (a new one per page run)
+                self._local.lease = _Lease(self._idle, db)
         return db
 
     @property

@@ -80,7 +80,8 @@ def test_only_an_admin_names_values(desk: Desk):
 
 def test_a_change_by_another_process_is_seen(desk: Desk, settings):
     assert desk.names.name("category", "video", "zh") is None
-    other = Engine(load_settings(settings.data_dir, model="hash:256", vector_backend="numpy"))
+    other = Engine(load_settings(settings.data_dir, model="hash:256", vector_backend="numpy",
+                                 database_url=settings.database_url or None))
     try:
         DisplayNames(other.kb).set_many(SYSTEM, [DisplayName("category", "video", "视频")])
     finally:
