@@ -301,7 +301,7 @@ def _restore_database(path: str | Path, settings: Settings, report: dict) -> dic
     return {**report, "kept": str(kept) if kept else None}
 
 
-def _refuse_other_servers(kb: KnowledgeBase, grace: float = 3.0) -> None:
+def _refuse_other_servers(kb: KnowledgeBase, grace: float = 1.0) -> None:
     """BadInput while another KnownFix process is connected to the PostgreSQL database
     (its connections say application_name knownfix).  Connections that are closing are
     given `grace` seconds to go."""
