@@ -47,30 +47,32 @@ def copy_tables(source: KnowledgeBase, target: KnowledgeBase,
     copied per table (every source table, 0 for an empty one).  Raises CopyFailed, with
     nothing written, when the target lacks a table or column of the source or a row
     cannot be stored there."""
-    names = table_names(source)
-    _check_shapes(source, target, names)
+    columns = _shapes(source, target)
     counts: dict[str, int] = {}
     with source.snapshot(), target.transaction():
         _empty(target)
-        for table in names:
-            counts[table] = _copy_table(source, target, table, progress, batch)
+        for table, cols in columns.items():
+            counts[table] = _copy_table(source, target, table, cols, progress, batch)
         if target.dialect == "postgresql":
             _move_identities(target)
     return counts
 
 
-def _check_shapes(source: KnowledgeBase, target: KnowledgeBase, names: list[str]) -> None:
+def _shapes(source: KnowledgeBase, target: KnowledgeBase) -> dict[str, list[str]]:
+    """Each source table's columns; CopyFailed when the target lacks one of them."""
     have = set(table_names(target))
-    missing = [t for t in names if t not in have]
+    columns = {t: list(source.db[t].columns_dict) for t in table_names(source)}
+    missing = [t for t in columns if t not in have]
     if missing:
         raise CopyFailed(f"{target.where} has no table {', '.join(missing)}: it was not "
                          "made by this version of KnownFix")
-    for table in names:
-        lost = [c for c in source.db[table].columns_dict
-                if c not in target.db[table].columns_dict]
+    for table, cols in columns.items():
+        theirs = target.db[table].columns_dict
+        lost = [c for c in cols if c not in theirs]
         if lost:
             raise CopyFailed(f"{target.where} has no column {', '.join(lost)} in table "
                              f"{table}: the source is from a newer version of KnownFix")
+    return columns
 
 
 def _empty(target: KnowledgeBase) -> None:
@@ -85,9 +87,8 @@ def _empty(target: KnowledgeBase) -> None:
         target.db.execute(f"DELETE FROM {table}")
 
 
-def _copy_table(source: KnowledgeBase, target: KnowledgeBase, table: str,
+def _copy_table(source: KnowledgeBase, target: KnowledgeBase, table: str, cols: list[str],
                 progress: Progress | None, batch: int) -> int:
-    cols = list(source.db[table].columns_dict)
     names = ", ".join(f'"{c}"' for c in cols)
     insert = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(cols))})"
     done = 0
@@ -122,10 +123,9 @@ def _pages(kb: KnowledgeBase, table: str, cols: list[str], batch: int) -> Iterat
 
 def _move_identities(target: KnowledgeBase) -> None:
     """Each identity column's next value: one past the highest id copied."""
-    for table in table_names(target):
-        if "id" not in target.db[table].columns_dict:
-            continue
-        seq = target.db.execute("SELECT pg_get_serial_sequence(?, 'id')", [table]).fetchone()[0]
-        if seq:
-            target.db.execute(f"SELECT setval(?, COALESCE((SELECT MAX(id) FROM {table}), 0) "
-                              "+ 1, false)", [seq])
+    tables = [r[0] for r in target.db.execute(
+        "SELECT table_name FROM information_schema.columns WHERE table_schema = "
+        "current_schema() AND column_name = 'id' AND is_identity = 'YES'")]
+    for table in tables:
+        target.db.execute(f"SELECT setval(pg_get_serial_sequence(?, 'id'), "
+                          f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)", [table])

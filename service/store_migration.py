@@ -14,7 +14,8 @@ to another embedding model.)
    (cases and articles) compared field by field, labels included; and the same
    searches answered the same way: a search index is built from PostgreSQL alone in a
    temporary folder, as a new app server would build its own, and the top ten of
-   queries taken from the sampled records' titles (or texts) are compared with the source's own index;
+   queries taken from the sampled records' titles (or texts) are compared with the
+   source's own index;
 4. returns a MigrationReport; its `mismatches` are empty when the copy is good.
 
 The same module opens a knowledge base with every table (`open_whole`) and writes one
