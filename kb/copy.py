@@ -20,13 +20,12 @@ file (`knownfix restore`), never row by row.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from errors import CopyFailed
 from kb.store import KnowledgeBase
 
-BATCH = 2000
-Progress = Callable[[str, int], None]  # (table, rows copied so far)
+BATCH = 2000  # rows read and written at a time
 
 
 def table_names(kb: KnowledgeBase) -> list[str]:
@@ -42,7 +41,7 @@ def primary_key(kb: KnowledgeBase, table: str) -> list[str]:
 
 
 def copy_tables(source: KnowledgeBase, target: KnowledgeBase,
-                progress: Progress | None = None, batch: int = BATCH) -> dict[str, int]:
+                batch: int = BATCH) -> dict[str, int]:
     """Replace every table of `target` with the rows of `source`; returns the rows
     copied per table (every source table, 0 for an empty one).  Raises CopyFailed, with
     nothing written, when the target lacks a table or column of the source or a row
@@ -52,7 +51,7 @@ def copy_tables(source: KnowledgeBase, target: KnowledgeBase,
     with source.snapshot(), target.transaction():
         _empty(target)
         for table, cols in columns.items():
-            counts[table] = _copy_table(source, target, table, cols, progress, batch)
+            counts[table] = _copy_table(source, target, table, cols, batch)
         if target.dialect == "postgresql":
             _move_identities(target)
     return counts
@@ -88,7 +87,7 @@ def _empty(target: KnowledgeBase) -> None:
 
 
 def _copy_table(source: KnowledgeBase, target: KnowledgeBase, table: str, cols: list[str],
-                progress: Progress | None, batch: int) -> int:
+                batch: int) -> int:
     names = ", ".join(f'"{c}"' for c in cols)
     insert = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(cols))})"
     done = 0
@@ -100,8 +99,6 @@ def _copy_table(source: KnowledgeBase, target: KnowledgeBase, table: str, cols: 
             raise CopyFailed(f"table {table}: a row could not be stored in "
                              f"{target.where} ({first}); nothing was copied") from exc
         done += len(rows)
-        if progress:
-            progress(table, done)
     return done
 
 

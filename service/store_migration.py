@@ -5,8 +5,9 @@ to another embedding model.)
 
 `migrate_to(settings, url)`:
 
-1. refuses an address that is not `postgresql://`, a server it cannot reach, and a
-   database that already holds records (unless told to replace them);
+1. refuses an address that is not `postgresql://`, a server it cannot reach, a
+   database that already holds records (unless told to replace them), and a SQLite file
+   another process has open (what it wrote after the copy would be lost);
 2. copies every table, in one transaction on the target (kb/copy.py); the source is
    always the SQLite file `knownfix.db` of the data folder, whatever `database_url`
    says, and is only read;
@@ -131,6 +132,13 @@ def migrate_to(settings: Settings, url: str, replace: bool = False,
     if not source_file.is_file():
         raise NotFound(f"no knowledge base in {Path(settings.data_dir).resolve()}: migrate "
                        "copies the file knownfix.db of a data folder (--data-dir)")
+    from service.backup import in_use_by
+
+    users = in_use_by(source_file)
+    if users:  # what they wrote after the copy would be lost with the switch
+        raise BadInput(f"the database {source_file} is in use by process(es) "
+                       f"{', '.join(map(str, users))}: stop the app and other knownfix "
+                       "commands, then migrate")
     where = describe(url)
     holds_knowledge_base(url)  # reachable, or a one-line NotFound before anything else
     started = time.perf_counter()
@@ -144,7 +152,8 @@ def migrate_to(settings: Settings, url: str, replace: bool = False,
                                f"cases, {counts['article']} articles, {counts['events']} "
                                "events): migrate copies into an empty database; give --yes "
                                "to replace what it holds")
-            say(f"copying {source_file} to {where}")
+            rows = sum(source.kb.db[t].count for t in table_names(source.kb))
+            say(f"copying {rows} rows from {source_file} to {where}")
             copied = copy_tables(source.kb, target)
         finally:
             target.close()
@@ -157,7 +166,7 @@ def migrate_to(settings: Settings, url: str, replace: bool = False,
                 check.reindex()
                 compare(source, check, report)
                 if not report.mismatches:
-                    check.kb.log("system", "migrated", "database",
+                    check.kb.log("system", "migrated", f"file:{source_file.name}",
                                  {"from": str(source_file), "rows": report.rows})
             finally:
                 check.close()

@@ -2,15 +2,17 @@
 into the tests' own PostgreSQL and checked (counts, records, searches); a server given
 that address then answers from it.  Refused with one line and exit code 1: a database
 that already holds records (unless --yes), an address that is not PostgreSQL's, a
-server that does not answer (the password never shown); and a copy that differs from
-its source is found by the checks."""
+server that does not answer (the password never shown), a SQLite file another process
+has open; and a copy that differs from its source is found by the checks."""
 
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
+from kb.store import KnowledgeBase
 from service.engine import Engine
 from service.store_migration import MigrationReport, compare, migrate_to
 from settings import load_settings
@@ -62,6 +64,16 @@ def test_migrate_needs_a_knowledge_base_to_copy(kf, tmp_path):
     result = kf("migrate", "--to", "postgresql://x@/y?host=/nonexistent",
                 "--data-dir", str(tmp_path / "empty"), ok=False)
     one_line_error(result, "no knowledge base in", "knownfix.db")
+
+
+def test_migrate_refuses_while_another_process_has_the_sqlite_file_open(kf, tmp_path):
+    holder = KnowledgeBase(str(tmp_path / "data" / "knownfix.db"))  # this process, here
+    try:
+        assert holder.counts()["case"] == 8
+        result = kf("migrate", "--to", "postgresql://x@/y?host=/nonexistent", ok=False)
+    finally:
+        holder.close()
+    one_line_error(result, "is in use by process(es)", str(os.getpid()), "stop the app")
 
 
 def test_the_checks_find_a_copy_that_differs(kf, pg_cluster, tmp_path):
