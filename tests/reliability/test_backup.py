@@ -20,9 +20,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from errors import BadInput
+from errors import BadInput, NewerSchema
 from kb.records import Record
-from kb.store import KnowledgeBase
+from kb.store import SCHEMA_VERSION, KnowledgeBase
 from service.auth import SYSTEM
 from service.backup import backup, check, restore
 from service.engine import Engine
@@ -346,6 +346,41 @@ def test_restore_on_postgresql_refuses_while_another_knownfix_is_connected(
     try:
         assert engine.integrity is None, engine.integrity  # the backup's index fits
         assert not engine.kb.get_many(["case:LATE-2"]) and engine.kb.get("case", "LATE-1")
+        assert "case:C2" in [h.hit.key for h in engine.search("NVR HDD error")]
+    finally:
+        engine.close()
+
+
+def _with_schema(good: Path, dst: Path, version: int, tmp: Path) -> Path:
+    """A copy of a backup whose database says schema `version`; an older one also lacks
+    a column that version did not have yet."""
+    db = tmp / f"schema-{version}.db"
+    with zipfile.ZipFile(good) as zf:
+        db.write_bytes(zf.read("knownfix.db"))
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(version)])
+    if version < SCHEMA_VERSION:
+        conn.execute("ALTER TABLE cases DROP COLUMN lang")
+    conn.commit()
+    conn.close()
+    return _rezip(good, dst, lambda n, d: db.read_bytes() if n == "knownfix.db" else d)
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_an_older_backup_is_upgraded_and_a_newer_one_refused(
+        store: str, good_backup: Path, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    url = _store_env(store, request).get("KNOWNFIX_DATABASE_URL", "")
+    settings = fast_settings(tmp_path / "target").with_(database_url=url)
+    newer = _with_schema(good_backup, tmp_path / "newer.zip", SCHEMA_VERSION + 1, tmp_path)
+    with pytest.raises(NewerSchema, match="taken by a newer KnownFix"):
+        restore(newer, settings)
+    assert not (tmp_path / "target").exists() or not any((tmp_path / "target").iterdir())
+    older = _with_schema(good_backup, tmp_path / "older.zip", SCHEMA_VERSION - 1, tmp_path)
+    restore(older, settings)
+    engine = Engine(settings, background=False)
+    try:
+        assert "lang" in engine.kb.db["cases"].columns_dict
+        assert engine.kb.meta("schema_version") == str(SCHEMA_VERSION)
         assert "case:C2" in [h.hit.key for h in engine.search("NVR HDD error")]
     finally:
         engine.close()
