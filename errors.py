@@ -103,6 +103,6 @@ class NewerSchema(KnownFixError):
 
 
 class CopyFailed(KnownFixError):
-    """A knowledge base could not be copied whole into another store (kb/copy.py), or
-    the copy does not match its source; the target was left as it was, or is to be
-    replaced again."""
+    """A knowledge base could not be copied whole into another store (kb/copy.py): the
+    target lacks a table or column of the source, or refused a row; nothing was
+    written to it."""
