@@ -95,3 +95,14 @@ class DeliveryFailed(KnownFixError):
     def __init__(self, message: str, permanent: bool = False) -> None:
         super().__init__(message, "delivery_failed")
         self.permanent = permanent
+
+
+class NewerSchema(KnownFixError):
+    """The database was last upgraded by a newer KnownFix than this one: this version
+    does not know its schema and must not write to it."""
+
+
+class CopyFailed(KnownFixError):
+    """A knowledge base could not be copied whole into another store (kb/copy.py): the
+    target lacks a table or column of the source, or refused a row; nothing was
+    written to it."""

@@ -47,7 +47,7 @@ app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True,
 app.add_typer(case_commands)  # case, user (cli/cases.py)
 app.add_typer(mail_commands)  # intake-mail (cli/mail.py)
 app.add_typer(report_commands)  # report (cli/reports.py)
-app.add_typer(maintenance_commands)  # backup, check-backup, restore (cli/maintenance.py)
+app.add_typer(maintenance_commands)  # backup, check-backup, restore, migrate
 app.add_typer(serve_commands)  # serve: the app, loaded before it listens (cli/serve.py)
 app.add_typer(tuning_commands)  # tune (cli/tuning.py)
 app.add_typer(notify_commands)  # notify run/prefs/list/retry/test (cli/notify.py)

@@ -1,9 +1,10 @@
 """`knownfix backup`, `knownfix check-backup` and `knownfix restore`: the database and the
-index together, consistent with each other.
+index together, consistent with each other, on SQLite or PostgreSQL; and `knownfix
+migrate`, which moves a data folder's SQLite knowledge base into PostgreSQL.
 
-`backup` runs online (others may keep working). `restore` replaces the data folder's
-database and index: stop the app and other `knownfix` commands first; it refuses while
-another process has the database open, and keeps what it replaces in
+`backup` runs online (others may keep working). `restore` replaces the knowledge base and
+the data folder's index: stop the app and other `knownfix` commands first; it refuses
+while another process has the database open, and keeps what it replaces in
 data/before-restore-<time>/.
 
 `commands` is merged into the root app by cli/main.py.
@@ -75,21 +76,24 @@ def restore_cmd(
                    "without asking.")] = False,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Replace the data folder's database and index with a backup's. Stop the app and
-    other knownfix commands first (restore refuses while another process has the
-    database open). What it replaces is kept in data/before-restore-<time>/. The
-    restored knowledge base is then opened and its index checked.
+    """Replace the knowledge base (the data folder's, or the PostgreSQL database of
+    KNOWNFIX_DATABASE_URL) and the data folder's index with a backup's, taken on either
+    store. Stop the app and other knownfix commands first (restore refuses while another
+    process has the database open). What it replaces is kept in
+    data/before-restore-<time>/. The restored knowledge base is then opened and its
+    index checked.
 
     Example: knownfix restore kb-monday.zip --data-dir /srv/knownfix/data
     """
-    from service.backup import check, restore
+    from service.backup import check, replaces, restore
     from settings import load_settings
 
     settings = load_settings(data_dir)
     folder_of(settings)  # a file given as the data folder is refused before anything
     check(file)
-    if Path(settings.db_path).exists() and not yes and not typer.confirm(
-            f"replace the knowledge base in {settings.data_dir} with {file}?"):
+    where = replaces(settings)
+    if where and not yes and not typer.confirm(
+            f"replace the knowledge base in {where} with {file}?"):
         fail("restore cancelled; nothing was changed")
     report = restore(file, settings)
     if report["kept"]:
@@ -99,3 +103,46 @@ def restore_cmd(
         counts, indexed = stats["records"], stats["index"]["count"]
     typer.echo(f"restored {file}: {counts['case']} cases, {counts['article']} articles, "
                f"{indexed} records indexed")
+
+
+@commands.command("migrate")
+def migrate_cmd(
+    to: Annotated[str, typer.Option(
+        "--to", help="The PostgreSQL database to copy into: postgresql://USER@HOST:PORT/NAME"
+        " (the password from PGPASSWORD or ~/.pgpass, not in the address).",
+        show_default=False)],
+    yes: Annotated[bool, typer.Option("--yes", help="Replace the records the database "
+                   "already holds (without it, a database that holds any is refused).")
+                   ] = False,
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Copy the data folder's SQLite knowledge base (knownfix.db, whatever
+    KNOWNFIX_DATABASE_URL says) into a PostgreSQL database, every table, then check the
+    copy: rows counted in every table, a sample of records compared field by field, and
+    searches on an index built from the copy giving the source's results. The SQLite
+    file is only read: it stays the way back. Stop the app first.
+
+    Example: knownfix migrate --data-dir /srv/knownfix/data --to postgresql://knownfix@db.example.internal:5432/knownfix
+    """
+    from service.store_migration import TOP, migrate_to
+    from settings import load_settings
+
+    settings = load_settings(data_dir)
+    folder_of(settings)
+    report = migrate_to(settings, to, replace=yes, progress=lambda m: typer.echo(m, err=True))
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        typer.echo(f"copied {report.rows} rows in {len(report.tables)} tables from "
+                   f"{report.source} to {report.target} ({report.seconds} s)")
+    if report.mismatches:
+        fail(f"the copy in {report.target} does not match the source "
+             f"({len(report.mismatches)} difference(s); the first: {report.mismatches[0]}):"
+             " do not switch to it; run migrate again with --yes")
+    if not as_json:
+        typer.echo(f"checked: the rows of every table counted equal, {report.sampled} "
+                   f"records equal field by field, {report.queries} searches with the same "
+                   f"top {TOP}")
+        typer.echo("next: give every app server this address as KNOWNFIX_DATABASE_URL "
+                   "(the password in PGPASSWORD or ~/.pgpass)")

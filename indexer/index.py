@@ -353,6 +353,17 @@ class Index:
         return hits
 
 
+def stamp_epoch(folder: str | Path, epoch: str) -> None:
+    """Record in a saved index that it describes the database of `epoch` (after a
+    restore put that database and this index back together)."""
+    manifest = _read_manifest(Path(folder))
+    if manifest is None:
+        return
+    tmp = Path(folder) / "manifest.json.tmp"
+    tmp.write_text(json.dumps({**manifest, "db_epoch": epoch}, indent=2), encoding="utf-8")
+    os.replace(tmp, Path(folder) / "manifest.json")
+
+
 def _read_manifest(folder: Path) -> dict | None:
     """The saved index's manifest, or None when there is no saved index."""
     path = folder / "manifest.json"

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
-from errors import BadInput, NotFound, StaleRecord, UnknownLabel
+from errors import BadInput, NewerSchema, NotFound, StaleRecord, UnknownLabel
 from kb.records import KINDS, Record, is_known_fix
 
 
@@ -50,6 +50,10 @@ def _import_sqlite_utils() -> ModuleType:
 
 sqlite_utils = _import_sqlite_utils()
 
+# The schema this code makes.  Raise it with every change of the tables (the change
+# itself goes into _create_schema, written so that it upgrades an older database in place:
+# a table or column made when missing); an older database is upgraded when opened, a newer
+# one refused (NewerSchema): an older KnownFix must not write to a schema it does not know.
 SCHEMA_VERSION = 1
 _DOC_COLUMNS = {
     "id": str, "title": str, "text": str, "fix": str, "severity": str, "state": str,
@@ -201,7 +205,8 @@ class KnowledgeBase:
     _SCHEMA |= {"customer_links", "customer_answers"}  # service/customer_links.py
 
     def _schema_complete(self) -> bool:
-        """Every table and trigger is there (opening then takes no write lock)."""
+        """Every table and trigger is there, at this schema version (opening then takes
+        no write lock).  Raises NewerSchema for a database a newer KnownFix upgraded."""
         if self.url:
             from kb.pg import TRIGGERS
 
@@ -211,8 +216,13 @@ class KnowledgeBase:
             have = {r[0] for r in self.db.execute(
                 "SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")}
             need = self._SCHEMA
-        if not have >= need:
-            return False
+        version = int(self._meta("schema_version")) if "meta" in have else 0
+        if version > SCHEMA_VERSION:
+            raise NewerSchema(f"the knowledge base in {self.where} has schema version "
+                              f"{version}, newer than this KnownFix's {SCHEMA_VERSION}: "
+                              "run the newer KnownFix that upgraded it")
+        if version < SCHEMA_VERSION or not have >= need:
+            return False  # an older schema: _create_schema upgrades it in place
         return all(set(self.db[table].columns_dict) >= {*_DOC_COLUMNS, *extra}
                    for table, extra in (("cases", CASE_COLUMNS), ("articles", ARTICLE_COLUMNS)))
 
@@ -256,7 +266,6 @@ class KnowledgeBase:
                                        pk=("field", "value", "lang"), not_null={"name"})
         if not db["meta"].exists():
             db["meta"].create({"key": str, "value": str}, pk="key")
-            db["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
             db["meta"].insert({"key": "epoch", "value": uuid.uuid4().hex})
         if not db["events"].exists():
             db["events"].create({"id": int, "at": str, "actor": str, "action": str,
@@ -270,6 +279,8 @@ class KnowledgeBase:
         self._create_maintenance_tables()
         self._create_portal_tables()
         self._create_answer_tables()
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                   [str(SCHEMA_VERSION)])
         if self.url:
             from kb.pg import TRIGGERS_SQL
 

@@ -1,7 +1,9 @@
 """Backup and restore: taken while another process writes, a backup restores into a
 working knowledge base (its index consistent with its database, search answering, every
 batch and case whole); a damaged backup is refused with one clear BadInput; restore
-refuses while another process has the database open."""
+refuses while another process has the database open.  On PostgreSQL too: a backup taken
+while others write holds one moment of the database, restore refuses while another
+KnownFix is connected, and a backup from either store restores onto either store."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import json
 import shutil
 import sqlite3
 import subprocess
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -17,12 +20,21 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from errors import BadInput
+from errors import BadInput, NewerSchema
+from kb.records import Record
+from kb.store import SCHEMA_VERSION, KnowledgeBase
 from service.auth import SYSTEM
 from service.backup import backup, check, restore
 from service.engine import Engine
 from tests.reliability.checks import case_counts, check_database, check_index
-from tests.reliability.conftest import FAST, PYTHON, WORKERS, child_env, fast_settings
+from tests.reliability.conftest import (
+    FAST,
+    PYTHON,
+    WORKERS,
+    child_env,
+    fast_settings,
+    seed,
+)
 
 
 def _restore_and_check(zip_path: Path, target: Path) -> dict:
@@ -190,27 +202,185 @@ def test_restore_refuses_while_another_process_has_the_database_open(
     assert check_database(seeded / "knownfix.db") == []
 
 
-def test_cli_backup_check_and_restore(seeded: Path, tmp_path: Path) -> None:
+def _store_env(store: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    """The environment of a command on `store`: on PostgreSQL a new database of the
+    tests' own server as KNOWNFIX_DATABASE_URL."""
+    if store == "sqlite":
+        return dict(FAST)
+    return {**FAST, "KNOWNFIX_DATABASE_URL": request.getfixturevalue("pg_cluster").new_database()}
+
+
+@pytest.mark.parametrize(("source", "dest"), [
+    ("sqlite", "sqlite"), ("postgresql", "sqlite"), ("sqlite", "postgresql")])
+def test_cli_backup_check_and_restore(source: str, dest: str, tmp_path: Path,
+                                      request: pytest.FixtureRequest) -> None:
+    """A backup taken on either store is checked and restores onto either store (from
+    PostgreSQL onto PostgreSQL: test_restore_on_postgresql_refuses_while_…)."""
+    env = _store_env(source, request)
+    seeded = tmp_path / "data"
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        seed(seeded)
     runner = CliRunner()
     zip_path = tmp_path / "cli.zip"
     done = runner.invoke(app, ["backup", "--out", str(zip_path), "--data-dir", str(seeded)],
-                         env=FAST)
+                         env=env)
     assert done.exit_code == 0, done.output
     assert "integrity ok" in done.stdout and zip_path.is_file()
     checked = runner.invoke(app, ["check-backup", str(zip_path), "--json"], env=FAST)
     assert checked.exit_code == 0 and json.loads(checked.stdout)["cases"] == 8
+    env = _store_env(dest, request)
     target = tmp_path / "new" / "data"
     restored = runner.invoke(app, ["restore", str(zip_path), "--data-dir", str(target)],
-                             env=FAST)
+                             env=env)
     assert restored.exit_code == 0, restored.output
     assert "8 cases" in restored.stdout and restored.stderr == ""
     asked = runner.invoke(app, ["restore", str(zip_path), "--data-dir", str(target)],
-                          env=FAST, input="n\n")
+                          env=env, input="n\n")
     assert asked.exit_code == 1 and "nothing was changed" in asked.stderr
     again = runner.invoke(app, ["restore", str(zip_path), "--data-dir", str(target), "--yes"],
-                          env=FAST)
+                          env=env)
     assert again.exit_code == 0 and "before-restore-" in again.stdout
+    kept = Path(again.stdout.split("are in ")[1].split()[0])
+    assert check_database(kept / "knownfix.db") == [] and (kept / "index").is_dir()
     found = runner.invoke(app, ["search", "NVR HDD error", "--data-dir", str(target)],
-                          env=FAST)
+                          env=env)
     assert found.exit_code == 0 and "case:C2" in found.stdout
     shutil.rmtree(target.parent)
+
+
+@pytest.fixture
+def on_postgresql(pg_cluster, tmp_path: Path) -> Path:
+    """A data folder whose knowledge base is a new database on the tests' PostgreSQL
+    (the small labelled KB, its index saved); its settings: `fast_settings(...)` with
+    the database_url written beside it."""
+    data = tmp_path / "pg-data"
+    url = pg_cluster.new_database()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KNOWNFIX_DATABASE_URL", url)
+        seed(data)
+    (data / "url").write_text(url, encoding="utf-8")
+    return data
+
+
+def pg_settings(data: Path):
+    return fast_settings(data).with_(database_url=(data / "url").read_text(encoding="utf-8"))
+
+
+@pytest.mark.reliability
+def test_a_backup_on_postgresql_holds_one_moment_while_others_write(
+        on_postgresql: Path, tmp_path: Path) -> None:
+    """Each writer transaction upserts a batch of 10 cases: a backup holds whole batches,
+    each case with its 'created' event, and never an index newer than its database."""
+    settings = pg_settings(on_postgresql)
+    stop, written = threading.Event(), []
+
+    def write() -> None:
+        kb = KnowledgeBase(settings.database)
+        try:
+            while not stop.is_set():
+                n = len(written)
+                kb.upsert([Record("case", f"W{n}-{i}", text=f"写入批次 {n} 第 {i} 条",
+                                  extra={"batch": n}, state="closed") for i in range(10)])
+                written.append(n)
+        finally:
+            kb.close()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    engine = Engine(settings, background=False)
+    zips = []
+    try:
+        for n in range(3):
+            seen = len(written)
+            while len(written) == seen:
+                time.sleep(0.01)
+            zips.append(backup(engine, SYSTEM, tmp_path / f"pg-{n}.zip"))
+    finally:
+        stop.set()
+        writer.join()
+        engine.close()
+    for z in zips:
+        report = check(z)
+        with zipfile.ZipFile(z) as zf:
+            zf.extract("knownfix.db", tmp_path / z.stem)
+        conn = sqlite3.connect(tmp_path / z.stem / "knownfix.db")
+        try:
+            sizes = {n for (n,) in conn.execute(
+                "SELECT COUNT(*) FROM cases WHERE id LIKE 'W%' "
+                "GROUP BY json_extract(extra, '$.batch')")}
+            created = conn.execute("SELECT COUNT(*) FROM events WHERE action = 'created' "
+                                   "AND target LIKE 'case:W%'").fetchone()[0]
+            cases = conn.execute("SELECT COUNT(*) FROM cases WHERE id LIKE 'W%'").fetchone()[0]
+        finally:
+            conn.close()
+        assert sizes == {10} and created == cases > 0, (z.name, sizes, created, cases)
+        assert report["cases"] == cases + 8
+    seqs = [check(z)["seq"] for z in zips]
+    assert seqs == sorted(set(seqs)), seqs  # three moments of the writer's work
+
+
+@pytest.mark.reliability
+def test_restore_on_postgresql_refuses_while_another_knownfix_is_connected(
+        on_postgresql: Path, tmp_path: Path) -> None:
+    settings = pg_settings(on_postgresql)
+    engine = Engine(settings, background=False)
+    try:
+        engine.upsert([Record("case", "LATE-1", text="备份之后才受理的工单", state="closed")])
+        good = backup(engine, SYSTEM, tmp_path / "pg.zip")
+        engine.upsert([Record("case", "LATE-2", text="恢复时会被替换", state="closed")])
+        with pytest.raises(BadInput, match=r"in use by 1 other KnownFix connection.*stop "
+                           r"every app server"):
+            restore(good, settings)
+        assert engine.kb.get("case", "LATE-2")  # nothing was replaced
+    finally:
+        engine.close()
+    report = restore(good, settings)
+    kept = Path(report["kept"])
+    assert check_database(kept / "knownfix.db") == [] and (kept / "index").is_dir()
+    old = sqlite3.connect(kept / "knownfix.db")
+    assert old.execute("SELECT COUNT(*) FROM cases WHERE id = 'LATE-2'").fetchone()[0] == 1
+    old.close()
+    engine = Engine(settings, background=False)
+    try:
+        assert engine.integrity is None, engine.integrity  # the backup's index fits
+        assert not engine.kb.get_many(["case:LATE-2"]) and engine.kb.get("case", "LATE-1")
+        assert "case:C2" in [h.hit.key for h in engine.search("NVR HDD error")]
+    finally:
+        engine.close()
+
+
+def _with_schema(good: Path, dst: Path, version: int, tmp: Path) -> Path:
+    """A copy of a backup whose database says schema `version`; an older one also lacks
+    a column that version did not have yet."""
+    db = tmp / f"schema-{version}.db"
+    with zipfile.ZipFile(good) as zf:
+        db.write_bytes(zf.read("knownfix.db"))
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(version)])
+    if version < SCHEMA_VERSION:
+        conn.execute("ALTER TABLE cases DROP COLUMN lang")
+    conn.commit()
+    conn.close()
+    return _rezip(good, dst, lambda n, d: db.read_bytes() if n == "knownfix.db" else d)
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_an_older_backup_is_upgraded_and_a_newer_one_refused(
+        store: str, good_backup: Path, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    url = _store_env(store, request).get("KNOWNFIX_DATABASE_URL", "")
+    settings = fast_settings(tmp_path / "target").with_(database_url=url)
+    newer = _with_schema(good_backup, tmp_path / "newer.zip", SCHEMA_VERSION + 1, tmp_path)
+    with pytest.raises(NewerSchema, match="taken by a newer KnownFix"):
+        restore(newer, settings)
+    assert not (tmp_path / "target").exists() or not any((tmp_path / "target").iterdir())
+    older = _with_schema(good_backup, tmp_path / "older.zip", SCHEMA_VERSION - 1, tmp_path)
+    restore(older, settings)
+    engine = Engine(settings, background=False)
+    try:
+        assert "lang" in engine.kb.db["cases"].columns_dict
+        assert engine.kb.meta("schema_version") == str(SCHEMA_VERSION)
+        assert "case:C2" in [h.hit.key for h in engine.search("NVR HDD error")]
+    finally:
+        engine.close()
