@@ -336,6 +336,11 @@ def test_restore_on_postgresql_refuses_while_another_knownfix_is_connected(
         assert engine.kb.get("case", "LATE-2")  # nothing was replaced
     finally:
         engine.close()
+    # a second server's own index, saved while LATE-2 was in the database
+    other = Engine(fast_settings(tmp_path / "server-b").with_(
+        database_url=settings.database_url), background=False)
+    assert "case:LATE-2" in other._index
+    other.close()
     report = restore(good, settings)
     kept = Path(report["kept"])
     assert check_database(kept / "knownfix.db") == [] and (kept / "index").is_dir()
@@ -349,6 +354,14 @@ def test_restore_on_postgresql_refuses_while_another_knownfix_is_connected(
         assert "case:C2" in [h.hit.key for h in engine.search("NVR HDD error")]
     finally:
         engine.close()
+    # the other server's index describes the replaced database: rebuilt at its start
+    other = Engine(fast_settings(tmp_path / "server-b").with_(
+        database_url=settings.database_url), background=False)
+    try:
+        assert "another database" in (other.integrity or "")
+        assert "case:LATE-2" not in other._index and "case:LATE-1" in other._index
+    finally:
+        other.close()
 
 
 def _with_schema(good: Path, dst: Path, version: int, tmp: Path) -> Path:
@@ -384,3 +397,11 @@ def test_an_older_backup_is_upgraded_and_a_newer_one_refused(
         assert "case:C2" in [h.hit.key for h in engine.search("NVR HDD error")]
     finally:
         engine.close()
+    # the other server's index describes the replaced database: rebuilt at its start
+    other = Engine(fast_settings(tmp_path / "server-b").with_(
+        database_url=settings.database_url), background=False)
+    try:
+        assert "another database" in (other.integrity or "")
+        assert "case:LATE-2" not in other._index and "case:LATE-1" in other._index
+    finally:
+        other.close()
