@@ -14,6 +14,10 @@ Life of a row::
   the sender's name and a lease (`claimed_until`); another sender skips them until the
   lease runs out, so a sender killed mid-way leaves its rows to the next one.  Each
   claim counts as an attempt, so a row that kills its sender still goes dead in the end.
+  On SQLite the write lock makes claims take turns.  On PostgreSQL, where several app
+  servers send, a claim locks only the rows it takes (`FOR UPDATE SKIP LOCKED`, outside
+  the knowledge base's one write lock): two servers never take the same row and never
+  wait for each other.  Marking a held row sent or failed locks only that row too.
 * Times are UTC ISO-8601 with milliseconds (`stamp`), compared as text.
 """
 
@@ -99,11 +103,12 @@ class Outbox:
         `sender` until now + `lease`, oldest first; each claim counts as an attempt."""
         now = time.time() if now is None else now
         at = stamp(now)
-        with self.kb.transaction():
+        with self.kb.transaction(serial=False):
             ids = [r[0] for r in self.kb.db.execute(
                 "SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ? "
                 "AND (claimed_until IS NULL OR claimed_until <= ?) "
-                "ORDER BY next_attempt_at, id LIMIT ?", [at, at, limit])]
+                "ORDER BY next_attempt_at, id LIMIT ?" + self._locking(skip=True),
+                [at, at, limit])]
             if not ids:
                 return []
             marks = ",".join("?" * len(ids))
@@ -112,6 +117,14 @@ class Outbox:
                 f"WHERE id IN ({marks})", [sender, stamp(now + lease), *ids])
             return self._select(f"id IN ({marks}) ORDER BY next_attempt_at, id", ids)
 
+    def _locking(self, skip: bool = False) -> str:
+        """What a SELECT of rows about to be changed ends with: on PostgreSQL a lock on
+        just those rows (`skip`: rows another server holds are passed over, not waited
+        for); nothing on SQLite, whose transaction holds the one write lock already."""
+        if self.kb.dialect != "postgresql":
+            return ""
+        return " FOR UPDATE SKIP LOCKED" if skip else " FOR UPDATE"
+
     def renew(self, sender: str, ids: list[int], lease: float,
               now: float | None = None) -> int:
         """Extend `sender`'s lease on the rows it still holds; returns how many."""
@@ -119,7 +132,7 @@ class Outbox:
             return 0
         now = time.time() if now is None else now
         marks = ",".join("?" * len(ids))
-        with self.kb.transaction():
+        with self.kb.transaction(serial=False):
             return self.kb.db.execute(
                 f"UPDATE outbox SET claimed_until = ? WHERE claimed_by = ? "
                 f"AND state = 'pending' AND id IN ({marks})",
@@ -128,21 +141,29 @@ class Outbox:
     def sent(self, row_id: int, now: float | None = None) -> None:
         """Mark a row delivered.  A customer's mail (recipient customer:CASE) loses its
         link once sent: the link's token is kept nowhere else (service/customer_links.py)."""
-        with self.kb.transaction():
+        with self.kb.transaction(serial=False):
+            row = self.kb.db.execute("SELECT recipient, payload FROM outbox WHERE id = ? "
+                                     "AND state = 'pending'" + self._locking(),
+                                     [row_id]).fetchone()
+            if row is None:
+                return
+            payload = row[1]
+            if row[0].startswith("customer:"):
+                payload = json.dumps({**json.loads(payload or "{}"), "link": ""},
+                                     ensure_ascii=False)
             self.kb.db.execute(
                 "UPDATE outbox SET state = 'sent', sent_at = ?, last_error = NULL, "
-                "claimed_by = NULL, claimed_until = NULL, payload = CASE WHEN recipient "
-                "LIKE 'customer:%' THEN json_set(payload, '$.link', '') ELSE payload END "
-                "WHERE id = ? AND state = 'pending'", [stamp(now), row_id])
+                "claimed_by = NULL, claimed_until = NULL, payload = ? "
+                "WHERE id = ? AND state = 'pending'", [stamp(now), payload, row_id])
 
     def failed(self, row_id: int, error: str, permanent: bool, max_attempts: int,
                backoff: float, backoff_max: float, now: float | None = None) -> str:
         """Record a failed attempt: the row waits for its next attempt (back-off), or is
         dead when refused for good or out of attempts.  Returns the new state."""
         now = time.time() if now is None else now
-        with self.kb.transaction():
-            row = self.kb.db.execute("SELECT attempts, state FROM outbox WHERE id = ?",
-                                     [row_id]).fetchone()
+        with self.kb.transaction(serial=False):
+            row = self.kb.db.execute("SELECT attempts, state FROM outbox WHERE id = ?"
+                                     + self._locking(), [row_id]).fetchone()
             if row is None or row[1] != "pending":
                 return row[1] if row else "missing"
             attempts = int(row[0])

@@ -1,8 +1,8 @@
 """What "consistent" means for a data folder, checked from the outside.
 
-`check_database` reads the SQLite file with its own connection and returns every broken
-rule it finds (an empty list when all is well).  The rules follow how each writer
-groups its work into transactions:
+`check_database` reads the knowledge base (the SQLite file, or the PostgreSQL database
+at a URL) with its own connection and returns every broken rule it finds (an empty list
+when all is well).  The rules follow how each writer groups its work into transactions:
 
 - the importer writes batches of `kb.importer.BATCH` rows, one transaction each; the
   workers give every row of a batch the same marker (extra.batch), so every marker
@@ -16,8 +16,8 @@ groups its work into transactions:
 - a drafted article and its created-from link are written together; a case has one
   drafted article, plus any drafted again (related_to it) after a reopen.
 
-`check_index` opens the Engine (which runs the start-up integrity check) and compares
-the index with the database.
+`check_ledger` checks that the work children acknowledged (their progress log) is all
+there.  `check_index` compares an Engine's index with the database.
 """
 
 from __future__ import annotations
@@ -25,40 +25,62 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from kb.importer import BATCH
+from kb.pg import Connection
 
 STATE_AFTER = {"intake": "new", "triage": "triaged", "start": "in_progress",
                "resolve": "resolved", "close": "closed"}
 
 
-def check_database(db_path: str | Path, thorough: bool = True) -> list[str]:
-    """Every broken rule in the database, as readable lines (empty: consistent).
-    `thorough` runs SQLite's integrity_check (which also matches every index against its
-    table); otherwise its quick_check (the file's structure), about 10 times faster."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30,
-                           isolation_level=None)
+def _is_url(location: str | Path) -> bool:
+    return str(location).startswith(("postgresql://", "postgres://"))
+
+
+@contextmanager
+def reading(location: str | Path) -> Iterator:
+    """A read-only connection of its own to the knowledge base at `location` (a SQLite
+    file or a PostgreSQL URL), inside one snapshot: every query sees the same moment,
+    while others write.  Queries are in the SQLite dialect on both."""
+    if _is_url(location):
+        conn = Connection(str(location))
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    else:
+        conn = sqlite3.connect(f"file:{location}?mode=ro", uri=True, timeout=30,
+                               isolation_level=None)
+        conn.execute("BEGIN")
     try:
-        conn.execute("BEGIN")  # one snapshot for every query, while others write
-        return _check(conn, "integrity_check" if thorough else "quick_check")
+        yield conn
     finally:
         conn.close()
 
 
-def _check(conn: sqlite3.Connection, pragma: str) -> list[str]:
-    bad: list[str] = []
-    ok = conn.execute(f"PRAGMA {pragma}").fetchall()
-    if ok != [("ok",)]:
-        return [f"{pragma}: {ok}"]
-    fk = conn.execute("PRAGMA foreign_key_check").fetchall()
-    if fk:
-        bad.append(f"foreign_key_check: {fk[:5]}")
+def check_database(location: str | Path, thorough: bool = True) -> list[str]:
+    """Every broken rule in the database, as readable lines (empty: consistent).
+    On SQLite, `thorough` runs its integrity_check (which also matches every index
+    against its table), otherwise its quick_check (the file's structure), about 10 times
+    faster.  PostgreSQL keeps its files' structure and foreign keys itself: only the
+    rules of the data are checked there."""
+    with reading(location) as conn:
+        if _is_url(location):
+            return _check_rules(conn)
+        pragma = "integrity_check" if thorough else "quick_check"
+        ok = conn.execute(f"PRAGMA {pragma}").fetchall()
+        if ok != [("ok",)]:
+            return [f"{pragma}: {ok}"]
+        fk = conn.execute("PRAGMA foreign_key_check").fetchall()
+        return [f"foreign_key_check: {fk[:5]}"] if fk else _check_rules(conn)
 
+
+def _check_rules(conn) -> list[str]:
+    bad: list[str] = []
     # imported batches: every marker on exactly one full batch
     for marker, n in conn.execute(
-            "SELECT json_extract(extra, '$.batch') AS b, COUNT(*) FROM cases "
-            "WHERE b IS NOT NULL GROUP BY b"):
+            "SELECT json_extract(extra, '$.batch'), COUNT(*) FROM cases "
+            "WHERE json_extract(extra, '$.batch') IS NOT NULL GROUP BY 1"):
         if n != BATCH:
             bad.append(f"import batch {marker} has {n} rows, not {BATCH}")
 
@@ -132,11 +154,38 @@ def _check(conn: sqlite3.Connection, pragma: str) -> list[str]:
     return bad
 
 
-def case_counts(db_path: str | Path) -> dict[str, int]:
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30,
-                           isolation_level=None)
-    try:
-        conn.execute("BEGIN")
+def check_ledger(location: str | Path, ledger: Path) -> tuple[list[str], Counter]:
+    """Whether the work children acknowledged is in the database: each line of their
+    progress log ('OP WHAT', workers.py) was written after OP committed, so a closed case
+    must be there closed, an imported file's rows all there, an article there.  Returns
+    (the problems, the acknowledged work per OP)."""
+    from tests.reliability.workers import IMPORT_ROWS
+
+    done: dict[str, set[str]] = defaultdict(set)
+    count: Counter[str] = Counter()
+    lines = ledger.read_text(encoding="utf-8").splitlines() if ledger.exists() else []
+    for line in lines:
+        op, _, what = line.strip().partition(" ")
+        done[op].add(what)
+        count[op] += 1
+    bad = []
+    with reading(location) as conn:
+        closed = {r[0] for r in conn.execute("SELECT id FROM cases WHERE state = 'closed'")}
+        bad += [f"case:{c} was closed and acknowledged but is not closed in the database"
+                for c in sorted(done["cases"] - closed)]
+        for prefix in sorted(done["import"]):
+            n = conn.execute("SELECT COUNT(*) FROM cases WHERE id LIKE ?",
+                             [f"{prefix}-%"]).fetchone()[0]
+            if n != IMPORT_ROWS:
+                bad.append(f"import {prefix}: acknowledged, {n} of {IMPORT_ROWS} rows there")
+        articles = {r[0] for r in conn.execute("SELECT id FROM articles")}
+        bad += [f"article:{a} was acknowledged but is missing"
+                for a in sorted(done["validate"] - articles)]
+    return bad, count
+
+
+def case_counts(location: str | Path) -> dict[str, int]:
+    with reading(location) as conn:
         return {
             "cases": conn.execute("SELECT COUNT(*) FROM cases").fetchone()[0],
             "opened": conn.execute("SELECT COUNT(*) FROM cases WHERE project IS NOT NULL")
@@ -146,8 +195,6 @@ def case_counts(db_path: str | Path) -> dict[str, int]:
             "articles": conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0],
             "events": conn.execute("SELECT COUNT(*) FROM events").fetchone()[0],
         }
-    finally:
-        conn.close()
 
 
 def check_index(engine, exact: bool = True) -> list[str]:

@@ -1,8 +1,9 @@
 """Several writers at once against one knowledge base: separate processes (SQLite WAL,
-BEGIN IMMEDIATE, busy timeout) and threads sharing one Engine (one connection per
-thread, the Engine's lock around the in-memory index).  Nothing is lost, no case number
-is handed out twice, nobody sees `database is locked`.  Throughput and p95 latency are
-printed, never asserted."""
+BEGIN IMMEDIATE, busy timeout; on PostgreSQL the one advisory write lock) and threads
+sharing one Engine (one connection per thread, the Engine's lock around the in-memory
+index).  Nothing is lost, no case number is handed out twice, nobody sees `database is
+locked`.  Each test runs on both stores.  Throughput and p95 latency are printed, never
+asserted."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ from kb.importer import BATCH
 from service.auth import SYSTEM
 from service.desk import Desk
 from service.engine import Engine
-from tests.reliability.checks import case_counts, check_database, check_index
-from tests.reliability.conftest import PYTHON, WORKERS, child_env, fast_settings, pct
+from tests.reliability.checks import case_counts, check_database, check_index, reading
+from tests.reliability.conftest import PYTHON, WORKERS, Seeded, child_env, pct
 from tests.reliability.workers import CATEGORIES, _text, do_case
 
 FILES_PER_PROCESS = 3
@@ -40,15 +41,10 @@ def _write_file(path: Path, prefix: str, rows: int, rng: random.Random) -> None:
                         f"{prefix}-{n // BATCH}"])
 
 
-def _numbers_are_contiguous(db: Path) -> list[str]:
+def _numbers_are_contiguous(location: str) -> list[str]:
     """Case numbers PROJECT-YYYYMMDD-N: per prefix, N runs 1..count with no gap or repeat."""
-    import sqlite3
-
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
+    with reading(location) as conn:
         ids = [r[0] for r in conn.execute("SELECT id FROM cases WHERE project IS NOT NULL")]
-    finally:
-        conn.close()
     by_prefix: dict[str, list[int]] = defaultdict(list)
     for cid in ids:
         prefix, _, n = cid.rpartition("-")
@@ -58,8 +54,8 @@ def _numbers_are_contiguous(db: Path) -> list[str]:
 
 
 @pytest.mark.reliability
-def test_two_processes_import_and_close_cases_at_once(seeded: Path, report) -> None:
-    work = seeded.parent / "work"
+def test_two_processes_import_and_close_cases_at_once(seeded_kb: Seeded, report) -> None:
+    work = seeded_kb.work
     rng = random.Random(5)
     go = work / "go"
     procs, results = [], []
@@ -72,10 +68,10 @@ def test_two_processes_import_and_close_cases_at_once(seeded: Path, report) -> N
         result = work / f"result-{p}.json"
         results.append(result)
         procs.append(subprocess.Popen(
-            [PYTHON, str(WORKERS), "run", "import-and-cases", str(seeded), "--seed", str(p),
-             "--cases", str(CASES_PER_PROCESS), "--result", str(result), "--go", str(go),
-             *files], env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True))
+            [PYTHON, str(WORKERS), "run", "import-and-cases", str(seeded_kb.data), "--seed",
+             str(p), "--cases", str(CASES_PER_PROCESS), "--result", str(result), "--go",
+             str(go), "--database-url", seeded_kb.url, *files], env=child_env(),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     deadline = time.monotonic() + 180
     while not all(Path(f"{r}.ready").exists() for r in results):
         assert time.monotonic() < deadline, "the workers did not start"
@@ -91,7 +87,7 @@ def test_two_processes_import_and_close_cases_at_once(seeded: Path, report) -> N
     data = [json.loads(r.read_text(encoding="utf-8")) for r in results]
     assert all(not d["errors"] for d in data), [d["errors"] for d in data]
 
-    db = seeded / "knownfix.db"
+    db = seeded_kb.database
     assert check_database(db) == []
     counts = case_counts(db)
     opened = [c for d in data for c in d["cases"]]
@@ -100,7 +96,7 @@ def test_two_processes_import_and_close_cases_at_once(seeded: Path, report) -> N
     assert counts["imported"] == sum(d["imported"] for d in data) == \
         2 * FILES_PER_PROCESS * ROWS_PER_FILE
     assert _numbers_are_contiguous(db) == []
-    engine = Engine(fast_settings(seeded))
+    engine = Engine(seeded_kb.settings)
     try:
         assert engine.integrity is None
         assert check_index(engine) == []
@@ -114,17 +110,17 @@ def test_two_processes_import_and_close_cases_at_once(seeded: Path, report) -> N
         for kind, values in d["latency_ms"].items():
             lat[kind] += values
     rows = counts["imported"]
-    report(f"two processes, {FILES_PER_PROCESS} files of {ROWS_PER_FILE} rows and "
-           f"{CASES_PER_PROCESS} cases each, in {wall:.1f} s: {rows / wall:.0f} rows/s and "
-           f"{len(opened) / wall:.2f} cases/s together; import p50 "
+    report(f"{seeded_kb.store}: two processes, {FILES_PER_PROCESS} files of {ROWS_PER_FILE} "
+           f"rows and {CASES_PER_PROCESS} cases each, in {wall:.1f} s: {rows / wall:.0f} rows/s "
+           f"and {len(opened) / wall:.2f} cases/s together; import p50 "
            f"{pct(lat['import'], 50):.0f} ms p95 {pct(lat['import'], 95):.0f} ms; "
            f"case (open..close) p50 {pct(lat['case'], 50):.0f} ms "
            f"p95 {pct(lat['case'], 95):.0f} ms; nothing lost, no number twice")
 
 
 @pytest.mark.reliability
-def test_threads_share_one_engine(seeded: Path, report) -> None:
-    desk = Desk(Engine(fast_settings(seeded)))
+def test_threads_share_one_engine(seeded_kb: Seeded, report) -> None:
+    desk = Desk(Engine(seeded_kb.settings))
     triage_each, cases_each = 30, 6
     lat: dict[str, list[float]] = defaultdict(list)
     errors: list[str] = []
@@ -191,20 +187,19 @@ def test_threads_share_one_engine(seeded: Path, report) -> None:
             assert events.count("created") == 1, (cid, events)
     finally:
         desk.close()
-    db = seeded / "knownfix.db"
-    assert check_database(db) == []
-    assert case_counts(db)["opened"] == 3 * cases_each
+    assert check_database(seeded_kb.database) == []
+    assert case_counts(seeded_kb.database)["opened"] == 3 * cases_each
     done = sum(len(v) for v in lat.values())
-    report(f"five threads on one Engine ({done} operations in {wall:.1f} s, "
+    report(f"{seeded_kb.store}: five threads on one Engine ({done} operations in {wall:.1f} s, "
            f"{done / wall:.1f} ops/s): " + "; ".join(
                f"{k} x{len(v)} p50 {pct(v, 50):.0f} ms p95 {pct(v, 95):.0f} ms"
                for k, v in sorted(lat.items())))
 
 
-def test_threads_do_not_see_each_others_open_transaction(seeded: Path) -> None:
+def test_threads_do_not_see_each_others_open_transaction(seeded_kb: Seeded) -> None:
     """One connection per thread: a transaction open in one thread is invisible to
     another until it commits, and a rollback in one thread does not touch the other's."""
-    engine = Engine(fast_settings(seeded))
+    engine = Engine(seeded_kb.settings)
     kb = engine.kb
     inside, release = threading.Event(), threading.Event()
     seen: list[int] = []

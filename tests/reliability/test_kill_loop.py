@@ -16,8 +16,12 @@ database must pass the full integrity_check and the index must open strictly
 (Index.open: the old or the new generation, never a broken one) and hold exactly the
 database's records.
 
-Bounds: RELIABILITY_KILLS kills (default 300) or RELIABILITY_SECONDS seconds (default
-150), whichever comes first; the number done is printed.
+The loop runs on both stores (the knowledge base in SQLite, then on PostgreSQL; the
+index in the data folder either way).  At the end, every piece of work a child
+acknowledged is in the database (checks.check_ledger).
+
+Bounds, on each store: RELIABILITY_KILLS kills (default 100) or RELIABILITY_SECONDS
+seconds (default 90), whichever comes first; the number done is printed.
 """
 
 from __future__ import annotations
@@ -25,66 +29,25 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from indexer.encoder import make_encoder
 from indexer.index import Index
 from service.engine import Engine
-from tests.reliability.checks import case_counts, check_database, check_index
-from tests.reliability.conftest import PYTHON, WORKERS, child_env, fast_settings
+from tests.reliability.checks import case_counts, check_database, check_index, check_ledger
+from tests.reliability.conftest import ForkServer, Seeded
 
-KILLS = int(os.environ.get("RELIABILITY_KILLS", "300"))
-SECONDS = float(os.environ.get("RELIABILITY_SECONDS", "150"))
+KILLS = int(os.environ.get("RELIABILITY_KILLS", "100"))
+SECONDS = float(os.environ.get("RELIABILITY_SECONDS", "90"))
 MIN_KILLS = int(os.environ.get("RELIABILITY_MIN_KILLS", "100"))
 CHILDREN = 4
 QUIESCE = 12
 ENGINE_EVERY = 3  # opening the Engine in the checker costs more than a kill
 # what the children do, and how often (an import re-indexes 1000 rows for every reader)
 OPS = {"import": 2, "cases": 4, "validate": 3, "reindex": 2, "mixed": 2}
-
-
-class ForkServer:
-    """workers.py serve: forks warm children on request and reaps them."""
-
-    def __init__(self, log: Path) -> None:
-        self.log = open(log, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        self.proc = subprocess.Popen([PYTHON, str(WORKERS), "serve"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.log, text=True,
-                                     env=child_env())
-        assert self._answer() == "ready"
-
-    def _answer(self) -> str:
-        line = self.proc.stdout.readline().strip()
-        if not line:
-            raise RuntimeError(f"the fork server stopped (see {self.log.name})")
-        return line
-
-    def _ask(self, command: str) -> str:
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-        return self._answer()
-
-    def fork(self, op: str, seed: int, data_dir: Path) -> int:
-        return int(self._ask(f"fork {op} {seed} {data_dir}").split()[1])
-
-    def wait(self, pid: int) -> int:
-        return int(self._ask(f"wait {pid}").split()[1])
-
-    def close(self) -> None:
-        try:
-            self.proc.stdin.write("quit\n")
-            self.proc.stdin.close()
-            self.proc.wait(timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
-        finally:
-            self.log.close()
 
 
 def _lifetime(rng: random.Random, op: str) -> float:
@@ -96,9 +59,9 @@ def _lifetime(rng: random.Random, op: str) -> float:
 
 
 class Checker:
-    def __init__(self, data: Path) -> None:
-        self.data = data
-        self.settings = fast_settings(data)
+    def __init__(self, store: Seeded) -> None:
+        self.store = store
+        self.settings = store.settings
         self.generations: set[int] = set()
         self.checks = self.engine_checks = self.strict = 0
         self.seconds = self.db_seconds = 0.0
@@ -113,7 +76,7 @@ class Checker:
 
     def _check(self, quiet: bool) -> None:
         started = time.monotonic()
-        problems = check_database(self.settings.db_path, thorough=quiet)
+        problems = check_database(self.store.database, thorough=quiet)
         self.db_seconds += time.monotonic() - started
         assert not problems, "\n".join(problems[:20])
         self.checks += 1
@@ -134,10 +97,10 @@ class Checker:
 
 
 @pytest.mark.reliability
-def test_sigkill_at_random_moments_leaves_a_consistent_kb(seeded: Path, report) -> None:
-    work = seeded.parent / "work"
+def test_sigkill_at_random_moments_leaves_a_consistent_kb(seeded_kb: Seeded, report) -> None:
+    work = seeded_kb.work
     rng = random.Random(20261127)
-    check = Checker(seeded)
+    check = Checker(seeded_kb)
     server = ForkServer(work / "server.log")
     live: dict[int, tuple[str, float]] = {}
     kills: Counter[str] = Counter()
@@ -145,7 +108,7 @@ def test_sigkill_at_random_moments_leaves_a_consistent_kb(seeded: Path, report) 
 
     def spawn() -> None:
         op = rng.choices(list(OPS), weights=list(OPS.values()))[0]
-        pid = server.fork(op, rng.getrandbits(31), seeded)
+        pid = server.fork(op, rng.getrandbits(31), seeded_kb.data, seeded_kb.url)
         live[pid] = (op, time.monotonic() + _lifetime(rng, op))
 
     def kill_next() -> None:
@@ -181,12 +144,10 @@ def test_sigkill_at_random_moments_leaves_a_consistent_kb(seeded: Path, report) 
             server.wait(pid)
         server.close()
     seconds = time.monotonic() - start
-    progress = work / "progress.log"
-    done = Counter(line.strip() for line in progress.read_text(encoding="utf-8").splitlines()
-                   if line.strip()) if progress.exists() else Counter()
-    counts = case_counts(seeded.parent / "data" / "knownfix.db")
+    lost, done = check_ledger(seeded_kb.database, work / "progress.log")
+    counts = case_counts(seeded_kb.database)
     total = sum(kills.values())
-    report(f"kill loop: {total} SIGKILLs in {seconds:.0f} s "
+    report(f"kill loop on {seeded_kb.store}: {total} SIGKILLs in {seconds:.0f} s "
            f"({', '.join(f'{k} {v}' for k, v in sorted(kills.items()))}); "
            f"operations completed between kills: "
            f"{', '.join(f'{k} {v}' for k, v in sorted(done.items())) or 'none'}; "
@@ -196,3 +157,4 @@ def test_sigkill_at_random_moments_leaves_a_consistent_kb(seeded: Path, report) 
            f"{len(check.generations)} index generations seen); final KB {counts}")
     assert total >= min(MIN_KILLS, KILLS), f"only {total} kills in {seconds:.0f} s"
     assert check.strict >= 1
+    assert not lost, "\n".join(lost[:20])

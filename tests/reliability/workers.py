@@ -3,8 +3,10 @@ tests kill them, race them against each other, or back the folder up under them.
 
     python tests/reliability/workers.py serve
         A fork server.  It imports KnownFix once and then reads commands on stdin:
-          fork OP SEED DATA_DIR   fork a child doing OP in a loop until killed;
-                                  answers "pid N"
+          fork OP SEED DATA_DIR [DATABASE_URL]
+                                  fork a child doing OP in a loop until killed, on the
+                                  knowledge base at DATABASE_URL (default: the SQLite
+                                  file in DATA_DIR); answers "pid N"
           wait PID                reap that child; answers "status S" (os.waitpid)
         Starting Python with NumPy, FAISS and scikit-learn takes seconds on a busy
         machine; forking a warm process takes milliseconds, so hundreds of kills fit in
@@ -14,6 +16,7 @@ tests kill them, race them against each other, or back the folder up under them.
     python tests/reliability/workers.py run OP DATA_DIR --result FILE [options]
         One process doing OP (count or seconds bounded) and writing a JSON result: the
         work done, each operation's latency, the case numbers it got, its errors.
+        --database-url: the knowledge base on PostgreSQL.
 
     python tests/reliability/workers.py hold DATA_DIR
         Open the knowledge base, print "holding", and wait to be killed.
@@ -71,8 +74,9 @@ def _text(rng: random.Random, category: str, n: int = 8) -> str:
 
 # -- one unit of each kind of work ------------------------------------------------------------
 def do_import(desk: Desk, rng: random.Random, work: Path, rows: int = IMPORT_ROWS,
-              prefix: str | None = None) -> int:
-    """Import one CSV file; every row of a BATCH carries the same marker in `batch`."""
+              prefix: str | None = None) -> str:
+    """Import one CSV file; every row of a BATCH carries the same marker in `batch`.
+    Returns the rows' id prefix (ids PREFIX-00000 …)."""
     prefix = prefix or f"imp{rng.randrange(IMPORT_SLOTS)}"
     marker = f"{os.getpid()}-{rng.getrandbits(40):010x}"
     path = work / f"import-{os.getpid()}-{rng.getrandbits(32):08x}.csv"
@@ -89,7 +93,7 @@ def do_import(desk: Desk, rng: random.Random, work: Path, rows: int = IMPORT_ROW
     finally:
         path.unlink(missing_ok=True)
     assert report.taken == rows and not report.rejected, report
-    return report.taken
+    return prefix
 
 
 def do_case(desk: Desk, rng: random.Random) -> str:
@@ -140,8 +144,8 @@ def one(op: str, desk: Desk, rng: random.Random, work: Path):
                 "reindex": lambda: do_reindex(desk, rng)}[op]()
 
 
-def open_desk(data_dir: str) -> Desk:
-    return Desk(Engine(load_settings(data_dir)))
+def open_desk(data_dir: str, database_url: str = "") -> Desk:
+    return Desk(Engine(load_settings(data_dir, database_url=database_url or None)))
 
 
 # -- fork server ------------------------------------------------------------------------------
@@ -152,6 +156,7 @@ def warm_up() -> None:
     import tempfile
     import threading
 
+    import kb.pg  # noqa: F401 - loaded once here for the children on PostgreSQL
     from tests.helpers import small_kb_records
 
     tmp = Path(tempfile.mkdtemp(prefix="knownfix-warm-"))
@@ -174,10 +179,10 @@ def serve() -> None:
     for line in sys.stdin:
         cmd, *args = line.split()
         if cmd == "fork":
-            op, seed, data_dir = args
+            op, seed, data_dir, *url = args
             pid = os.fork()
             if pid == 0:
-                _child(op, int(seed), data_dir)  # never returns
+                _child(op, int(seed), data_dir, *url)  # never returns
             print(f"pid {pid}", flush=True)
         elif cmd == "wait":
             _, status = os.waitpid(int(args[0]), 0)
@@ -186,19 +191,20 @@ def serve() -> None:
             break
 
 
-def _child(op: str, seed: int, data_dir: str) -> None:
-    """Work until killed. Progress goes to work/progress.log ('OP done'); an unexpected
-    error to work/errors.log, and the child exits 3 (the test fails on it)."""
+def _child(op: str, seed: int, data_dir: str, database_url: str = "") -> None:
+    """Work until killed.  Each piece of work done goes to work/progress.log as 'OP WHAT'
+    (the ledger of acknowledged work, see checks.check_ledger); an unexpected error to
+    work/errors.log, and the child exits 3 (the test fails on it)."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # the server's stdout is its answer channel
     work = Path(data_dir).parent / "work"
     rng = random.Random(seed)
     try:
-        desk = open_desk(data_dir)
+        desk = open_desk(data_dir, database_url)
         while True:
-            done, _ = one(op, desk, rng, work)
+            done, what = one(op, desk, rng, work)
             with open(work / "progress.log", "a", encoding="utf-8") as fh:
-                fh.write(f"{done}\n")
+                fh.write(f"{done} {what}\n")
     except BaseException:
         with open(work / "errors.log", "a", encoding="utf-8") as fh:
             fh.write(f"--- pid {os.getpid()} op {op}\n{traceback.format_exc()}\n")
@@ -221,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
         result["ops"][kind] = result["ops"].get(kind, 0) + 1
         return out
 
-    desk = open_desk(args.data_dir)
+    desk = open_desk(args.data_dir, args.database_url)
     if args.go:  # start together with the other workers
         Path(args.result + ".ready").write_text("ready", encoding="utf-8")
         deadline = time.monotonic() + 120
@@ -249,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
                 if kind == "cases":
                     result["cases"].append(out)
                 elif kind == "import":
-                    result["imported"] += out
+                    result["imported"] += IMPORT_ROWS  # do_import checked all were taken
                 n += 1
     except Exception:
         result["errors"].append(traceback.format_exc())
@@ -283,6 +289,7 @@ def main(argv: list[str]) -> int:
     r.add_argument("--file", action="append")
     r.add_argument("--go", help="wait for this file to exist before starting")
     r.add_argument("--stop", help="stop when this file exists")
+    r.add_argument("--database-url", default="", help="the knowledge base on PostgreSQL")
     args = parser.parse_args(argv)
     if args.mode == "serve":
         serve()
