@@ -10,6 +10,8 @@ built-in system administrator), with the same role checks as the API.
 from __future__ import annotations
 
 import json
+import signal
+import sys
 import time
 from typing import Annotated
 
@@ -55,6 +57,9 @@ def api(
         typer.echo(desk.engine.integrity, err=True)
     typer.echo(f"ready in {time.perf_counter() - start:.1f} s: http://{address}:{port}"
                "/api/v1/docs", err=True)
+    # uvicorn stops on SIGTERM (what `docker stop` sends) and then raises it again; with
+    # the default handler that ended the process before the index was saved below
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run(create_app(desk), host=address, port=port, log_level="info",
                     workers=1, proxy_headers=False)

@@ -157,7 +157,9 @@ class Administration:
             raise BadInput(f"{', '.join(fixed)} cannot be changed here", "settings_fixed",
                            names=", ".join(fixed))
         try:
-            return load_settings(self.engine.settings.data_dir, **changes)
+            current = self.engine.settings
+            return load_settings(current.data_dir, database_url=current.database_url or None,
+                                 **changes)
         except (SettingsError, TypeError, ValueError) as exc:  # a value of the wrong shape
             raise BadInput(str(exc), "settings_invalid", why=str(exc)) from None
 

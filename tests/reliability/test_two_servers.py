@@ -360,8 +360,9 @@ def test_sigkill_of_a_loses_nothing_b_keeps_serving_and_a_catches_up(
         for marker, cid in on_b.items():  # what B wrote while A was down
             assert _found(a, marker, cid, time.monotonic() + 1), (marker, cid)
     assert health["index"]["up_to_date"] and health["index"]["records"] == records
-    for s in (pair.a, pair.b):  # both close cleanly, and save their index
-        s.stop()
+    # both close cleanly and save their index: A on Ctrl+C, B on SIGTERM (`docker stop`)
+    for s, sig in ((pair.a, signal.SIGINT), (pair.b, signal.SIGTERM)):
+        assert s.stop(sig) == 0, s.output()[-2000:]
         assert "Finished server process" in s.output() and "Error" not in s.output()
 
     keys = _keys(pair.database_url)

@@ -14,7 +14,7 @@ from kb.importer import ColumnMapping
 from kb.reader import open_table
 from service.auth import ROLES
 from service.display_names import DisplayName
-from settings import SETTINGS, SettingsError, load_settings
+from settings import LOCAL, SETTINGS, SettingsError, load_settings
 from triage.params import PINNED_BY
 from triage.tuning import MIN_RECORDS
 from ui.boundary import boundary
@@ -126,7 +126,7 @@ def _settings(me) -> None:
     with st.form("settings_form"):
         values, before = {}, {}
         for s in SETTINGS:
-            if s.name == "data_dir":
+            if s.name in LOCAL:  # this server's own: its folder, its database address
                 continue
             label, help_ = setting_text(s.name, s.help)
             value = getattr(current, s.name)
@@ -142,7 +142,8 @@ def _settings(me) -> None:
             # only what the admin changed is pinned: the rest stays free for tuning
             changed = {k: v for k, v in values.items() if v != before[k]}
             try:
-                new = load_settings(current.data_dir, **changed)
+                new = load_settings(current.data_dir,
+                                    database_url=current.database_url or None, **changed)
                 path = desk().save_settings(me, new)
                 st.success(t("admin.saved", path=str(path)))
             except (KnownFixError, SettingsError) as exc:
