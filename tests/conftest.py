@@ -79,7 +79,10 @@ def database_url(request: pytest.FixtureRequest) -> str:
     own PostgreSQL, so any test module can be run on that store."""
     if os.environ.get("TEST_STORE", "sqlite") != "postgresql":
         return ""
-    return request.getfixturevalue("pg_cluster").new_database()
+    url = request.getfixturevalue("pg_cluster").new_database()
+    # the CLI run in the test's process reads its settings from the environment
+    request.getfixturevalue("monkeypatch").setenv("KNOWNFIX_DATABASE_URL", url)
+    return url
 
 
 @pytest.fixture
