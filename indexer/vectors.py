@@ -46,6 +46,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from indexer.pgvectors import PgVectors
+
 # The defaults of the ann_* settings (settings.py), measured in bench/bench_scale.py and
 # docs/benchmarks.md.
 ANN_THRESHOLD = 200_000
@@ -359,14 +361,22 @@ class IvfVectors:
 
 
 BACKENDS: dict[str, type] = {"faiss": FaissVectors, "faiss-ivf": IvfVectors,
-                             "numpy": NumpyVectors}
+                             "numpy": NumpyVectors, "pgvector": PgVectors}
+# stores kept in the knowledge base's database: they need its address and the index folder
+IN_DATABASE = frozenset({"pgvector"})
 
 
-def make_vectors(backend: str, dim: int) -> VectorStore:
+def make_vectors(backend: str, dim: int, database: str = "",
+                 folder: str | Path = "") -> VectorStore:
+    if backend in IN_DATABASE:
+        return BACKENDS[backend](dim, database, folder)
     return BACKENDS[backend](dim)
 
 
-def load_vectors(backend: str, path: Path, dim: int) -> VectorStore:
+def load_vectors(backend: str, path: Path, dim: int, database: str = "",
+                 folder: str | Path = "") -> VectorStore:
+    if backend in IN_DATABASE:
+        return BACKENDS[backend].load(path, dim, database, folder)
     return BACKENDS[backend].load(path, dim)
 
 

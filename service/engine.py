@@ -82,7 +82,8 @@ class Engine:
         self.params = TriageParams.resolve(settings, self.tuning and self.tuning.chosen)
         self._index = self._new_index() if fresh_index else open_index(
             settings.index_dir, self.encoder, settings.vector_backend,
-            self.params.ranking, settings.encode_batch_size)
+            self.params.ranking, settings.encode_batch_size,
+            database=settings.database_url.strip())
         self._index.ann = AnnParams.from_settings(settings)  # exact or IVF by size
         self._index.tuning = self.tuning and self.tuning.to_json()
         self._triager: Triager | None = None  # made on first use (`_triage_with`)
@@ -115,7 +116,7 @@ class Engine:
     def _new_index(self) -> Index:
         s = self.settings
         return Index(s.index_dir, self.encoder, s.vector_backend, self.params.ranking,
-                     s.encode_batch_size, AnnParams.from_settings(s))
+                     s.encode_batch_size, AnnParams.from_settings(s), s.database_url.strip())
 
     # -- keeping the index current ----------------------------------------------------------
     def refresh(self, progress: Progress | None = None, save: bool = False) -> int:

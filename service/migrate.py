@@ -132,7 +132,7 @@ class ModelMigration:
         s = self.settings
         args = (self.folder, self.encoder, s.vector_backend,
                 TriageParams.from_settings(s).ranking, s.encode_batch_size,
-                AnnParams.from_settings(s))
+                AnnParams.from_settings(s), s.database_url.strip())
         try:
             return Index.open(*args)
         except (IndexCorrupt, ModelMismatch):  # a leftover that cannot be resumed

