@@ -19,7 +19,8 @@ product opens (WAL, synchronous=NORMAL).
            the whole call, of the database write alone (the `progress` callback marks its
            end) and of the index part.
   lookups  Engine.search and Engine.triage p50/p95 over the held-out queries (3 warm-ups),
-           in one process, one store after the other.  The classifiers are trained once,
+           in one process with both engines open, each query on one store and then the
+           other (which goes first alternates).  The classifiers are trained once,
            on SQLite (the first triage, timed), and handed to the PostgreSQL engine: they
            are fitted on the same records and vectors.  What each store adds to a
            training, reading the labelled records, is timed on both.
@@ -61,6 +62,7 @@ end); bench/report_scale.py puts its section into docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import hashlib
 import json
@@ -187,13 +189,13 @@ def stores_child(args: argparse.Namespace) -> dict:
     if args.vectors_only:
         return {"distinct_texts": len(vectors)}
     out: dict = {"model": first.model, "distinct_texts": len(vectors), "stores": {}}
-    models = None
-    for store in plan["stores"]:
+    engines = {}
+    for store in plan["stores"]:  # the imports, one after the other
         name = store["name"]
         settings = load_settings(store["data_dir"], database_url=store["url"])
         encoder = CachedText(model, rows, vectors)
         res: dict = {"loadavg_start": os.getloadavg()}
-        engine = _engine(settings, encoder)
+        engine = engines[name] = _engine(settings, encoder)
         before = engine.stats()
         report, total, kb_s = timed_import(engine, plan["corpus"])
         res.update({"rows": report.taken, "rejected": len(report.rejected),
@@ -201,35 +203,59 @@ def stores_child(args: argparse.Namespace) -> dict:
                     "import_kb_s": kb_s, "import_kb_rows_per_s": report.taken / kb_s,
                     "import_index_s": total - kb_s, "cache_hits": encoder.hits,
                     "model_encoded": encoder.misses, "records_before": before,
-                    "records": engine.stats()})
+                    "records": engine.stats(), "loadavg_after_import": os.getloadavg()})
         say(f"{name}: imported {report.taken} rows in {total:.1f} s (database write "
             f"{kb_s:.1f} s)")
+        out["stores"][name] = res
+    # lookups on both stores in turn, query by query, so a busy spell hits both alike
+    for name, engine in engines.items():
         for q in queries[:3]:
             engine.search(q)
-        res.update(_timed("search", engine.search, queries))
         t = time.perf_counter()
         labelled(engine.kb, engine._index)
-        res["read_labelled_s"] = time.perf_counter() - t
+        out["stores"][name]["read_labelled_s"] = time.perf_counter() - t
+    out["lookups_loadavg_start"] = os.getloadavg()
+    out["stores"] = {n: {**out["stores"][n], **r} for n, r in
+                     interleaved("search", engines, queries).items()}
+    models = None
+    for name, engine in engines.items():
         learner = engine._triage_with().learner
         if models is None:
             t = time.perf_counter()
             engine.triage(queries[0])
-            res["first_triage_s"] = time.perf_counter() - t
+            out["stores"][name]["first_triage_s"] = time.perf_counter() - t
             models = learner.models
         else:  # the same records and vectors: the same classifiers, not trained again
-            models.version = engine.kb.label_version
-            learner.models = models
+            learner.models = copy.copy(models)
+            learner.models.version = engine.kb.label_version
             engine.triage(queries[0])
-        res.update(_timed("triage", engine.triage, queries))
+    out["stores"] = {n: {**out["stores"][n], **r} for n, r in
+                     interleaved("triage", engines, queries).items()}
+    out["lookups_loadavg_end"] = os.getloadavg()
+    for name, engine in engines.items():
+        res = out["stores"][name]
         say(f"{name}: search p50 {res['search_p50_ms']:.0f} ms, triage p50 "
             f"{res['triage_p50_ms']:.0f} ms")
         res["vector_index"] = engine._index.vectors.describe()
         engine.close()
-        res["index_mb"] = folder_mb(settings.index_dir)
-        res["db_mb"] = _db_mb(settings)
-        res["loadavg_end"] = os.getloadavg()
-        out["stores"][name] = res
+        res["index_mb"] = folder_mb(engine.settings.index_dir)
+        res["db_mb"] = _db_mb(engine.settings)
     return out
+
+
+def interleaved(what: str, engines: dict, queries: list[str]) -> dict[str, dict]:
+    """`what` (search or triage) of every query on each engine in turn (which goes
+    first alternates): p50/p95 ms per engine."""
+    ms: dict[str, list[float]] = {name: [] for name in engines}
+    names = list(engines)
+    for n, q in enumerate(queries):
+        for name in names[n % 2:] + names[:n % 2]:
+            call = getattr(engines[name], what)
+            t = time.perf_counter()
+            call(q)
+            ms[name].append((time.perf_counter() - t) * 1e3)
+    return {name: {f"{what}_p50_ms": percentile(v, .5), f"{what}_p95_ms": percentile(v, .95),
+                   f"{what}_n": len(v)} for name, v in ms.items()}
 
 
 def timed_import(engine, path: str) -> tuple:
@@ -249,16 +275,6 @@ def _engine(settings, encoder):
     from service.engine import Engine
 
     return Engine(settings, encoder=encoder, background=False)
-
-
-def _timed(name: str, call, queries: list[str]) -> dict:
-    ms = []
-    for q in queries:
-        t = time.perf_counter()
-        call(q)
-        ms.append((time.perf_counter() - t) * 1e3)
-    return {f"{name}_p50_ms": percentile(ms, .5), f"{name}_p95_ms": percentile(ms, .95),
-            f"{name}_n": len(ms)}
 
 
 def _db_mb(settings) -> float:
@@ -656,9 +672,10 @@ def section(r: dict) -> list[str]:
         f"encoded the {r['stores']['distinct_texts']:,} distinct descriptions once and both "
         "imports took their vectors from that cache: the import rows/s below are the "
         "pipeline without the model (with it, both stores are bounded by the model's "
-        "≈ 225 rows/s, above). Search and triage run in one process, on each store after "
-        "its import; the classifiers were trained once (on SQLite) and given to the "
-        "PostgreSQL engine, since they fit the same records and vectors.",
+        "≈ 225 rows/s, above). Import: `Engine.import_file` (the rows written, then the "
+        "index caught up and saved). Search and triage: one process with both engines "
+        "open; the classifiers were trained once (on SQLite) and given to the PostgreSQL "
+        "engine, since they fit the same records and vectors.",
         "",
         "| at 100k documents | SQLite | PostgreSQL |" if sq["rows"] >= 100_000 else
         f"| at {sq['rows']:,} documents | SQLite | PostgreSQL |",
@@ -674,12 +691,14 @@ def section(r: dict) -> list[str]:
         f"| reading the labelled records for a training, s | {sq['read_labelled_s']:.1f} | "
         f"{pg['read_labelled_s']:.1f} |",
         f"| database size, MB | {sq['db_mb']:.0f} | {pg['db_mb']:.0f} |",
-        f"| load average at start → end | {sq['loadavg_start'][0]:.2f} → "
-        f"{sq['loadavg_end'][0]:.2f} | {pg['loadavg_start'][0]:.2f} → "
-        f"{pg['loadavg_end'][0]:.2f} |",
+        f"| load average at the import's start → end | {sq['loadavg_start'][0]:.2f} → "
+        f"{sq['loadavg_after_import'][0]:.2f} | {pg['loadavg_start'][0]:.2f} → "
+        f"{pg['loadavg_after_import'][0]:.2f} |",
         "",
-        f"The first triage on SQLite, which trains the classifiers on the "
-        f"{sq['rows']:,} labelled records, took {sq['first_triage_s']:.0f} s.",
+        f"Searches and triages went to the two stores in turn, query by query ("
+        f"{sq['search_n']} queries each; load average {r['stores']['lookups_loadavg_start'][0]:.2f}"
+        f" → {r['stores']['lookups_loadavg_end'][0]:.2f}). The first triage on SQLite, which "
+        f"trains the classifiers on the labelled records, took {sq['first_triage_s']:.0f} s.",
         "",
     ]
     if api.get("phases"):
@@ -698,8 +717,8 @@ def api_section(api: dict, args: dict) -> list[str]:
     lines = [
         "### The API on one and on two app servers",
         "",
-        f"`knownfix api` servers on this machine: one on SQLite, two (A, B) on the "
-        f"PostgreSQL database, each with its own index folder. {args['clients']} agents "
+        f"`knownfix api` servers on this machine ({served(api['ready_s'])}), each with its "
+        f"own data folder and index. {args['clients']} agents "
         f"(threads of the load generator, on the same 2 cores) work cases for "
         f"{args['seconds']:.0f} s a configuration: open a case (which triages it), two "
         "searches, start, resolve (labels not confirmed), close; with two servers each "
@@ -736,6 +755,40 @@ def api_section(api: dict, args: dict) -> list[str]:
               f"minute at saturation → about {ph['agents_estimate']['agents']:.0f} agents"
               for n, ph in api["phases"].items()]
     return [*lines, "", *findings(api["phases"]), ""]
+
+
+def served(ready: dict) -> str:
+    names = {"sqlite": "one on SQLite", "A": "A", "B": "B"}
+    pg = [names[n] for n in ("A", "B") if n in ready]
+    parts = [names["sqlite"]] if "sqlite" in ready else []
+    if pg:
+        parts.append(f"{' and '.join(pg)} on the PostgreSQL database")
+    return "; ".join(parts)
+
+
+def deploy_rows(r: dict) -> list[str]:
+    """The figures of docs/deploy.md's capacity table (SQLite one server, PostgreSQL one
+    server, PostgreSQL two servers)."""
+    st = r["stores"]["stores"]
+    sq, pg = st["sqlite"], st["postgresql"]
+    ph = r.get("api", {}).get("phases", {})
+
+    def rps(name: str) -> str:
+        if name not in ph:
+            return "—"
+        a = ph[name]["ops"]["all"]
+        return f"{a['rps']:.1f} (p50 {a['p50_ms']:.0f} ms, p95 {a['p95_ms']:.0f} ms)"
+
+    return [
+        f"| import, rows/s at {sq['rows']:,} documents (model vectors cached) | "
+        f"{sq['import_rows_per_s']:.0f} | {pg['import_rows_per_s']:.0f} | — |",
+        f"| triage p50 / p95, ms | {sq['triage_p50_ms']:.0f} / {sq['triage_p95_ms']:.0f} | "
+        f"{pg['triage_p50_ms']:.0f} / {pg['triage_p95_ms']:.0f} | — |",
+        f"| search p50 / p95, ms | {sq['search_p50_ms']:.0f} / {sq['search_p95_ms']:.0f} | "
+        f"{pg['search_p50_ms']:.0f} / {pg['search_p95_ms']:.0f} | — |",
+        f"| API requests/s ({r['args']['clients']} clients) | {rps('sqlite-1')} | "
+        f"{rps('pg-1')} | {rps('pg-2')} |",
+    ]
 
 
 def findings(phases: dict) -> list[str]:
@@ -800,7 +853,8 @@ def main(argv: list[str] | None = None) -> int:
         vectors_only(args)
         return 0
     if args.report:
-        print("\n".join(section(json.loads(Path(args.out).read_text("utf-8")))))
+        result = json.loads(Path(args.out).read_text("utf-8"))
+        print("\n".join([*section(result), "", "docs/deploy.md:", *deploy_rows(result)]))
         return 0
     result = run(args)
     print("\n".join(section(result)))
