@@ -33,7 +33,10 @@ product opens (WAL, synchronous=NORMAL).
              pg-2       A and B, the load generator sending each request to the next
                         server in turn (round robin);
              *-busy     the same while another program keeps one core busy (a Python
-                        busy loop at normal priority).
+                        busy loop at normal priority);
+             cross      --closes cases opened and closed on A one at a time, each then
+                        searched for on B with its description until found: ms from the
+                        close's answer to B's answer that has it.
            Each of --clients threads works as an agent: open a case (POST /cases, which
            triages it), two searches (its own description, then another fault), start,
            resolve (without confirming labels: a confirmation makes every server retrain
@@ -106,7 +109,8 @@ from tests.postgres import Cluster  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 CACHE = RESULTS / "cache"
-PHASES = ("sqlite-1", "pg-1", "pg-2", "pg-1-busy", "pg-2-busy")
+PHASES = ("sqlite-1", "pg-1", "pg-2", "pg-1-busy", "pg-2-busy", "cross")
+CROSS_WAIT = 10.0  # seconds a case closed on A may take to be found on B
 AGENT_OPS = ("open", "search", "start", "resolve", "close")
 MAPPING = {"text": ["problem"], "labels": {"category": "product_category",
                                           "status": "repair_status"}, "id": "id"}
@@ -511,6 +515,44 @@ def run_phase(name: str, servers: list[Server], all_servers: list[Server],
     return out
 
 
+def close_to_found(a: Server, b: Server, token: str, texts: Texts, n: int,
+                   seed: int) -> dict:
+    """n cases opened and closed on A, one at a time; after each close, B is searched
+    with the case's description until the case is among its results: ms from the close's
+    answer to the answer of B's search that has it."""
+    rng = random.Random(seed)
+    ms, searches, missing = [], [], 0
+    auth = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=f"{a.base}/api/v1", timeout=TIMEOUT, headers=auth) as on_a, \
+            httpx.Client(base_url=f"{b.base}/api/v1", timeout=TIMEOUT, headers=auth) as on_b:
+        for i in range(n):
+            text = f"{texts.pick(i, rng)[1][:400]} (跨服务器 cross {i} {uuid.uuid4().hex[:8]})"
+            r = on_a.post("/cases", json={"description": text, "channel": "phone"},
+                          headers={"Idempotency-Key": str(uuid.uuid4())})
+            r.raise_for_status()
+            case_id, etag = r.json()["id"], r.headers["etag"]
+            for op, body in (("start", {}), ("resolve", {"fix": "换电源 replaced the PSU"}),
+                             ("close", {})):
+                r = on_a.post(f"/cases/{case_id}/{op}", json=body, headers={"If-Match": etag})
+                r.raise_for_status()
+                etag = r.headers["etag"]
+            closed, tries = time.perf_counter(), 0
+            while True:
+                tries += 1
+                got = on_b.get("/search", params={"q": text, "k": 10}).json()["results"]
+                if any(h["key"] == f"case:{case_id}" for h in got):
+                    ms.append((time.perf_counter() - closed) * 1e3)
+                    searches.append(tries)
+                    break
+                if time.perf_counter() - closed > CROSS_WAIT:
+                    missing += 1
+                    break
+    return {"closes": n, "found": len(ms), "not_found_in_s": missing,
+            "p50_ms": percentile(ms, .5), "p95_ms": percentile(ms, .95),
+            "max_ms": max(ms, default=float("nan")),
+            "found_on_first_search": sum(1 for t in searches if t == 1)}
+
+
 def agents_estimate(phase: dict, args: argparse.Namespace) -> dict:
     """Agents a configuration carries: cases/s measured at saturation x headroom, each
     agent one case every --case-minutes."""
@@ -614,7 +656,8 @@ def api_phases(args: argparse.Namespace, work: Path, stores: list[dict], phases:
     texts = fault_texts(work)
     wanted = {"sqlite"} if any(p.startswith("sqlite") for p in phases) else set()
     wanted |= {"A"} if any(p.startswith("pg") for p in phases) else set()
-    wanted |= {"B"} if any(p.startswith("pg-2") for p in phases) else set()
+    wanted |= {"A", "B"} if any(p.startswith("pg-2") or p == "cross" for p in phases) \
+        else set()
     named = {"sqlite": (sqlite_dir, ""), "A": (pg_a, pg_url), "B": (pg_b, pg_url)}
     for name in ("sqlite", "A", "B"):
         if name in wanted:
@@ -629,6 +672,20 @@ def api_phases(args: argparse.Namespace, work: Path, stores: list[dict], phases:
     say("ready: " + ", ".join(f"{s.name} {s.ready_s:.0f} s" for s in servers))
     pg_pid = postmaster_pid(cluster)
     for phase in phases:
+        if phase == "cross":
+            for s in servers:
+                s.pause(s.name not in ("A", "B"))
+            settle([by_name["A"], by_name["B"]])
+            say(f"{args.closes} cases closed on A, each searched for on B")
+            out["cross"] = {"loadavg_start": os.getloadavg(), **close_to_found(
+                by_name["A"], by_name["B"], keys["pg"][0], texts, args.closes, args.seed)}
+            out["cross"]["loadavg_end"] = os.getloadavg()
+            c = out["cross"]
+            say(f"found on B: p50 {c['p50_ms']:.0f} ms, p95 {c['p95_ms']:.0f} ms, "
+                f"{c['not_found_in_s']} not found in {CROSS_WAIT:.0f} s")
+            result["api"] = out
+            write(result, out_path)
+            continue
         base = phase.removesuffix("-busy")
         chosen = {"sqlite-1": ["sqlite"], "pg-1": ["A"], "pg-2": ["A", "B"]}[base]
         say(f"phase {phase}: {args.clients} agents for {args.seconds:.0f} s")
@@ -754,6 +811,15 @@ def api_section(api: dict, args: dict) -> list[str]:
     lines += [f"- {PHASE_NAMES[n]}: {ph['agents_estimate']['cases_per_min']:.0f} cases a "
               f"minute at saturation → about {ph['agents_estimate']['agents']:.0f} agents"
               for n, ph in api["phases"].items()]
+    if "cross" in api:
+        c = api["cross"]
+        lines += ["", f"A case closed on server A, searched for on B with its own "
+                  f"description until found ({c['closes']} closes one after another, "
+                  f"load average {c['loadavg_start'][0]:.2f} → {c['loadavg_end'][0]:.2f}): "
+                  f"p50 {c['p50_ms']:.0f} ms, p95 {c['p95_ms']:.0f} ms, worst "
+                  f"{c['max_ms']:.0f} ms from the close's answer to B's answer that had it; "
+                  f"{c['found_on_first_search']} found by the first search, "
+                  f"{c['not_found_in_s']} not within {CROSS_WAIT:.0f} s."]
     return [*lines, "", *findings(api["phases"]), ""]
 
 
@@ -772,6 +838,7 @@ def deploy_rows(r: dict) -> list[str]:
     st = r["stores"]["stores"]
     sq, pg = st["sqlite"], st["postgresql"]
     ph = r.get("api", {}).get("phases", {})
+    c = r.get("api", {}).get("cross")
 
     def rps(name: str) -> str:
         if name not in ph:
@@ -788,6 +855,8 @@ def deploy_rows(r: dict) -> list[str]:
         f"{pg['search_p50_ms']:.0f} / {pg['search_p95_ms']:.0f} | — |",
         f"| API requests/s ({r['args']['clients']} clients) | {rps('sqlite-1')} | "
         f"{rps('pg-1')} | {rps('pg-2')} |",
+        *([f"| closed case found on the other server, p50 / p95 ms ({c['closes']} closes) | "
+           f"— | — | {c['p50_ms']:.0f} / {c['p95_ms']:.0f} |"] if c else []),
     ]
 
 
@@ -828,6 +897,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=60.0, help="load per configuration")
     p.add_argument("--phases", default=",".join(PHASES),
                    help=f"API configurations, in order (empty: none): {', '.join(PHASES)}")
+    p.add_argument("--closes", type=int, default=100,
+                   help="cases closed on server A and searched for on B (phase cross)")
     p.add_argument("--case-minutes", type=float, default=5.0,
                    help="an agent's minutes per case at a busy hour (the estimate)")
     p.add_argument("--headroom", type=float, default=0.5,
