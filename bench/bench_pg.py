@@ -136,7 +136,9 @@ def cached_vectors(model, texts: list[str], batch: int, path: Path) -> tuple[dic
     keys = [digest(t) for t in distinct]
     if path.is_file():
         got = np.load(path)
-        rows = {bytes(k): n for n, k in enumerate(got["keys"])}
+        # the raw 12 bytes of each key (numpy's "S" strings drop trailing zero bytes)
+        raw = got["keys"].view(np.uint8).reshape(-1, 12)
+        rows = {k.tobytes(): n for n, k in enumerate(raw)}
         if all(k in rows for k in keys):
             return rows, got["vectors"]
     t = time.perf_counter()
