@@ -724,8 +724,9 @@ def section(r: dict) -> list[str]:
         "",
         f"`bench/bench_pg.py` (commit {r['commit']}, {r['at'][:16].replace('T', ' ')} UTC, "
         f"{m['cpu_count']} cores ({m['cpu_model']}), {m['ram_gb']} GB RAM; load average "
-        f"{loads(r['loadavg_start'])} at the start, {loads(r.get('loadavg_end', [0, 0, 0]))} "
-        f"at the end). {sq['rows']:,} corpus documents (bench/corpus.py) imported into each "
+        f"{loads(r['loadavg_start'])} at the start"
+        + (f", {loads(r['loadavg_end'])} at the end" if "loadavg_end" in r else "")
+        + f"). {sq['rows']:,} corpus documents (bench/corpus.py) imported into each "
         "store after the demo knowledge base; PostgreSQL 15 on this machine with its durable "
         "defaults (every commit waits for its WAL flush), SQLite as the product opens it "
         "(WAL, synchronous=NORMAL: a commit does not wait for the disk). The bundled model "
