@@ -2,7 +2,8 @@
 
 Run by `make bench` and `make bench-1m` after bench/bench_scale.py; every number in the
 document comes from those JSON files (medians over the runs of each size), and from
-app.json and api_load*.json (bench_app.py, bench_api.py) when they are there.
+app.json, api_load*.json and pg.json (bench_app.py, bench_api.py, bench_pg.py) when they
+are there.
 """
 
 from __future__ import annotations
@@ -486,6 +487,7 @@ def write(rs: list[dict], docs: Path) -> Path:
         "",
         *app_section(docs.parent / "bench" / "results" / "app.json"),
         *api_section(docs.parent / "bench" / "results"),
+        *pg_section(docs.parent / "bench" / "results" / "pg.json"),
         "## Every run",
         "",
         per_run_table(rs),
@@ -523,6 +525,17 @@ def app_section(path: Path) -> list[str]:
         table(a["loads"]),
         "",
     ]
+
+
+def pg_section(path: Path) -> list[str]:
+    """PostgreSQL next to SQLite and the API on two servers (bench/bench_pg.py), when it
+    has been run to the end."""
+    if not path.exists():
+        return []
+    from bench_pg import section
+
+    result = json.loads(path.read_text("utf-8"))
+    return section(result) if result.get("complete") else []
 
 
 def api_section(results: Path) -> list[str]:

@@ -50,7 +50,9 @@ class Cluster:
                 return "running as root and there is no `postgres` user to run the server as"
         return None
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        """`durable`: PostgreSQL's own defaults (fsync, synchronous commit, full page
+        writes, 128 MB shared buffers), for benchmarks; the tests trade them for speed."""
         reason = self.missing()
         if reason:
             raise RuntimeError(reason)
@@ -65,9 +67,10 @@ class Cluster:
             self._as = ["runuser", "-u", "postgres", "--"]
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
                   "--locale=C", "--encoding=UTF8", "--no-sync")
+        fast = "" if durable else ("-c fsync=off -c synchronous_commit=off "
+                                   "-c full_page_writes=off -c shared_buffers=64MB ")
         options = (f"-c listen_addresses='' -c unix_socket_directories='{self.socket_dir}' "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                   "-c max_connections=200 -c shared_buffers=64MB")
+                   f"{fast}-c max_connections=200")
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-w", "-l",
                   str(self.root / "server.log"), "start")
         self.started = True
