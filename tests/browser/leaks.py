@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from pathlib import Path
 
+from kb.store import KnowledgeBase
 from settings import SETTINGS, load_settings
 from ui.i18n import LANGUAGES, MESSAGES
 
@@ -76,9 +76,14 @@ def _json_strings(value: object) -> list[str]:
 class UserData:
     """What the database holds that people wrote or named, for one language."""
 
-    def __init__(self, db_path: Path, lang: str) -> None:
+    def __init__(self, data_dir: Path, lang: str) -> None:
+        """`data_dir`: the app's data folder; its knowledge base is read where the
+        settings put it (the SQLite file, or PostgreSQL under TEST_STORE=postgresql)."""
         texts: list[str] = []
-        with sqlite3.connect(db_path) as db:
+        settings = load_settings(str(data_dir))
+        kb = KnowledgeBase(settings.database, settings.levels)
+        try:
+            db = kb.db
             for table, columns in (("cases", TYPED_CASE), ("articles", ("title", "text", "fix",
                                                                          "author"))):
                 for row in db.execute(f"SELECT {', '.join(columns)} FROM {table}"):
@@ -107,6 +112,8 @@ class UserData:
             values = {(f, v) for f, v in db.execute("SELECT DISTINCT field, value FROM labels")}
             levels = {v for (v,) in db.execute("SELECT DISTINCT severity FROM cases "
                                                "UNION SELECT severity FROM articles") if v}
+        finally:
+            kb.close()
         values |= {("severity", lv) for lv in levels}
         texts += [n for n in names.values()]
         texts += [v for f, v in values if (f, v) not in names]
@@ -115,7 +122,6 @@ class UserData:
         self.words = {w.lower() for w in LATIN.findall(self.corpus)}
         # What Admin shows for the administrator to edit: every stored value with its
         # names in both languages, and the values of the settings (keyword phrases).
-        settings = load_settings(str(db_path.parent))
         edited = [v for _f, v in values] + [n for *_key, n in every_name] + [
             text for s in SETTINGS for text in _json_strings(getattr(settings, s.name))]
         self.admin_corpus = self.corpus + "\n" + "\n".join(edited)

@@ -126,7 +126,7 @@ def _walk(new_page, lang: str) -> dict[str, dict[str, list[str]]]:
 def test_every_page_speaks_one_language(new_page, kf_server: Server, tmp_path: Path,
                                         lang: str) -> None:
     seen = _walk(new_page, lang)
-    data = UserData(kf_server.data_dir / "knownfix.db", lang)
+    data = UserData(kf_server.data_dir, lang)
     leaks = {where: sorted(set(leaks_in(texts, lang, data, admin=where.startswith(ADMIN))))
              for where, texts in seen.items()}
     leaks = {where: found for where, found in leaks.items() if found}

@@ -4,6 +4,8 @@ column header, Chinese in the English UI; and lets user data through."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from service.auth import SYSTEM
 from service.desk import Desk
 from service.display_names import DisplayName
@@ -16,7 +18,7 @@ def _data(engine: Engine, lang: str) -> UserData:
     if not desk.users.all():
         desk.users.add(SYSTEM, "wang", "password-123", "engineer", "王工 (Field team)")
     desk.names.set_many(SYSTEM, [DisplayName("category", "storage", "存储", "Storage")])
-    return UserData(engine.settings.db_path, lang)
+    return UserData(Path(engine.settings.data_dir), lang)
 
 
 def _seen(*texts: str, headers: tuple[str, ...] = ()) -> dict[str, list[str]]:
