@@ -13,7 +13,7 @@ import pytest
 
 from errors import BadInput, NotFound, UnknownLabel
 from kb.records import Record
-from kb.store import KnowledgeBase
+from kb.store import EVENT_ROWS, KnowledgeBase
 
 LEVELS = ["low", "medium", "high", "critical"]
 UTC_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -183,6 +183,19 @@ def test_many_records_read_back_with_their_labels(kb):
     records = kb.records("case")
     assert len(records) == 1000
     assert all(r.labels == {"category": f"c{int(r.id[2:]) % 3}"} for r in records)
+
+
+def test_a_big_batch_logs_one_event_per_record_in_order_and_hooks_see_each(kb):
+    seen = []
+    kb.on_log("watch", lambda event: seen.append((event.id, event.action, event.target)))
+    kb.upsert([case("B-0")])
+    n = EVENT_ROWS * 2 + 7  # three INSERTs of events
+    kb.upsert([case(f"B-{i}") for i in range(n)])  # B-0 again: updated
+    events = kb.events(limit=n + 10)
+    assert [(e["action"], e["target"]) for e in events] == [("created", "case:B-0")] + [
+        ("updated" if i == 0 else "created", f"case:B-{i}") for i in range(n)]
+    assert seen == [(e["id"], e["action"], e["target"]) for e in events]
+    assert len({e["id"] for e in events}) == n + 1
 
 
 def test_a_database_from_before_mail_intake_gains_its_tables(store_url):
