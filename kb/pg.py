@@ -149,6 +149,7 @@ _LITERAL = re.compile(r"('(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")")
 _OR_IGNORE = re.compile(r"\bINSERT\s+OR\s+IGNORE\s+INTO\b", re.I)
 _OR_REPLACE = re.compile(r"\bINSERT\s+OR\s+REPLACE\s+INTO\s+(\w+)\s*\(([^)]*)\)", re.I)
 _NOCASE_EQ = re.compile(r"([\w.]+)\s*=\s*\?\s+COLLATE\s+NOCASE", re.I)
+_ID_LIST = re.compile(r"\bIN\s*\(\s*%s\s*,", re.I)  # IN (%s, %s, …), after `translate`
 _RENAMES = [(re.compile(r"\bgroup_concat\(", re.I), "string_agg("),
             (re.compile(r"\bjson_group_object\(", re.I), "json_object_agg("),
             (re.compile(r"\binstr\(", re.I), "strpos("),
@@ -263,16 +264,21 @@ class Connection:
             key = self.primary_key(found.group(1))
         text = translate(sql, key)
         lastrowid = None
+        # A statement with a list of ids is planned each time, never from a plan
+        # psycopg prepared after five runs: PostgreSQL keeps a generic plan made while a
+        # new table was small (a scan of it) for as long as the import that fills it.
+        prepare = False if _ID_LIST.search(text) else None
         if head.startswith("INSERT") and "RETURNING" not in sql.upper():
             table = re.match(r"\s*INSERT\s+(?:OR\s+\w+\s+)?INTO\s+(\w+)", sql, re.I)
             if table and self._has_serial_id(table.group(1)):
-                cur = self.raw.execute(text + " RETURNING id", list(params or []))
+                cur = self.raw.execute(text + " RETURNING id", list(params or []),
+                                       prepare=prepare)
                 row = cur.fetchone() if cur.description else None
                 lastrowid = row[0] if row else None
                 out = Cursor(cur, lastrowid)
                 out.description = None
                 return out
-        cur = self.raw.execute(text, list(params or []))
+        cur = self.raw.execute(text, list(params or []), prepare=prepare)
         return Cursor(cur, lastrowid)
 
     def executemany(self, sql: str, rows: Iterable[Sequence]) -> None:

@@ -123,6 +123,14 @@ def now_utc() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _chunks(ids: list[str], size: int = 900) -> Iterator[tuple[list[str], str]]:
+    """`ids` in slices of `size` (under SQLite's oldest limit of parameters), each with
+    its placeholders."""
+    for start in range(0, len(ids), size):
+        chunk = ids[start:start + size]
+        yield chunk, ",".join("?" * len(chunk))
+
+
 class KnowledgeBase:
     """The knowledge base in one SQLite file (WAL mode, busy timeout), or, given a
     `postgresql://` address, in a PostgreSQL database (kb/pg.py): the same tables and
@@ -615,6 +623,7 @@ class KnowledgeBase:
             return 0
         with self.transaction():
             known = self._created_at(records)  # key -> created_at of the stored record
+            stored = set(known)
             first, stamp = int(self._meta("seq")), now_utc()
             rows: dict[str, dict[str, tuple]] = {kind: {} for kind in KINDS}
             labels: dict[str, list[tuple]] = {}
@@ -641,12 +650,14 @@ class KnowledgeBase:
                             f"{c} = excluded.{c}" for c in columns.split(", ")[1:]),
                         list(by_id.values()))
             for kind, by_id in rows.items():
-                ids = list(by_id)
-                for i in range(0, len(ids), 900):
-                    chunk = ids[i:i + 900]
-                    marks = ",".join("?" * len(chunk))
+                # Only a stored record has labels to replace.  Asking for a new one's
+                # costs a scan of every label row per batch on a new PostgreSQL database,
+                # whose planner has not yet seen the table grow: an import slowed as it went.
+                relabelled = [rid for rid in by_id if f"{kind}:{rid}" in stored]
+                for chunk, marks in _chunks(relabelled):
                     self.db.execute(f"DELETE FROM labels WHERE kind = ? AND doc_id IN ({marks})",
                                     [kind, *chunk])
+                for chunk, marks in _chunks(list(by_id)):  # a removed record written again
                     self.db.execute(f"DELETE FROM removed WHERE key IN ({marks})",
                                     [f"{kind}:{rid}" for rid in chunk])
             new_labels = [lab for rows_ in labels.values() for lab in rows_]
@@ -670,11 +681,10 @@ class KnowledgeBase:
         out: dict[str, str] = {}
         for kind in KINDS:
             ids = list(dict.fromkeys(r.id for r in records if r.kind == kind))
-            for i in range(0, len(ids), 900):
-                chunk = ids[i:i + 900]
+            for chunk, marks in _chunks(ids):
                 for rid, created in self.db.execute(
-                        f"SELECT id, created_at FROM {_TABLE[kind]} WHERE id IN "
-                        f"({','.join('?' * len(chunk))})", chunk):
+                        f"SELECT id, created_at FROM {_TABLE[kind]} WHERE id IN ({marks})",
+                        chunk):
                     out[f"{kind}:{rid}"] = created
         return out
 
@@ -838,10 +848,7 @@ class KnowledgeBase:
         rows = list(self.db.query(f"SELECT * FROM {_TABLE[kind]} WHERE {where}", args or []))
         labels: dict[str, dict[str, str]] = {}
         if rows:
-            ids = [r["id"] for r in rows]
-            for i in range(0, len(ids), 900):
-                chunk = ids[i:i + 900]
-                marks = ",".join("?" * len(chunk))
+            for chunk, marks in _chunks([r["id"] for r in rows]):
                 for lab in self.db.query(
                         f"SELECT doc_id, field, value FROM labels WHERE kind = ? "
                         f"AND doc_id IN ({marks})", [kind, *chunk]):
