@@ -31,13 +31,10 @@ from pathlib import Path
 
 from kb.importer import BATCH
 from kb.pg import Connection
+from kb.store import pg_url
 
 STATE_AFTER = {"intake": "new", "triage": "triaged", "start": "in_progress",
                "resolve": "resolved", "close": "closed"}
-
-
-def _is_url(location: str | Path) -> bool:
-    return str(location).startswith(("postgresql://", "postgres://"))
 
 
 @contextmanager
@@ -45,7 +42,7 @@ def reading(location: str | Path) -> Iterator:
     """A read-only connection of its own to the knowledge base at `location` (a SQLite
     file or a PostgreSQL URL), inside one snapshot: every query sees the same moment,
     while others write.  Queries are in the SQLite dialect on both."""
-    if _is_url(location):
+    if pg_url(str(location)):
         conn = Connection(str(location))
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
     else:
@@ -65,7 +62,7 @@ def check_database(location: str | Path, thorough: bool = True) -> list[str]:
     faster.  PostgreSQL keeps its files' structure and foreign keys itself: only the
     rules of the data are checked there."""
     with reading(location) as conn:
-        if _is_url(location):
+        if pg_url(str(location)):
             return _check_rules(conn)
         pragma = "integrity_check" if thorough else "quick_check"
         ok = conn.execute(f"PRAGMA {pragma}").fetchall()
